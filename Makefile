@@ -1,0 +1,52 @@
+# libgreen: `make` builds, `make test` runs everything CI runs, `make demo` shows the point,
+# `make bench` measures. C programs used by tests, the demo and the benchmark are compiled
+# from shim-tests/c/NAME.c to build/bin/NAME.
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+CFLAGS   ?= -O2 -g -Wall -Wextra -pthread
+PYTHON   ?= python3
+CARGO    ?= cargo
+
+LIB      := target/release/libgreen.so
+LAUNCHER := target/release/green
+PROGS    := $(patsubst shim-tests/c/%.c,build/bin/%,$(wildcard shim-tests/c/*.c))
+
+export LIBGREEN := $(abspath $(LIB))
+export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
+export GREEN_TEST_BIN := $(abspath build/bin)
+
+.PHONY: all build progs test unit shim-tests demo bench install clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+progs: $(PROGS)
+
+build/bin/%: shim-tests/c/%.c shim-tests/c/common.h
+	@mkdir -p build/bin
+	$(CC) $(CFLAGS) -o $@ $< -lm
+
+test: build progs unit shim-tests
+
+unit:
+	$(CARGO) test --release --locked
+
+shim-tests: build progs
+	$(PYTHON) -m pytest shim-tests -q -ra
+
+demo: build progs
+	$(PYTHON) scripts/demo.py
+
+bench: build progs
+	$(PYTHON) scripts/bench.py
+
+install: build
+	install -D -m 755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/green
+	install -D -m 755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgreen.so
+
+clean:
+	$(CARGO) clean
+	rm -rf build

@@ -1,0 +1,101 @@
+//! read, write, recv, send and their fortified variants.
+
+use super::{fortify_fail, input, output};
+use crate::sys::real;
+use core::ffi::{c_int, c_void};
+
+const MSG_DONTWAIT: c_int = libc::MSG_DONTWAIT;
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize {
+    input(fd, count, |dontwait| {
+        if dontwait {
+            // On a socket, read(2) is recv(2) with no flags.
+            real::recv(fd, buf, count, MSG_DONTWAIT)
+        } else {
+            real::read(fd, buf, count)
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, count: usize, size: usize) -> isize {
+    if count > size {
+        fortify_fail();
+    }
+    read(fd, buf, count)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> isize {
+    output(fd, count, |offset, dontwait| {
+        let (at, left) = ((buf as *const u8).add(offset) as *const c_void, count - offset);
+        if dontwait {
+            real::send(fd, at, left, MSG_DONTWAIT)
+        } else {
+            real::write(fd, at, left)
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+    if flags & MSG_DONTWAIT != 0 {
+        return real::recv(fd, buf, len, flags);
+    }
+    if flags & libc::MSG_WAITALL != 0
+        && flags & libc::MSG_PEEK == 0
+        && crate::runtime::io::is_stream_socket(fd)
+    {
+        return recv_all(fd, buf as *mut u8, len, flags);
+    }
+    let wanted = if flags & libc::MSG_PEEK != 0 { 0 } else { len };
+    input(fd, wanted, |dontwait| {
+        real::recv(fd, buf, len, if dontwait { flags | MSG_DONTWAIT } else { flags })
+    })
+}
+
+/// MSG_WAITALL: keep receiving until `len` bytes, EOF or an error, as the kernel does for a
+/// blocking socket (our attempts are non-blocking, where the kernel would return early).
+unsafe fn recv_all(fd: c_int, buf: *mut u8, len: usize, flags: c_int) -> isize {
+    let mut got = 0usize;
+    while got < len {
+        let result = input(fd, len - got, |dontwait| {
+            let f = if dontwait { flags | MSG_DONTWAIT } else { flags };
+            real::recv(fd, buf.add(got) as *mut c_void, len - got, f)
+        });
+        if result < 0 {
+            return if got > 0 { got as isize } else { result };
+        }
+        if result == 0 {
+            break;
+        }
+        got += result as usize;
+    }
+    got as isize
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    size: usize,
+    flags: c_int,
+) -> isize {
+    if len > size {
+        fortify_fail();
+    }
+    recv(fd, buf, len, flags)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
+    if flags & MSG_DONTWAIT != 0 {
+        return real::send(fd, buf, len, flags);
+    }
+    output(fd, len, |offset, dontwait| {
+        let at = (buf as *const u8).add(offset) as *const c_void;
+        real::send(fd, at, len - offset, if dontwait { flags | MSG_DONTWAIT } else { flags })
+    })
+}

@@ -1,0 +1,103 @@
+//! The exported libc surface, one file per call family. Each hook decides between the
+//! green path (we are on the hub thread and the call would block) and the real call
+//! (DESIGN.md section 2: not started, disabled, another OS thread, a forked child, an fd the
+//! program made non-blocking, an fd epoll cannot watch).
+
+mod fd;
+mod io;
+mod poll;
+mod sleep;
+mod socket;
+mod sync_cond;
+mod sync_mutex;
+mod thread;
+
+use crate::runtime::fdtable::{self, READ};
+use crate::runtime::io::{self as green_io, Attempt, Plan};
+use crate::runtime::on_hub;
+use crate::sys::errno;
+
+/// A blocking-mode input call (read, recv, accept, ...). `call(dontwait)` makes the real
+/// call; with `dontwait` it must add MSG_DONTWAIT. `wanted` is the buffer size, for the
+/// short-read rule (0 when it does not apply).
+pub(crate) unsafe fn input(
+    fd: i32,
+    wanted: usize,
+    mut call: impl FnMut(bool) -> isize,
+) -> isize {
+    if !on_hub() {
+        return off_hub(fd, READ, || call(false));
+    }
+    match green_io::plan(fd) {
+        Plan::Passthrough => call(false),
+        Plan::Green(mode) => {
+            let result = green_io::drive(fd, READ, None, mode, || call(mode == Attempt::DontWait));
+            green_io::note_read(fd, result, wanted);
+            result
+        }
+    }
+}
+
+/// A blocking-mode output call (write, send): returns only when all `len` bytes are queued,
+/// or with the count queued so far when an error stops it after progress, as a blocking
+/// write does. `call(offset, dontwait)` writes the bytes from `offset` on.
+pub(crate) unsafe fn output(
+    fd: i32,
+    len: usize,
+    mut call: impl FnMut(usize, bool) -> isize,
+) -> isize {
+    let plan = if on_hub() { green_io::plan(fd) } else { Plan::Passthrough };
+    let emulate = !on_hub() && fdtable::needs_blocking_emulation(fd);
+    if plan == Plan::Passthrough && !emulate {
+        return call(0, false);
+    }
+    let mut done = 0usize;
+    loop {
+        let result = match plan {
+            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, None, mode, || {
+                call(done, mode == Attempt::DontWait)
+            }),
+            Plan::Passthrough => off_hub(fd, fdtable::WRITE, || call(done, false)),
+        };
+        if result < 0 {
+            return if done > 0 { done as isize } else { result };
+        }
+        done += result as usize;
+        if done >= len {
+            return done as isize;
+        }
+        green_io::note_short_write(fd);
+    }
+}
+
+/// A blocking-mode call from a thread that is not green. If we made the description
+/// non-blocking behind the program's back, block by hand with poll(2) so the program still
+/// sees blocking semantics.
+pub(crate) fn off_hub(fd: i32, interest: u8, mut call: impl FnMut() -> isize) -> isize {
+    loop {
+        let result = call();
+        if result >= 0 || errno::get() != libc::EAGAIN || !fdtable::needs_blocking_emulation(fd) {
+            return result;
+        }
+        let saved = errno::get();
+        wait_with_real_poll(fd, interest);
+        errno::set(saved);
+    }
+}
+
+/// Blocks the calling OS thread until `fd` is ready (raw poll: not our hook).
+pub(crate) fn wait_with_real_poll(fd: i32, interest: u8) {
+    use rustix::event::{PollFd, PollFlags};
+    // SAFETY: poll only reads the fd number.
+    let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = if interest == READ { PollFlags::IN } else { PollFlags::OUT };
+    let mut fds = [PollFd::new(&borrowed, flags)];
+    let _ = rustix::event::poll(&mut fds, None);
+}
+
+/// glibc's fortify failure: "*** buffer overflow detected ***" and abort.
+pub(crate) fn fortify_fail() -> ! {
+    // SAFETY: __chk_fail takes no arguments and never returns.
+    unsafe { crate::sys::real::__chk_fail() };
+    crate::runtime::log::fatal(&[b"__chk_fail returned"])
+}

@@ -1,0 +1,34 @@
+//! libgreen: load it with LD_PRELOAD and the pthreads of an unmodified blocking program
+//! become green threads on one OS thread, and its blocking calls wait on an epoll hub.
+//!
+//! Layers, one way only: `hooks` (the exported libc surface) -> `runtime` (green threads,
+//! scheduler, hub, timers, fd table) -> `sys` (raw syscalls, the real libc symbols).
+
+mod settings;
+mod sys;
+#[macro_use]
+mod runtime;
+#[cfg(not(test))]
+mod hooks;
+
+/// Starts the runtime when the library is loaded, on the thread that loads it (the main
+/// thread, for LD_PRELOAD): that thread becomes the hub.
+#[cfg(not(test))]
+#[used]
+#[link_section = ".init_array"]
+static START: extern "C" fn() = {
+    extern "C" fn start() {
+        runtime::start();
+    }
+    start
+};
+
+#[cfg(not(test))]
+#[used]
+#[link_section = ".fini_array"]
+static FINISH: extern "C" fn() = {
+    extern "C" fn finish() {
+        runtime::print_stats_if_asked();
+    }
+    finish
+};

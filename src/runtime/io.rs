@@ -1,0 +1,244 @@
+//! Blocking-mode fd operations as green waits: the policy every I/O hook shares.
+//!
+//! The hook supplies the attempt (the real libc call); this module decides whether the call
+//! may block the OS thread at all, makes the attempt non-blocking, and parks the green thread
+//! between attempts until epoll reports readiness.
+
+use super::fdtable::{self, FdEntry, Kind, Registration, WaitNode, READ, WRITE};
+use super::green::{self, Wake, WaitingOn};
+use super::{poller, rt};
+use crate::sys::errno;
+use rustix::fd::BorrowedFd;
+
+/// How one attempt of a blocking-mode call is made without blocking the OS thread.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Attempt {
+    /// The description is ours and O_NONBLOCK: call as is.
+    Direct,
+    /// A socket we did not create: add MSG_DONTWAIT (send/recv family only; the hook falls
+    /// back to PollFirst for calls that take no flags).
+    DontWait,
+    /// Someone else's pipe or terminal, whose O_NONBLOCK we must not flip: call only when
+    /// poll(2) says it would not block.
+    PollFirst,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Plan {
+    /// Make the real call as the program asked: the fd is non-blocking in the program's
+    /// view, cannot be polled (regular files), or is not an fd at all (the real call
+    /// then reports EBADF as natively).
+    Passthrough,
+    Green(Attempt),
+}
+
+/// Decides how a call on `fd` runs on the hub thread.
+pub fn plan(fd: i32) -> Plan {
+    let Some(entry) = fdtable::entry(fd) else { return Plan::Passthrough };
+    if entry.registration == Registration::Unpollable {
+        return Plan::Passthrough;
+    }
+    let Some(desc) = classify(fd, entry) else { return Plan::Passthrough };
+    if desc.user_nonblock {
+        return Plan::Passthrough;
+    }
+    match (desc.kind, desc.owned_nonblock) {
+        (Kind::Inline, _) => Plan::Passthrough,
+        (_, true) => Plan::Green(Attempt::Direct),
+        (Kind::StreamSocket | Kind::MessageSocket, false) => Plan::Green(Attempt::DontWait),
+        (Kind::Pipe | Kind::CharDevice, false) => Plan::Green(Attempt::PollFirst),
+    }
+}
+
+/// Learns what an fd we did not create is, once. None if it is not open.
+fn classify(fd: i32, entry: &mut FdEntry) -> Option<&'static mut fdtable::Desc> {
+    if let Some(desc) = entry.desc() {
+        return Some(desc);
+    }
+    // SAFETY: fstat/fcntl only read the fd number; a closed number gives EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stat = rustix::fs::fstat(borrowed).ok()?;
+    let flags = rustix::fs::fcntl_getfl(borrowed).ok()?;
+    let kind = match stat.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => match rustix::net::sockopt::socket_type(borrowed) {
+            Ok(rustix::net::SocketType::STREAM) => Kind::StreamSocket,
+            _ => Kind::MessageSocket,
+        },
+        libc::S_IFIFO => Kind::Pipe,
+        libc::S_IFCHR => Kind::CharDevice,
+        _ => Kind::Inline,
+    };
+    let user_nonblock = flags.contains(rustix::fs::OFlags::NONBLOCK);
+    entry.adopt(kind, false, user_nonblock);
+    entry.desc()
+}
+
+/// Runs `attempt` until it no longer fails with EAGAIN, parking on `fd` readiness for
+/// `interest` (READ or WRITE) in between. `deadline` (CLOCK_MONOTONIC ns) turns a wait
+/// that outlives it into EAGAIN, as SO_RCVTIMEO does. Returns what the last attempt
+/// returned, with errno as it left it (or EBADF if the fd was closed while we waited).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn drive(
+    fd: i32,
+    interest: u8,
+    deadline: Option<u64>,
+    attempt_mode: Attempt,
+    mut attempt: impl FnMut() -> isize,
+) -> isize {
+    let entry = fdtable::entry(fd).expect("planned fds have entries");
+    let generation = entry.generation;
+    let saved_errno = errno::get();
+    loop {
+        if entry.ready(interest) {
+            if attempt_mode == Attempt::PollFirst && !poll_now(fd, interest) {
+                entry.clear_ready(interest);
+            } else {
+                let result = attempt();
+                if result >= 0 {
+                    errno::set(saved_errno);
+                    return result;
+                }
+                let e = errno::get();
+                if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                    return result;
+                }
+                entry.clear_ready(interest);
+            }
+        }
+        match wait_fd(fd, interest, deadline) {
+            Ok(Wake::Timeout) => return errno::fail(libc::EAGAIN),
+            Ok(_) if entry.generation != generation => return errno::fail(libc::EBADF),
+            Ok(_) => {}
+            // epoll cannot watch it after all: the real call is all we can do.
+            Err(0) => return attempt(),
+            Err(e) => return errno::fail(e),
+        }
+    }
+}
+
+/// Parks until `fd` may be ready for `interest`, it is closed, or the deadline passes.
+/// Err(0) if epoll cannot watch the fd, Err(errno) if it is bad.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wake, i32> {
+    if !poller::register(fd)? {
+        return Err(0);
+    }
+    let entry = fdtable::entry(fd).ok_or(libc::EBADF)?;
+    let mut node = WaitNode::new(green::current(), interest);
+    entry.link(&mut node);
+    let rt = rt();
+    rt.fd_waiters += 1;
+    let why = WaitingOn::Fd { fd, write: interest == WRITE };
+    let wake = green::park(deadline, why);
+    rt.fd_waiters -= 1;
+    entry.unlink(&mut node);
+    Ok(wake)
+}
+
+/// Parks until any of `fds` (with their interests) may be ready, one is closed, or the
+/// deadline passes. Fds epoll cannot watch are ignored here: poll(2) reports them ready
+/// before anyone waits. The caller re-checks with a real poll.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn wait_any(fds: &[(i32, u8)], deadline: Option<u64>) -> Wake {
+    let me = green::current();
+    let mut nodes: Vec<(i32, WaitNode)> = Vec::with_capacity(fds.len());
+    for &(fd, interest) in fds {
+        if fd >= 0 && matches!(poller::register(fd), Ok(true)) {
+            nodes.push((fd, WaitNode::new(me, interest)));
+        }
+    }
+    // Link only once the vector no longer moves.
+    for (fd, node) in nodes.iter_mut() {
+        fdtable::entry(*fd).expect("registered").link(node);
+    }
+    let rt = rt();
+    rt.fd_waiters += nodes.len();
+    let wake = green::park(deadline, WaitingOn::Poll { nfds: fds.len() });
+    rt.fd_waiters -= nodes.len();
+    for (fd, node) in nodes.iter_mut() {
+        fdtable::entry(*fd).expect("registered").unlink(node);
+    }
+    wake
+}
+
+/// Whether poll(2) says `fd` is ready for `interest` right now (errors and hang-ups count
+/// as ready: the real call will report them).
+pub fn poll_now(fd: i32, interest: u8) -> bool {
+    use rustix::event::{PollFd, PollFlags};
+    // SAFETY: poll only reads the fd number.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let flags = if interest == READ { PollFlags::IN } else { PollFlags::OUT };
+    let mut fds = [PollFd::new(&borrowed, flags)];
+    matches!(rustix::event::poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+}
+
+/// After a read that returned `got` of `wanted` bytes: on a stream a short read means the
+/// queue is now empty, so the next read parks at once instead of paying for an EAGAIN
+/// (Tokio does the same). EOF (0) keeps the fd readable: every later read returns 0 too.
+pub fn note_read(fd: i32, got: isize, wanted: usize) {
+    if got > 0 && (got as usize) < wanted {
+        if let Some(entry) = fdtable::entry(fd) {
+            if entry.desc().is_some_and(|d| matches!(d.kind, Kind::StreamSocket | Kind::Pipe)) {
+                entry.clear_ready(READ);
+            }
+        }
+    }
+}
+
+/// After a write that queued fewer bytes than asked: the buffer is full.
+pub fn note_short_write(fd: i32) {
+    if let Some(entry) = fdtable::entry(fd) {
+        entry.clear_ready(WRITE);
+    }
+}
+
+/// `fd` is about to be closed (or replaced by dup2): deregister it before the number can be
+/// reused, and wake its waiters, who will see the generation change and report EBADF.
+/// Safe to call from any thread; only the hub thread wakes waiters.
+pub fn closing(fd: i32, on_hub: bool) {
+    let Some(entry) = fdtable::existing(fd) else { return };
+    if entry.registration == Registration::Yes {
+        poller::deregister(fd);
+    }
+    entry.forget();
+    if on_hub && entry.has_waiters() {
+        // SAFETY: hub thread.
+        unsafe { entry.wake_waiters(READ | WRITE, Wake::Closed) };
+    }
+}
+
+/// `new` now refers to the same description as `old` (dup family).
+pub fn duplicated(old: i32, new: i32) {
+    let (Some(source), Some(target)) = (fdtable::entry(old), fdtable::entry(new)) else { return };
+    if core::ptr::eq(source, target) {
+        return;
+    }
+    target.share(source);
+}
+
+/// A new description we created non-blocking on the program's behalf.
+pub fn adopt_new(fd: i32, kind: Kind, owned_nonblock: bool, user_nonblock: bool) {
+    if let Some(entry) = fdtable::entry(fd) {
+        entry.adopt(kind, owned_nonblock, user_nonblock);
+    }
+}
+
+/// A new fd whose description we know nothing about (created off the hub, say).
+pub fn forget(fd: i32) {
+    if let Some(entry) = fdtable::existing(fd) {
+        entry.forget();
+    }
+}
+
+/// Whether `fd` is a SOCK_STREAM socket (as far as we know it).
+pub fn is_stream_socket(fd: i32) -> bool {
+    fdtable::entry(fd)
+        .and_then(|e| e.desc())
+        .is_some_and(|d| d.kind == Kind::StreamSocket)
+}

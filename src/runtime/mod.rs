@@ -1,0 +1,266 @@
+//! The runtime: green threads, the scheduler, the hub (epoll + timers), the fd table and wait
+//! queues. It knows nothing about which libc names exist; `hooks` translates libc calls into
+//! the operations here.
+//!
+//! All state lives in one [`Runtime`] value (one hub), owned by the hub's OS thread: the
+//! thread that started the runtime (normally the main thread). Plain statics, no TLS: TLS in
+//! a cdylib goes through __tls_get_addr, which may allocate, and must never be touched from a
+//! signal handler.
+
+pub mod fdtable;
+pub mod green;
+pub mod io;
+pub mod log;
+pub mod poller;
+pub mod stack;
+pub mod timer;
+pub mod waitqueue;
+
+use crate::settings::{self, LogLevel};
+use crate::sys::raw;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use green::{Green, RunQueue};
+use std::collections::HashMap;
+
+#[derive(Default)]
+pub struct Stats {
+    pub green_threads: u64,
+    pub peak_green: usize,
+    pub switches: u64,
+    pub hub_waits: u64,
+}
+
+pub struct Runtime {
+    pub root: *mut Green,
+    pub current: *mut Green,
+    /// The root's kernel tid (see green::owner_tag).
+    pub root_tid: i32,
+    pub runq: RunQueue,
+    pub timers: timer::TimerHeap,
+    pub stacks: stack::StackPool,
+    /// Every green thread not yet reclaimed, by its pthread_t.
+    pub threads: HashMap<libc::pthread_t, *mut Green, AddressHasher>,
+    pub queues: waitqueue::WaitQueues,
+    pub poller: poller::Poller,
+    pub next_id: u64,
+    /// Green threads alive besides the root.
+    pub live: usize,
+    /// Threads parked on fds: while any is, the hub can be woken from outside.
+    pub fd_waiters: usize,
+    pub deadlock_reported: bool,
+    pub ticks: u32,
+    pub stats: Stats,
+    pub print_stats: bool,
+}
+
+struct RuntimeCell(UnsafeCell<MaybeUninit<Runtime>>);
+// SAFETY: only the hub thread touches the Runtime (callers check `on_hub`), except the
+// poller's epoll fd, which the kernel lets any thread use.
+unsafe impl Sync for RuntimeCell {}
+
+static RUNTIME: RuntimeCell = RuntimeCell(UnsafeCell::new(MaybeUninit::uninit()));
+
+/// The hub thread's thread pointer while the runtime is on; 0 before it starts, when
+/// disabled, and in a forked child (until it gets a hub of its own).
+static HUB_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+/// The runtime.
+///
+/// # Safety
+/// Only on the hub thread after `start`, and no two results may be used to alias the same
+/// field at once; callers re-fetch it after anything that can switch threads.
+#[inline(always)]
+#[allow(clippy::mut_from_ref)]
+pub unsafe fn rt() -> &'static mut Runtime {
+    (*RUNTIME.0.get()).assume_init_mut()
+}
+
+/// Whether the caller may act green: the runtime is on and this is its OS thread.
+#[inline(always)]
+pub fn on_hub() -> bool {
+    let hub = HUB_THREAD.load(Ordering::Relaxed);
+    hub != 0 && hub == raw::thread_pointer()
+}
+
+/// Whether the runtime was ever started in this process (the internal fds exist).
+pub fn started() -> bool {
+    STARTED.load(Ordering::Acquire) && HUB_THREAD.load(Ordering::Relaxed) != 0
+}
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts the runtime on the calling thread, once. Reads the GREEN_* settings; a bad value
+/// ends the process with a one-line error (exit status 2), because running a program
+/// half-configured would be worse than not running it.
+pub fn start() {
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let config = read_settings();
+    log::set_level(config.log);
+    if config.disabled {
+        return;
+    }
+    let poller = match poller::Poller::new() {
+        Ok(poller) => poller,
+        Err(e) => {
+            log::log!(Error, "cannot create the hub ({}); running without green threads", e);
+            return;
+        }
+    };
+    let mut stacks = stack::StackPool::new();
+    stacks.set_default_size(config.stack_size.unwrap_or_else(native_stack_size));
+    let root = Box::into_raw(Box::new(Green::new(1)));
+    // SAFETY: pthread_self has no preconditions; our hook is not involved (real symbol).
+    let root_handle = unsafe { crate::sys::real::pthread_self() };
+    // SAFETY: `root` was just allocated.
+    unsafe {
+        (*root).handle = root_handle;
+        (*root).state = green::State::Running;
+    }
+    let mut threads = HashMap::with_hasher(AddressHasher);
+    threads.insert(root_handle, root);
+    let runtime = Runtime {
+        root,
+        current: root,
+        root_tid: rustix::thread::gettid().as_raw_nonzero().get(),
+        runq: RunQueue::new(),
+        timers: timer::TimerHeap::new(),
+        stacks,
+        threads,
+        queues: waitqueue::WaitQueues::new(),
+        poller,
+        next_id: 2,
+        live: 0,
+        fd_waiters: 0,
+        deadlock_reported: false,
+        ticks: 0,
+        stats: Stats { peak_green: 1, ..Stats::default() },
+        print_stats: config.stats,
+    };
+    // SAFETY: STARTED guarantees this runs once, before HUB_THREAD publishes the runtime.
+    unsafe { (*RUNTIME.0.get()).write(runtime) };
+    HUB_THREAD.store(raw::thread_pointer(), Ordering::Release);
+    log::log!(Info, "runtime started (stack {} KiB)", unsafe { rt() }.stacks.default_size() / 1024);
+}
+
+/// In a forked child: the hub's epoll instance is shared with the parent and the other green
+/// threads do not exist here, so the child runs without green threads; every call passes
+/// through (blocking by hand on descriptions we made non-blocking).
+pub fn after_fork_in_child() {
+    HUB_THREAD.store(0, Ordering::Release);
+}
+
+/// Whether `fd` is one of the runtime's own (programs may not close or replace it).
+pub fn is_internal_fd(fd: i32) -> bool {
+    // SAFETY: the poller is created before HUB_THREAD is set and never destroyed.
+    started() && unsafe { rt() }.poller.is_internal(fd)
+}
+
+/// At exit, when GREEN_STATS=1: one summary line.
+pub fn print_stats_if_asked() {
+    if !started() {
+        return;
+    }
+    // SAFETY: exit runs on the thread that called exit; we only read counters.
+    let rt = unsafe { rt() };
+    if rt.print_stats {
+        let s = &rt.stats;
+        let mut line = log::Line::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut line,
+            format_args!(
+                "stats green_threads={} peak_green={} switches={} hub_waits={}",
+                s.green_threads, s.peak_green, s.switches, s.hub_waits
+            ),
+        );
+        line.emit();
+    }
+}
+
+struct Config {
+    disabled: bool,
+    log: LogLevel,
+    stack_size: Option<usize>,
+    stats: bool,
+}
+
+fn read_settings() -> Config {
+    Config {
+        disabled: setting("GREEN_DISABLE", settings::parse_bool).unwrap_or(false),
+        log: setting("GREEN_LOG", settings::parse_log_level).unwrap_or(LogLevel::Warn),
+        stack_size: setting("GREEN_STACK_SIZE", settings::parse_stack_size),
+        stats: setting("GREEN_STATS", settings::parse_bool).unwrap_or(false),
+    }
+}
+
+/// Reads one variable; an invalid value ends the process with a message naming it.
+fn setting<T>(name: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
+    let mut cname = [0u8; 32];
+    cname[..name.len()].copy_from_slice(name.as_bytes());
+    // SAFETY: cname is NUL-terminated; getenv is not one of our hooks.
+    let value = unsafe { libc::getenv(cname.as_ptr() as *const libc::c_char) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: getenv returns a NUL-terminated string.
+    let bytes = unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes();
+    let text = core::str::from_utf8(bytes).unwrap_or("\u{fffd}");
+    if let Some(parsed) = parse(text) {
+        return Some(parsed);
+    }
+    let accepted = settings::validate(name, text).err().unwrap_or("");
+    let mut line = log::Line::new();
+    let _ = core::fmt::Write::write_fmt(
+        &mut line,
+        format_args!("{}={} is not valid: expected {}", name, text, accepted),
+    );
+    line.emit();
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(2) }
+}
+
+/// What glibc gives a new thread by default: RLIMIT_STACK, or 8 MiB when that is unlimited.
+fn native_stack_size() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Stack);
+    match limit.current {
+        Some(bytes) if bytes >= settings::MIN_STACK_SIZE as u64 => {
+            (bytes as usize).min(settings::MAX_STACK_SIZE)
+        }
+        _ => 8 << 20,
+    }
+}
+
+/// Hashes addresses and pthread_t values: they are already well spread, and std's default
+/// hasher would seed itself through getrandom on first use.
+#[derive(Clone, Copy, Default)]
+pub struct AddressHasher;
+
+impl core::hash::BuildHasher for AddressHasher {
+    type Hasher = AddressHash;
+    fn build_hasher(&self) -> AddressHash {
+        AddressHash(0)
+    }
+}
+
+pub struct AddressHash(u64);
+
+impl core::hash::Hasher for AddressHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing; the high bits feed hashbrown's control bytes.
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}

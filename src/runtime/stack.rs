@@ -1,0 +1,140 @@
+//! Green thread stacks: one private anonymous mapping each, committed lazily by the kernel as
+//! the thread touches it (an 8 MiB stack that uses 12 KiB costs 12 KiB of RSS), with a guard
+//! page at the low end so an overflow faults instead of silently corrupting a neighbour.
+//!
+//! Stacks of the default size are pooled: spawning from the pool costs no syscall. A pooled
+//! stack keeps the pages its last thread touched; past `HOT_STACKS` pooled stacks we hand those
+//! pages back (MADV_DONTNEED) so a burst of threads does not pin its peak RSS forever.
+//!
+//! Guard pages: on Linux 6.13+ MADV_GUARD_INSTALL makes the guard part of the same VMA, so a
+//! stack costs one VMA instead of two (vm.max_map_count, 65530 by default, otherwise caps us
+//! at ~32k stacks). Older kernels get an mprotect(PROT_NONE) page.
+
+use crate::sys::raw;
+use corosensei::stack::{Stack, StackPointer};
+use rustix::mm::{mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
+
+/// Pooled stacks kept fully committed; further ones are released to the kernel when pooled.
+const HOT_STACKS: usize = 64;
+/// Pooled stacks kept at all; more are unmapped.
+const MAX_POOLED: usize = 4096;
+
+pub struct GreenStack {
+    /// Lowest address of the mapping (the guard page), or of the caller's memory.
+    low: usize,
+    /// Bytes from `low` to the top of the stack.
+    len: usize,
+    /// Whether we mapped it (and so may pool or unmap it), or the program supplied it
+    /// through pthread_attr_setstack.
+    ours: bool,
+}
+
+// SAFETY: `base` and `limit` describe memory that stays mapped and unused by anything else
+// for as long as the GreenStack lives; both are page (hence 16-byte) aligned.
+unsafe impl Stack for GreenStack {
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.low + self.len).expect("stack top is never 0")
+    }
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.low).expect("stack bottom is never 0")
+    }
+}
+
+impl GreenStack {
+    /// The usable range (above the guard page), as pthread_getattr_np reports a stack.
+    pub fn usable(&self) -> (usize, usize) {
+        if self.ours {
+            (self.low + page_size(), self.len - page_size())
+        } else {
+            (self.low, self.len)
+        }
+    }
+}
+
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+pub struct StackPool {
+    default_size: usize,
+    pooled: Vec<GreenStack>,
+    guard_in_vma: bool,
+}
+
+impl StackPool {
+    pub const fn new() -> Self {
+        StackPool { default_size: 8 << 20, pooled: Vec::new(), guard_in_vma: true }
+    }
+
+    pub fn set_default_size(&mut self, size: usize) {
+        self.default_size = round_to_pages(size);
+    }
+
+    pub fn default_size(&self) -> usize {
+        self.default_size
+    }
+
+    /// A stack with at least `size` usable bytes (None: the default), or None when the
+    /// kernel refuses the memory (pthread_create then reports EAGAIN, as natively).
+    pub fn take(&mut self, size: Option<usize>) -> Option<GreenStack> {
+        let size = size.map_or(self.default_size, round_to_pages);
+        if size == self.default_size {
+            if let Some(stack) = self.pooled.pop() {
+                return Some(stack);
+            }
+        }
+        self.map(size)
+    }
+
+    /// Wraps memory the program gave us with pthread_attr_setstack; never pooled or unmapped.
+    pub fn borrowed(low: usize, len: usize) -> GreenStack {
+        GreenStack { low, len, ours: false }
+    }
+
+    pub fn give_back(&mut self, stack: GreenStack) {
+        if !stack.ours {
+            return;
+        }
+        let usable = stack.len - page_size();
+        if usable != self.default_size || self.pooled.len() >= MAX_POOLED {
+            // SAFETY: the mapping is ours and no coroutine runs on it any more.
+            let _ = unsafe { munmap(stack.low as *mut _, stack.len) };
+            return;
+        }
+        if self.pooled.len() >= HOT_STACKS {
+            raw::madvise_dontneed((stack.low + page_size()) as *mut u8, usable);
+        }
+        self.pooled.push(stack);
+    }
+
+    fn map(&mut self, size: usize) -> Option<GreenStack> {
+        let guard = page_size();
+        let len = size.checked_add(guard)?;
+        // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing aliases
+        // nothing. NORESERVE: an 8 MiB stack must not count 8 MiB against overcommit.
+        let low = unsafe {
+            mmap_anonymous(
+                core::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::NORESERVE | MapFlags::STACK,
+            )
+        }
+        .ok()? as usize;
+        if !(self.guard_in_vma && raw::madvise_guard(low as *mut u8, guard)) {
+            self.guard_in_vma = false;
+            // SAFETY: the first page of our own fresh mapping.
+            if unsafe { mprotect(low as *mut _, guard, MprotectFlags::empty()) }.is_err() {
+                // SAFETY: as above; without a guard we would rather fail the spawn.
+                let _ = unsafe { munmap(low as *mut _, len) };
+                return None;
+            }
+        }
+        Some(GreenStack { low, len, ours: true })
+    }
+}
+
+fn round_to_pages(size: usize) -> usize {
+    let page = page_size();
+    size.div_ceil(page) * page
+}

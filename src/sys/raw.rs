@@ -1,0 +1,114 @@
+//! The few kernel entry points rustix does not offer in the form we need, made directly.
+//!
+//! * `epoll_pwait2`: rustix rounds sub-millisecond timeouts up to whole milliseconds unless
+//!   it is built for Linux >= 5.11 only; we want `usleep(100)` to stay ~100 us and still run
+//!   on older kernels, so we try epoll_pwait2 and fall back on ENOSYS.
+//! * `futex` wake for a glibc mutex word that a foreign (non-hub) thread may sleep on.
+//! * `madvise(MADV_GUARD_INSTALL)`, which rustix's Advice enum does not name yet.
+
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// The OS thread's thread pointer: unique per live OS thread and readable in one
+/// instruction, so hooks can tell "am I on the hub thread?" without TLS or a syscall.
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: on x86-64 glibc, %fs:0 holds the TCB's self pointer; the read has no effects.
+    unsafe {
+        asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: reading TPIDR_EL0 has no side effects.
+    unsafe {
+        asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags))
+    };
+    tp
+}
+
+/// A raw syscall with up to six arguments; returns the kernel's value (-errno on failure).
+///
+/// # Safety
+/// The caller guarantees the arguments are valid for syscall `nr` (pointers point to
+/// memory of the right size for as long as the kernel uses it).
+#[inline]
+pub unsafe fn syscall6(nr: libc::c_long, a: [usize; 6]) -> isize {
+    let ret: isize;
+    #[cfg(target_arch = "x86_64")]
+    asm!(
+        "syscall",
+        inlateout("rax") nr as isize => ret,
+        in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+        in("r10") a[3], in("r8") a[4], in("r9") a[5],
+        lateout("rcx") _, lateout("r11") _,
+        options(nostack)
+    );
+    #[cfg(target_arch = "aarch64")]
+    asm!(
+        "svc 0",
+        in("x8") nr,
+        inlateout("x0") a[0] => ret,
+        in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
+        options(nostack)
+    );
+    ret
+}
+
+static NO_EPOLL_PWAIT2: AtomicBool = AtomicBool::new(false);
+
+/// Waits on `epfd` for at most `timeout_ns` (None: forever). Returns the number of events
+/// or -errno (EINTR when a signal handler ran).
+pub fn epoll_wait_ns(
+    epfd: i32,
+    events: *mut libc::epoll_event,
+    max: usize,
+    timeout_ns: Option<u64>,
+) -> isize {
+    if !NO_EPOLL_PWAIT2.load(Relaxed) {
+        let ts = timeout_ns.map(super::clock::ns_to_timespec);
+        let ts_ptr = ts.as_ref().map_or(0, |t| t as *const libc::timespec as usize);
+        // SAFETY: `events` has room for `max` events (caller); `ts_ptr` is null or points at
+        // a timespec that lives across the call; no signal mask is passed.
+        let r = unsafe {
+            syscall6(libc::SYS_epoll_pwait2, [epfd as usize, events as usize, max, ts_ptr, 0, 8])
+        };
+        if r != -(libc::ENOSYS as isize) {
+            return r;
+        }
+        NO_EPOLL_PWAIT2.store(true, Relaxed);
+    }
+    // Pre-5.11 kernel: millisecond timeouts, rounded up so we never wake before a deadline.
+    let ms = match timeout_ns {
+        None => -1,
+        Some(ns) => ns.div_ceil(1_000_000).min(i32::MAX as u64) as i64,
+    };
+    // SAFETY: as above; epoll_pwait with a null sigmask is epoll_wait.
+    unsafe {
+        syscall6(libc::SYS_epoll_pwait, [epfd as usize, events as usize, max, ms as usize, 0, 8])
+    }
+}
+
+/// Wakes up to `count` OS threads sleeping in FUTEX_WAIT on `word`.
+pub fn futex_wake(word: *const i32, count: i32, private: bool) {
+    let op = libc::FUTEX_WAKE | if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
+    // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences it unsafely.
+    unsafe { syscall6(libc::SYS_futex, [word as usize, op as usize, count as usize, 0, 0, 0]) };
+}
+
+const MADV_GUARD_INSTALL: usize = 102;
+
+/// Turns [addr, addr+len) into guard pages inside the same mapping (Linux 6.13+), which
+/// costs no extra VMA. Returns false where the kernel does not support it.
+pub fn madvise_guard(addr: *mut u8, len: usize) -> bool {
+    // SAFETY: the range belongs to a private anonymous mapping we own.
+    unsafe { syscall6(libc::SYS_madvise, [addr as usize, len, MADV_GUARD_INSTALL, 0, 0, 0]) == 0 }
+}
+
+/// Releases the pages of [addr, addr+len) (MADV_DONTNEED): the range reads as zeros after.
+pub fn madvise_dontneed(addr: *mut u8, len: usize) {
+    // SAFETY: as above; nothing in the range is in use.
+    unsafe {
+        syscall6(libc::SYS_madvise, [addr as usize, len, libc::MADV_DONTNEED as usize, 0, 0, 0])
+    };
+}

@@ -1,0 +1,126 @@
+//! The real libc functions our exported symbols shadow, found with dlsym(RTLD_NEXT).
+//!
+//! Each is resolved on first use and cached: hooks can run before our constructor (other
+//! libraries' constructors call read/write too), so nothing here may depend on init order.
+//! dlsym(RTLD_NEXT) hands back the default symbol version, which is what an unversioned
+//! call from the program would have bound to (pthread_cond_* @GLIBC_2.3.2, for instance).
+
+use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+pub struct RealSymbol {
+    name: &'static [u8],
+    address: AtomicPtr<c_void>,
+}
+
+impl RealSymbol {
+    pub const fn new(name_with_nul: &'static [u8]) -> Self {
+        RealSymbol { name: name_with_nul, address: AtomicPtr::new(core::ptr::null_mut()) }
+    }
+
+    #[inline(always)]
+    pub fn get(&self) -> *mut c_void {
+        let address = self.address.load(Ordering::Relaxed);
+        if address.is_null() {
+            self.resolve()
+        } else {
+            address
+        }
+    }
+
+    #[cold]
+    fn resolve(&self) -> *mut c_void {
+        // SAFETY: `name` is NUL-terminated (the macro below appends the NUL).
+        let address = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr() as *const c_char) };
+        if address.is_null() {
+            let name = &self.name[..self.name.len() - 1];
+            crate::runtime::log::fatal(&[b"cannot find the real libc symbol ", name]);
+        }
+        self.address.store(address, Ordering::Relaxed);
+        address
+    }
+}
+
+/// `real_fns! { fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize; }` defines
+/// `real::read(...)`, which calls the next definition of `read` after ours.
+macro_rules! real_fns {
+    ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {$(
+        #[allow(clippy::missing_safety_doc)]
+        #[inline]
+        pub unsafe fn $name($($arg: $ty),*) -> $ret {
+            static SYMBOL: RealSymbol = RealSymbol::new(concat!(stringify!($name), "\0").as_bytes());
+            // SAFETY: the symbol of this name in libc has exactly this C signature.
+            let f: unsafe extern "C" fn($($ty),*) -> $ret = core::mem::transmute(SYMBOL.get());
+            f($($arg),*)
+        }
+    )*};
+}
+
+/// Variadic libc functions: we call them with one extra register argument, which is how
+/// the x86-64 and aarch64 Linux ABIs pass the first variadic argument of integer class.
+macro_rules! real_variadic_fns {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*; $extra:ident: $extra_ty:ty) -> $ret:ty;)*) => {$(
+        #[allow(clippy::missing_safety_doc)]
+        #[inline]
+        pub unsafe fn $name($($arg: $ty),*, $extra: $extra_ty) -> $ret {
+            static SYMBOL: RealSymbol = RealSymbol::new(concat!(stringify!($name), "\0").as_bytes());
+            // SAFETY: the symbol is the variadic C function of this name.
+            let f: unsafe extern "C" fn($($ty),*, ...) -> $ret = core::mem::transmute(SYMBOL.get());
+            f($($arg),*, $extra)
+        }
+    )*};
+}
+
+type Size = usize;
+type SSize = isize;
+type SockLen = libc::socklen_t;
+type Addr = *mut libc::sockaddr;
+type Attr = *const libc::pthread_attr_t;
+type Mutex = *mut libc::pthread_mutex_t;
+type Cond = *mut libc::pthread_cond_t;
+type Time = *const libc::timespec;
+type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
+
+real_fns! {
+    fn read(fd: c_int, buf: *mut c_void, count: Size) -> SSize;
+    fn write(fd: c_int, buf: *const c_void, count: Size) -> SSize;
+    fn recv(fd: c_int, buf: *mut c_void, len: Size, flags: c_int) -> SSize;
+    fn send(fd: c_int, buf: *const c_void, len: Size, flags: c_int) -> SSize;
+    fn accept4(fd: c_int, addr: Addr, len: *mut SockLen, flags: c_int) -> c_int;
+    fn connect(fd: c_int, addr: *const libc::sockaddr, len: SockLen) -> c_int;
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int;
+    fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
+    fn close(fd: c_int) -> c_int;
+    fn dup(fd: c_int) -> c_int;
+    fn dup2(old: c_int, new: c_int) -> c_int;
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    fn fclose(stream: *mut libc::FILE) -> c_int;
+    fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    fn nanosleep(req: Time, rem: *mut libc::timespec) -> c_int;
+    fn clock_nanosleep(clock: libc::clockid_t, flags: c_int, req: Time, rem: *mut libc::timespec) -> c_int;
+    fn sleep(seconds: u32) -> u32;
+    fn usleep(usec: libc::useconds_t) -> c_int;
+    fn sched_yield() -> c_int;
+    fn fork() -> libc::pid_t;
+    fn __chk_fail() -> ();
+    fn pthread_create(thread: *mut libc::pthread_t, attr: Attr, start: StartRoutine, arg: *mut c_void) -> c_int;
+    fn pthread_join(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int;
+    fn pthread_detach(thread: libc::pthread_t) -> c_int;
+    fn pthread_exit(retval: *mut c_void) -> ();
+    fn pthread_self() -> libc::pthread_t;
+    fn pthread_getattr_np(thread: libc::pthread_t, attr: *mut libc::pthread_attr_t) -> c_int;
+    fn pthread_mutex_lock(m: Mutex) -> c_int;
+    fn pthread_mutex_trylock(m: Mutex) -> c_int;
+    fn pthread_mutex_unlock(m: Mutex) -> c_int;
+    fn pthread_mutex_clocklock(m: Mutex, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn pthread_cond_wait(c: Cond, m: Mutex) -> c_int;
+    fn pthread_cond_timedwait(c: Cond, m: Mutex, abstime: Time) -> c_int;
+    fn pthread_cond_clockwait(c: Cond, m: Mutex, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn pthread_cond_signal(c: Cond) -> c_int;
+    fn pthread_cond_broadcast(c: Cond) -> c_int;
+}
+
+real_variadic_fns! {
+    fn fcntl(fd: c_int, cmd: c_int; arg: usize) -> c_int;
+}
