@@ -85,6 +85,9 @@ pub struct FdEntry {
     /// Readiness as epoll last told us; "not" so that an all-zero entry means "try it".
     pub not_readable: bool,
     pub not_writable: bool,
+    /// The peer hung up (EPOLLRDHUP/EPOLLHUP): reads will return EOF from now on, and no
+    /// further edge will say so, so a short read must not clear readiness any more.
+    pub read_closed: bool,
     waiters: *mut WaitNode,
 }
 
@@ -215,6 +218,7 @@ impl FdEntry {
         self.registration = Registration::No;
         self.not_readable = false;
         self.not_writable = false;
+        self.read_closed = false;
     }
 
     /// This number now names a new description we just learnt about.

@@ -184,7 +184,8 @@ pub fn poll_now(fd: i32, interest: u8) -> bool {
 pub fn note_read(fd: i32, got: isize, wanted: usize) {
     if got > 0 && (got as usize) < wanted {
         if let Some(entry) = fdtable::entry(fd) {
-            if entry.desc().is_some_and(|d| matches!(d.kind, Kind::StreamSocket | Kind::Pipe)) {
+            let stream = entry.desc().is_some_and(|d| matches!(d.kind, Kind::StreamSocket | Kind::Pipe));
+            if stream && !entry.read_closed {
                 entry.clear_ready(READ);
             }
         }

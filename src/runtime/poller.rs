@@ -158,6 +158,9 @@ unsafe fn dispatch(fd: i32, bits: u32) {
     const WRITE_BITS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
     let Some(entry) = fdtable::entry(fd) else { return };
     let mut interest = 0;
+    if bits & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
+        entry.read_closed = true;
+    }
     if bits & READ_BITS != 0 {
         entry.not_readable = false;
         interest |= READ;

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""`make bench`: what libgreen costs and saves, measured. A benchmark, not a test.
+
+Echo benchmark: for 100, 1000 and 5000 concurrent connections, three servers take the same
+closed-loop load of 128-byte requests from load_client for D seconds:
+  - echo_server natively (one OS thread per connection),
+  - the same binary greened (LD_PRELOAD=libgreen.so: one green thread per connection),
+  - epoll_echo_server (hand-written single-threaded epoll loop: the ceiling).
+The server runs on CPU 0 and the client on CPU 1 (taskset). Server CPU time comes from
+wait4's rusage, peak OS threads and peak RSS (VmHWM) from sampling /proc/<pid>/status.
+
+Micro-benchmarks, natively and greened: sched_yield round trip (natively on one core, so
+each yield is a real context switch), pthread_create+join, and mutex/condvar costs.
+
+Prints markdown tables; a full run that verified everywhere also writes them, with the
+machine description, to scripts/BENCHMARKS.md. `--quick` is a smoke run (fewer seconds,
+100 and 1000 connections) that writes nothing unless --output is given. Exits non-zero if
+any run failed: a client that saw errors or mismatches, a server that did not start or
+hung (it is killed), a micro-benchmark that crashed or miscounted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import HarnessError  # noqa: E402
+
+SERVER_CPU, CLIENT_CPU = 0, 1
+REQUEST_SIZE = 128
+# The client's own overall timeout on top of the load duration: connection set-up of
+# thousands of connections against a slow server, and the last round trips.
+CLIENT_TIMEOUT_SLACK_S = 60
+MICRO_TIMEOUT_S = 120
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "BENCHMARKS.md"
+
+
+@dataclass(frozen=True)
+class ServerKind:
+    label: str
+    program: str
+    greened: bool
+
+
+SERVERS = (
+    ServerKind("echo_server, native", "echo_server", False),
+    ServerKind("echo_server, greened", "echo_server", True),
+    ServerKind("epoll_echo_server", "epoll_echo_server", False),
+)
+BASELINE = SERVERS[2]
+
+
+@dataclass(frozen=True)
+class Micro:
+    program: str
+    iters: int
+    quick_iters: int
+    pin_native: bool  # natively on one core, so the threads have to take turns
+
+
+MICROS = (
+    Micro("bench_yield", 200_000, 50_000, pin_native=True),
+    Micro("bench_spawn_join", 20_000, 5_000, pin_native=False),
+    Micro("bench_mutex", 100_000, 20_000, pin_native=False),
+)
+# How each micro-benchmark figure is compared: "native/greened" reads as "greened is N
+# times faster", "greened/native" as "greened costs N times native".
+MICRO_RATIOS = {
+    "yield_round_trip_ns": "native/greened",
+    "spawn_join_ns": "native/greened",
+    "mutex_uncontended_ns": "greened/native",
+    "mutex_contended_ns": "greened/native",
+    "cond_pingpong_ns": "greened/native",
+}
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def echo_benchmark(conn_counts: list[int], duration: float) -> tuple[list, list[str]]:
+    """Run every server at every connection count. Returns rows of
+    (conns, ServerKind, EchoRun) and the failures."""
+    rows, failures = [], []
+    for conns in conn_counts:
+        for kind in SERVERS:
+            try:
+                prefix = harness.pinned(SERVER_CPU) + (harness.greened() if kind.greened else [])
+                argv = prefix + [harness.program(kind.program), "--max-conns", str(conns)]
+            except HarnessError as err:
+                run = harness.EchoRun(None, None, str(err))
+            else:
+                run = harness.run_echo(argv, conns, expect_green_stats=kind.greened,
+                                       duration=duration, size=REQUEST_SIZE, cpu=CLIENT_CPU,
+                                       timeout=duration + CLIENT_TIMEOUT_SLACK_S)
+            if run.failure:
+                failures.append(f"{conns} conns, {kind.label}: {run.failure}")
+                log(f"{conns:>5} conns  {kind.label:<22} FAILED: {run.failure}")
+            else:
+                log(f"{conns:>5} conns  {kind.label:<22} {run.client['rps']:>10,.0f} req/s  "
+                    f"p99 {run.client['p99_us'] / 1e3:.2f} ms")
+            rows.append((conns, kind, run))
+    return rows, failures
+
+
+def echo_table(rows: list) -> str:
+    baselines = {conns: run for conns, kind, run in rows if kind == BASELINE and not run.failure}
+    lines = [
+        "| conns | server | req/s | p99 ms | server CPU µs/req | peak RSS MiB "
+        "| peak OS threads | peak green threads | req/s vs epoll | CPU/req vs epoll |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for conns, kind, run in rows:
+        if run.failure:
+            lines.append(f"| {conns} | {kind.label} | FAILED | | | | | | | |")
+            continue
+        client, server, base = run.client, run.server, baselines.get(conns)
+        green_peak = server.green_stats.get("peak_green", "?") if server.green_stats else "-"
+        rps_ratio = f"{client['rps'] / base.client['rps']:.2f}" if base else "-"
+        cpu_ratio = f"{run.cpu_us_per_request / base.cpu_us_per_request:.2f}" if base else "-"
+        lines.append(
+            f"| {conns} | {kind.label} | {client['rps']:,.0f} | {client['p99_us'] / 1e3:.2f} "
+            f"| {run.cpu_us_per_request:.1f} | {server.peak_rss_mib:.1f} | {server.peak_threads} "
+            f"| {green_peak} | {rps_ratio} | {cpu_ratio} |")
+    return "\n".join(lines)
+
+
+def micro_benchmarks(quick: bool) -> tuple[dict, list[str]]:
+    """Returns {figure: {"native": ns, "greened": ns}} and the failures."""
+    figures: dict[str, dict[str, float]] = {}
+    failures = []
+    for micro in MICROS:
+        iters = str(micro.quick_iters if quick else micro.iters)
+        for mode in ("native", "greened"):
+            try:
+                if mode == "native":
+                    prefix = harness.pinned(SERVER_CPU) if micro.pin_native else []
+                else:
+                    # One OS thread either way; pinning only spares it migrations.
+                    prefix = harness.pinned(SERVER_CPU) + harness.greened()
+                argv = prefix + [harness.program(micro.program), iters]
+                values = harness.run_program(argv, MICRO_TIMEOUT_S,
+                                             expect_green_stats=mode == "greened")
+            except HarnessError as err:
+                failures.append(f"{micro.program} {mode}: {err}")
+                log(f"{micro.program} {mode} FAILED: {err}")
+                continue
+            for key, value in values.items():
+                figures.setdefault(key, {})[mode] = value
+            log(f"{micro.program} {mode}: {values}")
+    return figures, failures
+
+
+def ns_cell(value: float | None) -> str:
+    return f"{value:,.1f}" if value is not None else "FAILED"
+
+
+def micro_table(figures: dict) -> str:
+    lines = ["| benchmark | native ns | greened ns | ratio |", "|---|---:|---:|---:|"]
+    for key, how in MICRO_RATIOS.items():
+        native, green = figures.get(key, {}).get("native"), figures.get(key, {}).get("greened")
+        ratio = "-"
+        if native and green:
+            ratio = f"{native / green if how == 'native/greened' else green / native:.3g}× ({how})"
+        lines.append(f"| {key} | {ns_cell(native)} | {ns_cell(green)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def machine_description() -> str:
+    uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return (f"{uname}; {model}; {os.cpu_count()} cores; "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+
+
+def report(machine: str, duration: float, echo: str, micro: str) -> str:
+    return f"""# libgreen benchmarks
+
+Machine: {machine}
+
+Produced by `make bench` (scripts/bench.py).
+
+## Echo server, {REQUEST_SIZE}-byte requests, closed loop, {duration:g} s per run
+
+Every connection sends a request, waits for its echo, verifies it byte for byte and sends
+the next. Server on CPU 0, load_client on CPU 1. Server CPU time covers the whole server
+process (accepting, warm-up, load), divided by all verified round trips; peak RSS is the
+server's VmHWM, peak OS threads the highest Threads: count sampled every 100 ms from
+/proc, peak green threads libgreen's own count (main included). Ratios are against
+epoll_echo_server at the same connection count: req/s above 1 is faster than the
+hand-written epoll loop, CPU/req above 1 costs more per request.
+
+{echo}
+
+## Micro-benchmarks
+
+yield: two threads alternating with sched_yield (natively pinned to one core), per round
+trip. spawn_join: pthread_create + pthread_join of a trivial thread. Mutex: lock+unlock
+pair uncontended, and two threads contending (each yields inside the lock every 64
+iterations so green threads really contend); cond_pingpong: one hand-off between two
+threads through a mutex and condvars.
+
+{micro}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 2 s per run, 100 and 1000 connections, no report file")
+    parser.add_argument("--duration", type=float, help="seconds of load per run (default 5)")
+    parser.add_argument("--output", type=Path,
+                        help=f"report file (default {DEFAULT_OUTPUT.name}, none with --quick)")
+    args = parser.parse_args()
+    duration = args.duration or (2.0 if args.quick else 5.0)
+    conn_counts = [100, 1000] if args.quick else [100, 1000, 5000]
+    output = args.output or (None if args.quick else DEFAULT_OUTPUT)
+
+    harness.raise_nofile_limit()
+    rows, failures = echo_benchmark(conn_counts, duration)
+    figures, micro_failures = micro_benchmarks(args.quick)
+    failures += micro_failures
+
+    text = report(machine_description(), duration, echo_table(rows), micro_table(figures))
+    print(text)
+    if failures:
+        print("bench: FAILED runs:", file=sys.stderr)
+        for failure in failures:
+            print(f"  - {failure}", file=sys.stderr)
+        if output:
+            print(f"bench: {output} left unchanged", file=sys.stderr)
+        return 1
+    if output:
+        output.write_text(text)
+        log(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
