@@ -293,6 +293,15 @@ def thread_count(pid):
     return None
 
 
+def open_fd_count(pid):
+    """Open file descriptors of process `pid` (entries of /proc/<pid>/fd), or None if it is
+    gone."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 def parse_kv(text):
     """All key=value tokens in `text` (later ones win), values as int when they are ints."""
     result = {}

@@ -20,8 +20,8 @@ pub enum LogLevel {
     Trace = 5,
 }
 
-pub const LOG_LEVEL_NAMES: &str = "off, error, warn, info, debug, trace";
-pub const BOOL_NAMES: &str = "0, 1";
+pub const LOG_LEVEL_NAMES: &str = "one of off, error, warn, info, debug, trace";
+pub const BOOL_NAMES: &str = "0 or 1";
 pub const STACK_SIZE_FORM: &str =
     "a byte count with an optional K, M or G suffix (binary), from 16K to 1G";
 

@@ -285,13 +285,15 @@ pub unsafe fn yield_now() {
 }
 
 unsafe fn switch_out(g: *mut Green) {
-    let saved_errno = errno::get();
+    // The hub thread's errno slot never moves, so it is looked up once, at start.
+    let errno_slot = rt().errno_slot;
+    let saved_errno = *errno_slot;
     if g == rt().root {
         run_until_root_is_resumed();
     } else {
         (*(*g).yielder).suspend(Switch::Park);
     }
-    errno::set(saved_errno);
+    *errno_slot = saved_errno;
 }
 
 /// The scheduler loop, on the root's native stack.
@@ -299,7 +301,7 @@ unsafe fn run_until_root_is_resumed() {
     loop {
         let rt = rt();
         rt.ticks = rt.ticks.wrapping_add(1);
-        if rt.ticks % 61 == 0 {
+        if rt.ticks % 61 == 0 && (rt.fd_waiters > 0 || !rt.timers.is_empty()) {
             // With a run queue that never empties we would otherwise never look at fds or
             // timers again (Go's scheduler does the same every 61 ticks).
             super::poller::poll_events(false);

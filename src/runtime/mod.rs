@@ -51,6 +51,8 @@ pub struct Runtime {
     pub fd_waiters: usize,
     pub deadlock_reported: bool,
     pub ticks: u32,
+    /// This OS thread's errno, saved and restored around every switch.
+    pub errno_slot: *mut i32,
     pub stats: Stats,
     pub print_stats: bool,
 }
@@ -137,6 +139,8 @@ pub fn start() {
         fd_waiters: 0,
         deadlock_reported: false,
         ticks: 0,
+        // SAFETY: __errno_location has no preconditions; the slot lives as long as the thread.
+        errno_slot: unsafe { libc::__errno_location() },
         stats: Stats { peak_green: 1, ..Stats::default() },
         print_stats: config.stats,
     };
