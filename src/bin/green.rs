@@ -121,8 +121,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Failure> {
 fn check(var: &str, value: &OsStr) -> Result<String, String> {
     let text = value.to_string_lossy().into_owned();
     let Err(accepted) = settings::validate(var, &text) else { return Ok(text) };
-    let one_of = if accepted == settings::STACK_SIZE_FORM { "" } else { "one of " };
-    Err(format!("{var}={text} is not valid: expected {one_of}{accepted}"))
+    Err(format!("{var}={text} is not valid: expected {accepted}"))
 }
 
 /// Checks the GREEN_* variables already in the environment that no option replaces.
