@@ -258,7 +258,7 @@ mod tests {
     #[test]
     fn errors() {
         let usage = |message: &str| Failure::Usage(message.into());
-        let log = "--log: GREEN_LOG=loud is not valid: expected one of ".to_string();
+        let log = "--log: GREEN_LOG=loud is not valid: expected ".to_string();
         let size = "--stack-size: GREEN_STACK_SIZE=1K is not valid: expected ".to_string();
         for (args, failure) in [
             (&[][..], usage("missing command")),
