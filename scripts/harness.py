@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,8 +122,8 @@ class ServerResult:
     cpu_s: float              # user + system
     peak_rss_mib: float       # last VmHWM sampled
     peak_threads: int         # highest /proc Threads: value sampled
-    served: dict = field(default_factory=dict)     # the SERVED line, parsed
-    green_stats: dict | None = None
+    served: dict              # the SERVED line, parsed ({} if none)
+    green_stats: dict | None  # the libgreen stats line, parsed (None if none)
 
 
 class Server:
@@ -151,7 +151,7 @@ class Server:
     def __exit__(self, *exc) -> None:
         if self.proc.returncode is None:
             self._kill()
-            self._reap()
+            self._reap(killed=True)
 
     def _sample_status(self) -> None:
         """Until the process exits, track the peak of its kernel thread count and its
@@ -193,7 +193,7 @@ class Server:
 
     def _fail_start(self, why: str) -> None:
         self._kill()
-        result = self._reap()
+        result = self._reap(killed=True)
         raise HarnessError(f"server {' '.join(self.argv)} failed to start: {why}; "
                            f"exit {result.exit_code}; stderr: {tail(result.stderr)}")
 
@@ -210,11 +210,9 @@ class Server:
         killed = self._sampler.is_alive()
         if killed:
             self._kill()
-        result = self._reap()
-        result.killed_after_timeout = killed
-        return result
+        return self._reap(killed)
 
-    def _reap(self) -> ServerResult:
+    def _reap(self, killed: bool) -> ServerResult:
         self._sampler.join()
         _, status, usage = os.wait4(self.proc.pid, 0)
         # Tell Popen the child is gone so it never waits for it again.
@@ -228,7 +226,7 @@ class Server:
         served = [line for line in stdout.splitlines() if line.startswith("SERVED ")]
         return ServerResult(
             exit_code=self.proc.returncode,
-            killed_after_timeout=False,
+            killed_after_timeout=killed,
             stdout=stdout,
             stderr=stderr,
             cpu_s=usage.ru_utime + usage.ru_stime,

@@ -157,7 +157,8 @@ class Proc:
 
     def describe(self):
         """Command line and output so far, for failure messages."""
-        return (f"\n  command: {' '.join(self.argv)} ({self.mode})"
+        killed = f" [killed: hard timeout of {self.timeout} s]" if self.timed_out else ""
+        return (f"\n  command: {' '.join(self.argv)} ({self.mode}){killed}"
                 f"\n  stdout: {b''.join(self._out).decode(errors='replace')[-3000:]!r}"
                 f"\n  stderr: {b''.join(self._err).decode(errors='replace')[-3000:]!r}")
 

@@ -32,10 +32,9 @@ def test_echo_server_2000_connections(mode):
              "--hold-ms", HOLD_MS],
             "native", timeout=150)
         with client:
-            # Sample the server's thread count for as long as the client runs. Samples taken
-            # while the server holds (nearly) all connections tell the modes apart best.
-            # Each sample is (OS threads, open descriptors) of the server; a sample with at
-            # least CONNS descriptors open was taken while it held every connection.
+            # Sample the server for as long as the client runs. Each sample is (OS threads,
+            # open descriptors); one with at least CONNS descriptors open was taken while the
+            # server held every connection, which is when the two modes differ most.
             samples = []
             while client.poll() is None:
                 threads, fds = thread_count(server.pid), open_fd_count(server.pid)
@@ -43,9 +42,11 @@ def test_echo_server_2000_connections(mode):
                     samples.append((threads, fds))
                 time.sleep(SAMPLE_INTERVAL_S)
             client_rc = client.wait()
+        # A failed client leaves the server waiting for connections that never come: report
+        # the client's failure rather than the server's timeout.
+        assert client_rc == 0, "load client failed" + client.describe() + server.describe()
         server_rc = server.wait(timeout=60)
 
-    assert client_rc == 0, "load client failed" + client.describe()
     report = json.loads(client.stdout.strip().splitlines()[-1])
     assert report["connected"] == CONNS, report
     assert report["errors"] == 0 and report["mismatches"] == 0, report

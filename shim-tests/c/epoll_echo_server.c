@@ -6,11 +6,14 @@
  * Prints "PORT <port>"; with N > 0 stops accepting after N connections and, once all of
  * them closed, prints "SERVED conns=<n> bytes=<b> peak_active=<p>" and exits 0.
  *
- * Level-triggered: a readable connection costs one read() per wake-up, where edge-triggered
- * would need a second read() to see EAGAIN. Echoes are written straight from one shared
- * read buffer; only when the socket takes less than everything does the rest go to a
- * per-connection pending buffer, and the connection then waits for EPOLLOUT (and stops
- * reading, which pushes back on a client that sends faster than it reads). */
+ * Edge-triggered, so epoll does not re-poll every socket it reported on the next
+ * epoll_wait as it does for level-triggered ones. Edge-triggered usually means reading until
+ * EAGAIN, but a TCP read() shorter than the buffer has taken everything queued, and data
+ * arriving afterwards raises a new edge: so a wake-up normally costs one read(), as with
+ * level-triggered. Echoes are written straight from one shared read buffer; only when the
+ * socket takes less than everything does the rest go to a per-connection pending buffer,
+ * and the connection then waits for EPOLLOUT (and stops reading, which pushes back on a
+ * client that sends faster than it reads). */
 #define _GNU_SOURCE
 #include "common.h"
 
@@ -113,26 +116,33 @@ static ssize_t write_some(int fd, const char *data, size_t len) {
     return (ssize_t)off;
 }
 
+/* Echo what the client sent until the socket is drained (see the top of the file for why a
+ * short read counts as drained) or a write does not go through completely. */
 static void on_readable(struct server *s, struct conn *c) {
-    ssize_t n = read(c->fd, s->buf, s->bufsize);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n <= 0) {
-        close_conn(s, c);
-        return;
-    }
-    ssize_t w = write_some(c->fd, s->buf, (size_t)n);
-    if (w < 0) {
-        close_conn(s, c);
-        return;
-    }
-    c->echoed += (unsigned long long)n;
-    if (w < n) {
-        c->pending_len = (size_t)(n - w);
-        c->pending_off = 0;
-        c->pending = malloc(c->pending_len);
-        if (!c->pending) DIE("epoll_echo_server: malloc");
-        memcpy(c->pending, s->buf + w, c->pending_len);
-        set_interest(s, c, EPOLLOUT);
+    for (;;) {
+        ssize_t n = read(c->fd, s->buf, s->bufsize);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+            close_conn(s, c);
+            return;
+        }
+        ssize_t w = write_some(c->fd, s->buf, (size_t)n);
+        if (w < 0) {
+            close_conn(s, c);
+            return;
+        }
+        c->echoed += (unsigned long long)n;
+        if (w < n) {
+            c->pending_len = (size_t)(n - w);
+            c->pending_off = 0;
+            c->pending = malloc(c->pending_len);
+            if (!c->pending) DIE("epoll_echo_server: malloc");
+            memcpy(c->pending, s->buf + w, c->pending_len);
+            set_interest(s, c, EPOLLOUT | EPOLLET);
+            return;
+        }
+        if ((size_t)n < s->bufsize) return;
     }
 }
 
@@ -146,7 +156,7 @@ static void on_writable(struct server *s, struct conn *c) {
     if (c->pending_off == c->pending_len) {
         free(c->pending);
         c->pending = NULL;
-        set_interest(s, c, EPOLLIN);
+        set_interest(s, c, EPOLLIN | EPOLLET);
     }
 }
 
@@ -155,8 +165,8 @@ static void stop_accepting(struct server *s) {
     s->listen_fd = -1;
 }
 
-/* Take every queued connection (the listen socket is level-triggered too, but draining the
- * queue per wake-up saves epoll round trips under a connect storm). */
+/* Take every queued connection. The listen socket is level-triggered, so this is not needed
+ * for correctness, but it saves epoll round trips under a connect storm. */
 static void accept_all(struct server *s) {
     while (s->listen_fd >= 0) {
         int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -168,7 +178,7 @@ static void accept_all(struct server *s) {
         struct conn *c = calloc(1, sizeof *c);
         if (!c) DIE("epoll_echo_server: calloc");
         c->fd = fd;
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = c};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) DIE("epoll_echo_server: epoll_ctl");
         s->served++;
         s->active++;

@@ -46,8 +46,9 @@ pub(crate) unsafe fn output(
     len: usize,
     mut call: impl FnMut(usize, bool) -> isize,
 ) -> isize {
-    let plan = if on_hub() { green_io::plan(fd) } else { Plan::Passthrough };
-    let emulate = !on_hub() && fdtable::needs_blocking_emulation(fd);
+    let green = on_hub();
+    let plan = if green { green_io::plan(fd) } else { Plan::Passthrough };
+    let emulate = !green && fdtable::needs_blocking_emulation(fd);
     if plan == Plan::Passthrough && !emulate {
         return call(0, false);
     }
