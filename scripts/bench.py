@@ -199,7 +199,10 @@ process (accepting, warm-up, load), divided by all verified round trips; peak RS
 server's VmHWM, peak OS threads the highest Threads: count sampled every 100 ms from
 /proc, peak green threads libgreen's own count (main included). Ratios are against
 epoll_echo_server at the same connection count: req/s above 1 is faster than the
-hand-written epoll loop, CPU/req above 1 costs more per request.
+hand-written epoll loop, CPU/req above 1 costs more per request. The load generator is a
+single thread too: wherever a server's CPU µs/req times its req/s stays well below one
+CPU-second per second, the client set the pace, and CPU µs/req is the figure that compares
+the servers.
 
 {echo}
 
