@@ -36,6 +36,10 @@ static inline const char *errno_name(int e) {
     switch (e) {
     case 0: return "0";
     case EAGAIN: return "EAGAIN";
+    case EBUSY: return "EBUSY";
+    case EDEADLK: return "EDEADLK";
+    case EPERM: return "EPERM";
+    case ESRCH: return "ESRCH";
     case EBADF: return "EBADF";
     case ECONNREFUSED: return "ECONNREFUSED";
     case ECONNRESET: return "ECONNRESET";

@@ -2,6 +2,7 @@
 //! its pthread_t is the address of its runtime record, which no glibc thread can share.
 
 use crate::runtime::green::{self, StackRequest, StartRoutine};
+use crate::runtime::tsd;
 use crate::runtime::{self, on_hub};
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
@@ -157,4 +158,51 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
     }
     green::yield_now();
     0
+}
+
+/// The green thread whose pthread key values we keep, or None for the root and for other
+/// OS threads (glibc keeps theirs).
+unsafe fn tsd_owner() -> Option<*mut green::Green> {
+    if !on_hub() {
+        return None;
+    }
+    let g = green::current();
+    (g != runtime::rt().root).then_some(g)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_key_create(
+    key: *mut libc::pthread_key_t,
+    destructor: Option<tsd::Destructor>,
+) -> c_int {
+    let result = real::pthread_key_create(key, destructor);
+    if result == 0 {
+        tsd::created(*key, destructor);
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_key_delete(key: libc::pthread_key_t) -> c_int {
+    let result = real::pthread_key_delete(key);
+    if result == 0 {
+        tsd::deleted(key);
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getspecific(key: libc::pthread_key_t) -> *mut c_void {
+    match tsd_owner() {
+        Some(g) => tsd::get(g, key),
+        None => real::pthread_getspecific(key),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setspecific(key: libc::pthread_key_t, value: *const c_void) -> c_int {
+    match tsd_owner() {
+        Some(g) => tsd::set(g, key, value).err().unwrap_or(0),
+        None => real::pthread_setspecific(key, value),
+    }
 }

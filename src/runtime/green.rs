@@ -91,6 +91,8 @@ pub struct Green {
     /// Usable stack range, for pthread_getattr_np.
     pub stack_low: usize,
     pub stack_size: usize,
+    /// pthread key values (see tsd.rs); empty until the thread sets one.
+    pub tsd: Vec<super::tsd::Slot>,
     coroutine: Option<GreenCoroutine>,
     yielder: *const Yielder<(), Switch>,
 }
@@ -114,6 +116,7 @@ impl Green {
             queue_next: core::ptr::null_mut(),
             stack_low: 0,
             stack_size: 0,
+            tsd: Vec::new(),
             coroutine: None,
             yielder: core::ptr::null(),
         }
@@ -213,8 +216,11 @@ pub unsafe fn spawn(
         unsafe { (*g).yielder = yielder };
         errno::set(0);
         let retval = start(arg_address as *mut c_void);
-        // SAFETY: as above.
-        unsafe { (*g).retval = retval };
+        // SAFETY: as above; destructors run on this stack, where they may still block.
+        unsafe {
+            (*g).retval = retval;
+            super::tsd::run_destructors(g);
+        }
     });
     (*g).handle = g as libc::pthread_t;
     (*g).coroutine = Some(coroutine);
@@ -376,6 +382,7 @@ pub unsafe fn exit_current(retval: *mut c_void) -> ! {
     if g == rt.root {
         exit_root();
     }
+    super::tsd::run_destructors(g);
     (*(*g).yielder).suspend(Switch::Exit);
     super::log::fatal(&[b"a green thread ran again after pthread_exit"]);
 }

@@ -14,6 +14,7 @@ pub mod log;
 pub mod poller;
 pub mod stack;
 pub mod timer;
+pub mod tsd;
 pub mod waitqueue;
 
 use crate::settings::{self, LogLevel};

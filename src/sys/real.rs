@@ -109,6 +109,10 @@ real_fns! {
     fn pthread_detach(thread: libc::pthread_t) -> c_int;
     fn pthread_exit(retval: *mut c_void) -> ();
     fn pthread_self() -> libc::pthread_t;
+    fn pthread_key_create(key: *mut libc::pthread_key_t, destructor: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int;
+    fn pthread_key_delete(key: libc::pthread_key_t) -> c_int;
+    fn pthread_getspecific(key: libc::pthread_key_t) -> *mut c_void;
+    fn pthread_setspecific(key: libc::pthread_key_t, value: *const c_void) -> c_int;
     fn pthread_getattr_np(thread: libc::pthread_t, attr: *mut libc::pthread_attr_t) -> c_int;
     fn pthread_mutex_lock(m: Mutex) -> c_int;
     fn pthread_mutex_trylock(m: Mutex) -> c_int;
