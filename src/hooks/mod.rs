@@ -6,6 +6,7 @@
 mod fd;
 mod io;
 mod poll;
+mod signal;
 mod sleep;
 mod socket;
 mod sync_cond;

@@ -80,11 +80,40 @@ pub unsafe fn rt() -> &'static mut Runtime {
     (*RUNTIME.0.get()).assume_init_mut()
 }
 
-/// Whether the caller may act green: the runtime is on and this is its OS thread.
+/// Whether the caller may act green: the runtime is on, this is its OS thread, and no
+/// signal handler is running on it (a handler interrupted arbitrary code, maybe the
+/// scheduler itself, so it gets plain libc calls).
 #[inline(always)]
 pub fn on_hub() -> bool {
+    on_hub_thread() && signal_depth::DEPTH.load(Ordering::Relaxed) == 0
+}
+
+/// Whether this is the hub's OS thread and the runtime is on.
+#[inline(always)]
+pub fn on_hub_thread() -> bool {
     let hub = HUB_THREAD.load(Ordering::Relaxed);
     hub != 0 && hub == raw::thread_pointer()
+}
+
+/// How many signal handlers are running on the hub thread (they nest).
+pub mod signal_depth {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    pub(crate) static DEPTH: AtomicUsize = AtomicUsize::new(0);
+
+    /// Counts one handler in until the guard drops.
+    pub fn enter() -> Guard {
+        DEPTH.fetch_add(1, Ordering::Relaxed);
+        Guard
+    }
+
+    pub struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            DEPTH.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Whether the runtime was ever started in this process (the internal fds exist).

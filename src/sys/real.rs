@@ -102,6 +102,7 @@ real_fns! {
     fn sleep(seconds: u32) -> u32;
     fn usleep(usec: libc::useconds_t) -> c_int;
     fn sched_yield() -> c_int;
+    fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
     fn fork() -> libc::pid_t;
     fn __chk_fail() -> ();
     fn pthread_create(thread: *mut libc::pthread_t, attr: Attr, start: StartRoutine, arg: *mut c_void) -> c_int;

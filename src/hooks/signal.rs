@@ -1,0 +1,86 @@
+//! Signal handlers run on whatever stack was interrupted, in the middle of anything, even of
+//! the scheduler. A handler that calls write() or sleep() must get the plain libc call, never
+//! a green wait: we wrap every handler the program installs so the runtime knows when one
+//! is running on the hub thread (DESIGN.md section 2, rule 3).
+
+use crate::runtime::{self, signal_depth};
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+const MAX_SIGNALS: usize = 65;
+
+/// The program's handler per signal (a sa_handler or a sa_sigaction, by its SA_SIGINFO flag).
+static HANDLERS: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
+static TAKES_INFO: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
+
+extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let index = signal as usize;
+    let handler = HANDLERS[index].load(Relaxed);
+    let _depth = runtime::on_hub_thread().then(signal_depth::enter);
+    if TAKES_INFO[index].load(Relaxed) != 0 {
+        // SAFETY: the program installed this as a three-argument SA_SIGINFO handler.
+        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
+        f(signal, info, context);
+    } else {
+        // SAFETY: the program installed this as a one-argument handler.
+        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
+        f(signal);
+    }
+}
+
+fn is_function(handler: libc::sighandler_t) -> bool {
+    handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sigaction(
+    signal: c_int,
+    action: *const libc::sigaction,
+    old: *mut libc::sigaction,
+) -> c_int {
+    let index = signal as usize;
+    if !(1..MAX_SIGNALS).contains(&index) {
+        return real_sigaction(signal, action, old);
+    }
+    let previous = (HANDLERS[index].load(Relaxed), TAKES_INFO[index].load(Relaxed));
+    let result = if !action.is_null() && is_function((*action).sa_sigaction) {
+        let mut wrapped = *action;
+        wrapped.sa_sigaction = trampoline as *const () as usize;
+        wrapped.sa_flags |= libc::SA_SIGINFO;
+        let result = real_sigaction(signal, &wrapped, old);
+        if result == 0 {
+            HANDLERS[index].store((*action).sa_sigaction, Relaxed);
+            TAKES_INFO[index].store(((*action).sa_flags & libc::SA_SIGINFO != 0) as usize, Relaxed);
+        }
+        result
+    } else {
+        real_sigaction(signal, action, old)
+    };
+    if result == 0 && !old.is_null() && (*old).sa_sigaction == trampoline as *const () as usize {
+        // Report what the program installed, not our wrapper.
+        (*old).sa_sigaction = previous.0;
+        if previous.1 == 0 {
+            (*old).sa_flags &= !libc::SA_SIGINFO;
+        }
+    }
+    result
+}
+
+/// signal(2) as glibc defines it: BSD semantics (SA_RESTART, handler stays installed).
+#[no_mangle]
+pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    let mut action: libc::sigaction = core::mem::zeroed();
+    action.sa_sigaction = handler;
+    action.sa_flags = libc::SA_RESTART;
+    libc::sigemptyset(&mut action.sa_mask);
+    libc::sigaddset(&mut action.sa_mask, signal);
+    let mut old: libc::sigaction = core::mem::zeroed();
+    if sigaction(signal, &action, &mut old) != 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
+}
+
+unsafe fn real_sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    crate::sys::real::sigaction(signal, action, old)
+}
