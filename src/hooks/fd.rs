@@ -149,8 +149,11 @@ fn owned_desc(fd: c_int) -> Option<&'static mut fdtable::Desc> {
     fdtable::existing(fd).and_then(|e| e.desc()).filter(|d| d.owned_nonblock)
 }
 
+/// The child shares every description with us; see `release_inheritable` for why they go
+/// back to blocking first.
 #[no_mangle]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
+    green_io::release_inheritable();
     let pid = real::fork();
     if pid == 0 {
         runtime::after_fork_in_child();

@@ -3,7 +3,9 @@
 //! (DESIGN.md section 2: not started, disabled, another OS thread, a forked child, an fd the
 //! program made non-blocking, an fd epoll cannot watch).
 
+mod exec;
 mod fd;
+mod futex;
 mod io;
 mod poll;
 mod signal;
@@ -11,6 +13,7 @@ mod sleep;
 mod socket;
 mod sync_cond;
 mod sync_mutex;
+mod sync_sem;
 mod thread;
 
 use crate::runtime::fdtable::{self, READ};

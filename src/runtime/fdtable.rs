@@ -238,6 +238,20 @@ impl FdEntry {
     }
 }
 
+/// Calls `f` for every fd whose entry exists.
+pub fn for_each(mut f: impl FnMut(i32, &mut FdEntry)) {
+    for (chunk, slot) in CHUNKS.iter().enumerate() {
+        let base = slot.load(Ordering::Acquire);
+        if base.is_null() {
+            continue;
+        }
+        for index in 0..CHUNK {
+            // SAFETY: as in `entry`.
+            f((chunk * CHUNK + index) as i32, unsafe { &mut *base.add(index) });
+        }
+    }
+}
+
 /// True when a blocking-mode call on `fd` from a thread that is not green must be made to
 /// block by hand, because we set O_NONBLOCK on its description behind the program's back.
 pub fn needs_blocking_emulation(fd: i32) -> bool {

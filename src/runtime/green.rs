@@ -59,6 +59,8 @@ pub enum WaitingOn {
     Join { id: u64 },
     Lock { address: usize },
     Condition { address: usize },
+    Semaphore { address: usize },
+    Futex { address: usize },
 }
 
 /// What a green thread tells the scheduler when it suspends.

@@ -243,3 +243,32 @@ pub fn is_stream_socket(fd: i32) -> bool {
         .and_then(|e| e.desc())
         .is_some_and(|d| d.kind == Kind::StreamSocket)
 }
+
+/// Another process is about to share our descriptions (fork, posix_spawn, system, popen)
+/// or this process is about to become another program (exec). Programs that do not know
+/// us must see exactly the flags their parent asked for, and one open file description has
+/// one O_NONBLOCK bit for every process sharing it. So every inheritable description we
+/// made non-blocking goes back to blocking, for good, and from now on we reach it the way we
+/// reach descriptions we did not create: MSG_DONTWAIT for sockets, poll-then-call for the
+/// rest. Close-on-exec descriptions stay ours: no exec'd program will see them, and a forked
+/// child that keeps them blocks by hand (`fdtable::needs_blocking_emulation`).
+pub fn release_inheritable() {
+    fdtable::for_each(|fd, entry| {
+        let Some(desc) = entry.desc() else { return };
+        if !desc.owned_nonblock {
+            return;
+        }
+        // SAFETY: fcntl only reads the fd number; a stale entry gives EBADF.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Ok(fd_flags) = rustix::io::fcntl_getfd(borrowed) else { return };
+        if fd_flags.contains(rustix::io::FdFlags::CLOEXEC) {
+            return;
+        }
+        if !desc.user_nonblock {
+            if let Ok(flags) = rustix::fs::fcntl_getfl(borrowed) {
+                let _ = rustix::fs::fcntl_setfl(borrowed, flags - rustix::fs::OFlags::NONBLOCK);
+            }
+        }
+        desc.owned_nonblock = false;
+    });
+}

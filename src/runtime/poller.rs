@@ -204,6 +204,8 @@ unsafe fn report_deadlock() {
             WaitingOn::Condition { address } => {
                 write!(line, "waiting on condition {:#x}", address)
             }
+            WaitingOn::Semaphore { address } => write!(line, "waiting on semaphore {:#x}", address),
+            WaitingOn::Futex { address } => write!(line, "futex wait on {:#x}", address),
         };
         line.emit();
     }

@@ -104,6 +104,15 @@ real_fns! {
     fn sched_yield() -> c_int;
     fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
     fn fork() -> libc::pid_t;
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
+    fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
+    fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn system(command: *const c_char) -> c_int;
+    fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE;
+    fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    fn posix_spawn(pid: *mut libc::pid_t, path: *const c_char, actions: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fn posix_spawnp(pid: *mut libc::pid_t, file: *const c_char, actions: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
     fn __chk_fail() -> ();
     fn pthread_create(thread: *mut libc::pthread_t, attr: Attr, start: StartRoutine, arg: *mut c_void) -> c_int;
     fn pthread_join(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int;
@@ -124,8 +133,14 @@ real_fns! {
     fn pthread_cond_clockwait(c: Cond, m: Mutex, clock: libc::clockid_t, abstime: Time) -> c_int;
     fn pthread_cond_signal(c: Cond) -> c_int;
     fn pthread_cond_broadcast(c: Cond) -> c_int;
+    fn sem_wait(sem: *mut libc::sem_t) -> c_int;
+    fn sem_trywait(sem: *mut libc::sem_t) -> c_int;
+    fn sem_timedwait(sem: *mut libc::sem_t, abstime: Time) -> c_int;
+    fn sem_clockwait(sem: *mut libc::sem_t, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn sem_post(sem: *mut libc::sem_t) -> c_int;
 }
 
 real_variadic_fns! {
     fn fcntl(fd: c_int, cmd: c_int; arg: usize) -> c_int;
+    fn syscall(number: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize; a6: usize) -> libc::c_long;
 }
