@@ -83,12 +83,9 @@ static void *reader(void *arg) {
 static void tcp_pair(int fds[2]) {
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     if (lfd < 0) DIE("socket");
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in addr = {.sin_family = AF_INET};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0) DIE("bind");
-    if (listen(lfd, 1) != 0) DIE("listen");
-    socklen_t alen = sizeof addr;
-    if (getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) DIE("getsockname");
+    addr.sin_port = htons((unsigned short)listen_on_loopback(lfd, 0, 1));
 
     fds[0] = socket(AF_INET, SOCK_STREAM, 0);
     if (fds[0] < 0) DIE("socket");

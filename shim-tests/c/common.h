@@ -61,4 +61,63 @@ static inline const char *errno_name(int e) {
     }
 }
 
+/* The command line both echo servers share:
+ *   NAME [--port P] [--max-conns N] [--bufsize B] */
+#include <getopt.h>
+
+struct server_options {
+    int port;                /* 0: any free port */
+    unsigned long max_conns; /* 0: serve forever */
+    size_t bufsize;
+};
+
+static inline void server_usage(const char *name) {
+    fprintf(stderr, "usage: %s [--port P] [--max-conns N] [--bufsize B]\n", name);
+    exit(2);
+}
+
+static inline unsigned long server_number(const char *name, const char *s, unsigned long max) {
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || end == s || v > max) server_usage(name);
+    return v;
+}
+
+static inline struct server_options parse_server_options(int argc, char **argv, const char *name) {
+    static const struct option longopts[] = {
+        {"port", required_argument, NULL, 'p'},
+        {"max-conns", required_argument, NULL, 'n'},
+        {"bufsize", required_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0},
+    };
+    struct server_options o = {.port = 0, .max_conns = 0, .bufsize = 16384};
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': o.port = (int)server_number(name, optarg, 65535); break;
+        case 'n': o.max_conns = server_number(name, optarg, 100000000); break;
+        case 'b': o.bufsize = server_number(name, optarg, 1UL << 30); break;
+        default: server_usage(name);
+        }
+    }
+    if (optind != argc || o.bufsize == 0) server_usage(name);
+    return o;
+}
+
+/* Binds `fd` to 127.0.0.1:port (0: any free port) and listens; returns the bound port. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+static inline int listen_on_loopback(int fd, int port, int backlog) {
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) DIE("bind");
+    if (listen(fd, backlog) != 0) DIE("listen");
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &alen) != 0) DIE("getsockname");
+    return ntohs(addr.sin_port);
+}
+
 #endif

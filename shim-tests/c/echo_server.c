@@ -21,12 +21,6 @@
 
 #define LISTEN_BACKLOG 4096
 
-struct options {
-    int port;
-    unsigned long max_conns; /* 0: serve forever */
-    size_t bufsize;
-};
-
 /* Shared between main and the handlers, always under lock. */
 static struct {
     pthread_mutex_t lock;
@@ -38,40 +32,6 @@ static struct {
 } stats = {.lock = PTHREAD_MUTEX_INITIALIZER, .handler_done = PTHREAD_COND_INITIALIZER};
 
 static size_t bufsize;
-
-static void usage(void) {
-    fprintf(stderr, "usage: echo_server [--port P] [--max-conns N] [--bufsize B]\n");
-    exit(2);
-}
-
-static unsigned long parse_number(const char *s, unsigned long max) {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || end == s || v > max) usage();
-    return v;
-}
-
-static struct options parse_options(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"max-conns", required_argument, NULL, 'n'},
-        {"bufsize", required_argument, NULL, 'b'},
-        {NULL, 0, NULL, 0},
-    };
-    struct options o = {.port = 0, .max_conns = 0, .bufsize = 16384};
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p': o.port = (int)parse_number(optarg, 65535); break;
-        case 'n': o.max_conns = parse_number(optarg, 100000000); break;
-        case 'b': o.bufsize = parse_number(optarg, 1UL << 30); break;
-        default: usage();
-        }
-    }
-    if (optind != argc || o.bufsize == 0) usage();
-    return o;
-}
 
 /* Echo until the client closes (or the connection breaks), then account for it. */
 static void *handle_connection(void *arg) {
@@ -104,34 +64,26 @@ done:
     return NULL;
 }
 
-static int listen_on(int port) {
+/* A listening socket on 127.0.0.1:port; *bound_port says which port it got. */
+static int listen_on(int port, int *bound_port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) DIE("echo_server: socket");
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         DIE("echo_server: SO_REUSEADDR");
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) DIE("echo_server: bind port %d", port);
-    if (listen(fd, LISTEN_BACKLOG) < 0) DIE("echo_server: listen");
+    *bound_port = listen_on_loopback(fd, port, LISTEN_BACKLOG);
     return fd;
 }
 
-static int bound_port(int fd) {
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0) DIE("echo_server: getsockname");
-    return ntohs(addr.sin_port);
-}
-
 int main(int argc, char **argv) {
-    struct options opt = parse_options(argc, argv);
+    struct server_options opt = parse_server_options(argc, argv, "echo_server");
     bufsize = opt.bufsize;
     /* A client that resets its connection must cost one handler, not the whole server. */
     signal(SIGPIPE, SIG_IGN);
 
-    int listen_fd = listen_on(opt.port);
-    printf("PORT %d\n", bound_port(listen_fd));
+    int port;
+    int listen_fd = listen_on(opt.port, &port);
+    printf("PORT %d\n", port);
     fflush(stdout);
 
     pthread_attr_t attr;

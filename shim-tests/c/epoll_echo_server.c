@@ -29,12 +29,6 @@
 #define LISTEN_BACKLOG 4096
 #define MAX_EVENTS 1024
 
-struct options {
-    int port;
-    unsigned long max_conns; /* 0: serve forever */
-    size_t bufsize;
-};
-
 struct conn {
     int fd;
     char *pending;      /* echo bytes the socket did not take yet (NULL: none) */
@@ -50,40 +44,6 @@ struct server {
     unsigned long served, finished, active, peak_active;
     unsigned long long bytes;
 };
-
-static void usage(void) {
-    fprintf(stderr, "usage: epoll_echo_server [--port P] [--max-conns N] [--bufsize B]\n");
-    exit(2);
-}
-
-static unsigned long parse_number(const char *s, unsigned long max) {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || *end || end == s || v > max) usage();
-    return v;
-}
-
-static struct options parse_options(int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"max-conns", required_argument, NULL, 'n'},
-        {"bufsize", required_argument, NULL, 'b'},
-        {NULL, 0, NULL, 0},
-    };
-    struct options o = {.port = 0, .max_conns = 0, .bufsize = 16384};
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p': o.port = (int)parse_number(optarg, 65535); break;
-        case 'n': o.max_conns = parse_number(optarg, 100000000); break;
-        case 'b': o.bufsize = parse_number(optarg, 1UL << 30); break;
-        default: usage();
-        }
-    }
-    if (optind != argc || o.bufsize == 0) usage();
-    return o;
-}
 
 static void set_interest(struct server *s, struct conn *c, uint32_t events) {
     struct epoll_event ev = {.events = events, .data.ptr = c};
@@ -187,29 +147,19 @@ static void accept_all(struct server *s) {
     }
 }
 
-static int listen_on(int port) {
+/* A listening socket on 127.0.0.1:port; *bound_port says which port it got. */
+static int listen_on(int port, int *bound_port) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) DIE("epoll_echo_server: socket");
     int one = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         DIE("epoll_echo_server: SO_REUSEADDR");
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
-        DIE("epoll_echo_server: bind port %d", port);
-    if (listen(fd, LISTEN_BACKLOG) < 0) DIE("epoll_echo_server: listen");
+    *bound_port = listen_on_loopback(fd, port, LISTEN_BACKLOG);
     return fd;
 }
 
-static int bound_port(int fd) {
-    struct sockaddr_in addr;
-    socklen_t len = sizeof addr;
-    if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0) DIE("epoll_echo_server: getsockname");
-    return ntohs(addr.sin_port);
-}
-
 int main(int argc, char **argv) {
-    struct options opt = parse_options(argc, argv);
+    struct server_options opt = parse_server_options(argc, argv, "epoll_echo_server");
     signal(SIGPIPE, SIG_IGN);
     struct server s = {.max_conns = opt.max_conns, .bufsize = opt.bufsize};
     s.buf = malloc(s.bufsize);
@@ -217,11 +167,12 @@ int main(int argc, char **argv) {
     s.epfd = epoll_create1(EPOLL_CLOEXEC);
     if (s.epfd < 0) DIE("epoll_echo_server: epoll_create1");
 
-    s.listen_fd = listen_on(opt.port);
+    int port;
+    s.listen_fd = listen_on(opt.port, &port);
     /* The listen socket is the one entry whose data is NULL. */
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     if (epoll_ctl(s.epfd, EPOLL_CTL_ADD, s.listen_fd, &lev) < 0) DIE("epoll_echo_server: epoll_ctl");
-    printf("PORT %d\n", bound_port(s.listen_fd));
+    printf("PORT %d\n", port);
     fflush(stdout);
 
     struct epoll_event events[MAX_EVENTS];

@@ -211,12 +211,9 @@ static void check_tcp(void) {
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     if (lfd < 0) DIE("socket");
     show_flags("tcp_socket_default", lfd);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in addr = {.sin_family = AF_INET};
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0) DIE("bind");
-    if (listen(lfd, 16) != 0) DIE("listen");
-    socklen_t alen = sizeof addr;
-    if (getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) DIE("getsockname");
+    addr.sin_port = htons((unsigned short)listen_on_loopback(lfd, 0, 16));
 
     set_nonblock(lfd, 1);
     show_flags("tcp_listener_fcntl_set", lfd);

@@ -76,13 +76,7 @@ int main(int argc, char **argv) {
     if (lfd < 0) DIE("socket");
     int one = 1;
     if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) DIE("setsockopt");
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&addr, sizeof addr) != 0) DIE("bind");
-    if (listen(lfd, 16) != 0) DIE("listen");
-    socklen_t alen = sizeof addr;
-    if (getsockname(lfd, (struct sockaddr *)&addr, &alen) != 0) DIE("getsockname");
-    printf("PORT %d\n", ntohs(addr.sin_port));
+    printf("PORT %d\n", listen_on_loopback(lfd, 0, 16));
     fflush(stdout);
 
     pthread_t tid;
