@@ -5,7 +5,7 @@ use super::fortify_fail;
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
 use crate::runtime::{io as green_io, on_hub};
-use crate::sys::{clock, real};
+use crate::sys::{clock, errno, real};
 use core::ffi::c_int;
 
 #[no_mangle]
@@ -30,6 +30,10 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
         let ready = real::poll(fds, nfds, 0);
         if ready != 0 || wake == Wake::Timeout {
             return ready;
+        }
+        if let Wake::Interrupted { .. } = wake {
+            // poll is never restarted after a handler, SA_RESTART or not.
+            return errno::fail(libc::EINTR);
         }
     }
 }

@@ -3,7 +3,7 @@
 //! a green wait: we wrap every handler the program installs so the runtime knows when one
 //! is running on the hub thread (DESIGN.md section 2, rule 3).
 
-use crate::runtime::{self, signal_depth};
+use crate::runtime::{self, pending_signals, signal_depth};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -12,11 +12,16 @@ const MAX_SIGNALS: usize = 65;
 /// The program's handler per signal (a sa_handler or a sa_sigaction, by its SA_SIGINFO flag).
 static HANDLERS: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
 static TAKES_INFO: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
+static RESTARTS: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
 
 extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     let index = signal as usize;
     let handler = HANDLERS[index].load(Relaxed);
-    let _depth = runtime::on_hub_thread().then(signal_depth::enter);
+    let on_hub_thread = runtime::on_hub_thread();
+    let _depth = on_hub_thread.then(signal_depth::enter);
+    if on_hub_thread {
+        pending_signals::note(RESTARTS[index].load(Relaxed) != 0);
+    }
     if TAKES_INFO[index].load(Relaxed) != 0 {
         // SAFETY: the program installed this as a three-argument SA_SIGINFO handler.
         let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
@@ -51,6 +56,7 @@ pub unsafe extern "C" fn sigaction(
         if result == 0 {
             HANDLERS[index].store((*action).sa_sigaction, Relaxed);
             TAKES_INFO[index].store(((*action).sa_flags & libc::SA_SIGINFO != 0) as usize, Relaxed);
+            RESTARTS[index].store(((*action).sa_flags & libc::SA_RESTART != 0) as usize, Relaxed);
         }
         result
     } else {

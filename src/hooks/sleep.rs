@@ -1,25 +1,34 @@
-//! The sleep family: a green sleeper parks on the timer heap until its deadline.
+//! The sleep family: a green sleeper parks on the timer heap until its deadline. A signal
+//! handler that runs meanwhile ends the sleep early with EINTR and the time left, as the
+//! kernel does (sleeps are never restarted, SA_RESTART or not).
 
-use crate::runtime::green::{self, WaitingOn};
+use crate::runtime::green::{self, Wake, WaitingOn};
 use crate::runtime::on_hub;
 use crate::sys::clock::{self, NANOS_PER_SEC};
 use crate::sys::{errno, real};
 use core::ffi::c_int;
 
-/// Parks the current green thread until CLOCK_MONOTONIC reaches `deadline`. A zero-length
-/// sleep still yields, as gevent's sleep(0) does: it is how programs say "let others run".
-unsafe fn sleep_until(deadline: u64) {
+/// Parks the current green thread until CLOCK_MONOTONIC reaches `deadline`. Returns the
+/// nanoseconds left if a signal cut it short. A zero-length sleep still yields, as gevent's
+/// sleep(0) does: it is how programs say "let others run".
+unsafe fn sleep_until(deadline: u64) -> Option<u64> {
     if clock::monotonic_ns() >= deadline {
         green::yield_now();
-        return;
+        return None;
     }
-    while clock::monotonic_ns() < deadline {
-        green::park(Some(deadline), WaitingOn::Sleep);
+    loop {
+        let now = clock::monotonic_ns();
+        if now >= deadline {
+            return None;
+        }
+        if let Wake::Interrupted { .. } = green::park(Some(deadline), WaitingOn::Sleep) {
+            return Some(deadline.saturating_sub(clock::monotonic_ns()));
+        }
     }
 }
 
-unsafe fn sleep_for(ns: u64) {
-    sleep_until(clock::monotonic_ns().saturating_add(ns));
+unsafe fn sleep_for(ns: u64) -> Option<u64> {
+    sleep_until(clock::monotonic_ns().saturating_add(ns))
 }
 
 #[no_mangle]
@@ -27,8 +36,11 @@ pub unsafe extern "C" fn sleep(seconds: u32) -> u32 {
     if !on_hub() {
         return real::sleep(seconds);
     }
-    sleep_for(seconds as u64 * NANOS_PER_SEC);
-    0
+    match sleep_for(seconds as u64 * NANOS_PER_SEC) {
+        // Whole seconds left, as glibc reports them.
+        Some(left) => (left / NANOS_PER_SEC) as u32,
+        None => 0,
+    }
 }
 
 #[no_mangle]
@@ -36,8 +48,10 @@ pub unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
     if !on_hub() {
         return real::usleep(usec);
     }
-    sleep_for(usec as u64 * 1000);
-    0
+    match sleep_for(usec as u64 * 1000) {
+        Some(_) => errno::fail(libc::EINTR),
+        None => 0,
+    }
 }
 
 #[no_mangle]
@@ -45,12 +59,15 @@ pub unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::t
     if !on_hub() || req.is_null() {
         return real::nanosleep(req, rem);
     }
-    match clock::timespec_ns(&*req) {
-        Some(ns) => {
-            sleep_for(ns);
-            0
+    let Some(ns) = clock::timespec_ns(&*req) else { return errno::fail(libc::EINVAL) };
+    match sleep_for(ns) {
+        Some(left) => {
+            if !rem.is_null() {
+                *rem = clock::ns_to_timespec(left);
+            }
+            errno::fail(libc::EINTR)
         }
-        None => errno::fail(libc::EINVAL),
+        None => 0,
     }
 }
 
@@ -66,11 +83,19 @@ pub unsafe extern "C" fn clock_nanosleep(
         return real::clock_nanosleep(clock_id, flags, req, rem);
     }
     let Some(ns) = clock::timespec_ns(&*req) else { return libc::EINVAL };
-    if flags & libc::TIMER_ABSTIME != 0 {
-        let deadline = clock::deadline_from_abs(clock_id, ns).unwrap_or(0);
-        sleep_until(deadline);
+    let absolute = flags & libc::TIMER_ABSTIME != 0;
+    let interrupted = if absolute {
+        sleep_until(clock::deadline_from_abs(clock_id, ns).unwrap_or(0))
     } else {
-        sleep_for(ns);
+        sleep_for(ns)
+    };
+    match interrupted {
+        Some(left) => {
+            if !absolute && !rem.is_null() {
+                *rem = clock::ns_to_timespec(left);
+            }
+            libc::EINTR
+        }
+        None => 0,
     }
-    0
 }

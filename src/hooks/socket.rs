@@ -5,6 +5,7 @@
 use super::off_hub;
 use crate::runtime::fdtable::{Kind, READ, WRITE};
 use crate::runtime::io::{self as green_io, Attempt, Plan};
+use crate::runtime::green::Wake;
 use crate::runtime::on_hub;
 use crate::sys::{errno, real};
 use core::ffi::c_int;
@@ -130,6 +131,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const libc::sockaddr, len: li
     while !green_io::poll_now(fd, WRITE) {
         match green_io::wait_fd(fd, WRITE, None) {
             Ok(_) if entry.generation != generation => return errno::fail(libc::EBADF),
+            Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             Ok(_) => {}
             Err(e) => return errno::fail(e),
         }

@@ -47,6 +47,9 @@ pub enum Wake {
     Closed,
     /// A lock was handed to it, or a condition signalled it.
     Handoff,
+    /// A signal handler ran while it waited in an interruptible call: the call returns
+    /// EINTR, or starts over when `restart` (SA_RESTART, for calls that honour it).
+    Interrupted { restart: bool },
 }
 
 /// What a parked thread waits for; only used to explain a deadlock.
@@ -61,6 +64,21 @@ pub enum WaitingOn {
     Condition { address: usize },
     Semaphore { address: usize },
     Futex { address: usize },
+}
+
+impl WaitingOn {
+    /// Waits a signal interrupts with EINTR natively (locks, joins and conditions are
+    /// never interrupted).
+    pub fn interruptible(self) -> bool {
+        matches!(
+            self,
+            WaitingOn::Fd { .. }
+                | WaitingOn::Poll { .. }
+                | WaitingOn::Sleep
+                | WaitingOn::Semaphore { .. }
+                | WaitingOn::Futex { .. }
+        )
+    }
 }
 
 /// What a green thread tells the scheduler when it suspends.

@@ -109,6 +109,7 @@ pub unsafe fn drive(
         }
         match wait_fd(fd, interest, deadline) {
             Ok(Wake::Timeout) => return errno::fail(libc::EAGAIN),
+            Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             Ok(_) if entry.generation != generation => return errno::fail(libc::EBADF),
             Ok(_) => {}
             // epoll cannot watch it after all: the real call is all we can do.

@@ -95,6 +95,26 @@ pub fn on_hub_thread() -> bool {
     hub != 0 && hub == raw::thread_pointer()
 }
 
+/// Signal handlers that ran on the hub thread since the hub last looked: bit 0, one that
+/// asked for SA_RESTART; bit 1, one that did not.
+pub mod pending_signals {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    static PENDING: AtomicU8 = AtomicU8::new(0);
+
+    pub fn note(restart: bool) {
+        PENDING.fetch_or(if restart { 1 } else { 2 }, Ordering::Relaxed);
+    }
+
+    /// Some(restart) if any handler ran; restart only if every one asked for it.
+    pub fn take() -> Option<bool> {
+        match PENDING.swap(0, Ordering::Relaxed) {
+            0 => None,
+            bits => Some(bits == 1),
+        }
+    }
+}
+
 /// How many signal handlers are running on the hub thread (they nest).
 pub mod signal_depth {
     use core::sync::atomic::{AtomicUsize, Ordering};

@@ -141,6 +141,14 @@ pub unsafe fn poll_events(block: bool) {
     if n > 0 {
         rt.deadlock_reported = false;
     }
+    if let Some(restart) = super::pending_signals::take() {
+        // As natively, the signal interrupts the main thread's blocking call (a program's
+        // handlers usually only set a flag for the main thread to see, as CPython's do).
+        let root = rt.root;
+        if (*root).state == green::State::Parked && (*root).waiting_on.interruptible() {
+            green::wake(root, Wake::Interrupted { restart });
+        }
+    }
     if !rt.timers.is_empty() {
         let now = clock::monotonic_ns();
         while let Some(g) = rt.timers.pop_expired(now) {
