@@ -17,6 +17,10 @@
 //! never a green thread parked here (nothing we know of waits that way through syscall()).
 //! So do all syscalls other than futex: they are forwarded to libc's syscall().
 //!
+//! Differences from the kernel that a correct program does not see: a green wait reads the
+//! futex word itself, so a bad address faults instead of failing with EFAULT; and a signal
+//! handler does not interrupt a green wait (no EINTR, no restart) yet.
+//!
 //! Foreign wakers: a foreign OS thread (or a signal handler on the hub thread) that wakes a
 //! private futex must not touch the runtime, so it cannot wake a parked green thread. Once
 //! one has been seen, green waiters look at the futex word again after a short, growing nap
@@ -131,6 +135,9 @@ unsafe fn wait(address: usize, expected: u32, deadline: Option<u64>, bitset: u32
             return Ok(());
         }
         forget(address, me);
+        if let Wake::Interrupted { .. } = why {
+            return Err(libc::EINTR);
+        }
         if word.load(Ordering::SeqCst) != expected {
             // Changed under us, with no green wake: a foreign waker's doing.
             return Ok(());

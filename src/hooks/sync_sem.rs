@@ -21,7 +21,8 @@
 //! cannot wake a parked green thread, because it must not touch the runtime. Once one has
 //! been seen, green waiters look at the value again after a short, growing nap (see
 //! futex::recheck_deadline); a green thread already parked without a deadline when the
-//! first such post comes is not woken by it.
+//! first such post comes is not woken by it. A signal handler does not interrupt a green
+//! wait yet (no EINTR), so a post from a handler to the only waiter is such a first post.
 
 use super::futex::{recheck_deadline, FIRST_NAP_NS};
 use super::sync_mutex::abs_deadline;
@@ -101,8 +102,11 @@ unsafe fn take(s: &GlibcSem, deadline: Option<u64>) -> Result<(), c_int> {
         let foreign = FOREIGN_POSTS.load(Ordering::Relaxed)
             || s.data.load(Ordering::Relaxed) >> NWAITERS_SHIFT != 0;
         let wake_at = recheck_deadline(deadline, foreign, &mut nap);
-        if waitqueue::wait(address, wake_at, WaitingOn::Semaphore { address }) == Wake::Handoff {
-            return Ok(());
+        match waitqueue::wait(address, wake_at, WaitingOn::Semaphore { address }) {
+            Wake::Handoff => return Ok(()),
+            // sem_wait is never restarted after a signal handler, SA_RESTART or not.
+            Wake::Interrupted { .. } => return Err(libc::EINTR),
+            _ => {}
         }
     }
 }
@@ -154,7 +158,11 @@ fn status(result: Result<(), c_int>) -> c_int {
 
 /// glibc checks tv_nsec before anything else, even when a unit is available.
 unsafe fn valid_abstime(abstime: *const libc::timespec) -> bool {
-    !abstime.is_null() && (0..1_000_000_000).contains(&((*abstime).tv_nsec as i64))
+    if abstime.is_null() {
+        return false;
+    }
+    let nsec: i64 = (*abstime).tv_nsec.into();
+    (0..1_000_000_000).contains(&nsec)
 }
 
 /// The timed wait behind sem_timedwait and sem_clockwait.

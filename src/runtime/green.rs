@@ -447,8 +447,12 @@ pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
     }
     if (*target).state != State::Done {
         (*target).joiner = me;
-        while (*target).state != State::Done {
+        // finish() wakes us; the loop guards against any other wake-up.
+        loop {
             park(None, WaitingOn::Join { id: (*target).id });
+            if (*target).state == State::Done {
+                break;
+            }
         }
     }
     let retval = (*target).retval;

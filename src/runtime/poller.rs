@@ -148,6 +148,15 @@ pub unsafe fn poll_events(block: bool) {
         if (*root).state == green::State::Parked && (*root).waiting_on.interruptible() {
             green::wake(root, Wake::Interrupted { restart });
         }
+        // A handler may also have posted a semaphore or changed a futex word (both are
+        // async-signal-safe), which it could not tell us about: let those waiters look.
+        for (_, &g) in rt.threads.iter() {
+            if (*g).state == green::State::Parked
+                && matches!((*g).waiting_on, WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. })
+            {
+                green::wake(g, Wake::Ready);
+            }
+        }
     }
     if !rt.timers.is_empty() {
         let now = clock::monotonic_ns();
