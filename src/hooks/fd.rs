@@ -154,9 +154,10 @@ fn owned_desc(fd: c_int) -> Option<&'static mut fdtable::Desc> {
 #[no_mangle]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
     green_io::release_inheritable();
+    let forked_on_hub = runtime::on_hub_thread();
     let pid = real::fork();
     if pid == 0 {
-        runtime::after_fork_in_child();
+        runtime::after_fork_in_child(forked_on_hub);
     }
     pid
 }

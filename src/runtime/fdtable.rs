@@ -221,6 +221,18 @@ impl FdEntry {
         self.read_closed = false;
     }
 
+    /// A new hub (in a forked child) knows nothing of this fd yet: no registration, no
+    /// readiness, and no waiters (they were threads of the parent). The description stays.
+    pub fn forget_hub_state(&mut self) {
+        if self.registration == Registration::Yes {
+            self.registration = Registration::No;
+        }
+        self.not_readable = false;
+        self.not_writable = false;
+        self.read_closed = false;
+        self.waiters = core::ptr::null_mut();
+    }
+
     /// This number now names a new description we just learnt about.
     pub fn adopt(&mut self, kind: Kind, owned_nonblock: bool, user_nonblock: bool) {
         self.forget();

@@ -326,6 +326,10 @@ unsafe fn switch_out(g: *mut Green) {
 unsafe fn run_until_root_is_resumed() {
     loop {
         let rt = rt();
+        if (*rt.root).state == State::Done && rt.live == 0 {
+            // A forked child whose forking green thread has ended: that was its last thread.
+            libc::exit(0);
+        }
         rt.ticks = rt.ticks.wrapping_add(1);
         if rt.ticks % 61 == 0 && (rt.fd_waiters > 0 || !rt.timers.is_empty()) {
             // With a run queue that never empties we would otherwise never look at fds or
@@ -383,6 +387,21 @@ unsafe fn finish(g: *mut Green) {
     if (*g).detached {
         release(g);
     }
+}
+
+/// In a forked child: `g` does not exist here. Its stack goes back to the pool (nothing of
+/// it will ever run) and its record is freed.
+///
+/// # Safety
+/// In the child, from fork.rs, for a thread other than the caller of fork.
+pub(super) unsafe fn discard_in_child(g: *mut Green) {
+    if let Some(mut coroutine) = (*g).coroutine.take() {
+        // SAFETY: the coroutine will never run again; nothing on its stack needs dropping
+        // for the child's sake (its frames belong to a thread that does not exist here).
+        coroutine.force_reset();
+        rt().stacks.give_back(coroutine.into_stack());
+    }
+    release(g);
 }
 
 unsafe fn release(g: *mut Green) {

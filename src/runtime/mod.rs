@@ -8,6 +8,7 @@
 //! signal handler.
 
 pub mod fdtable;
+mod fork;
 pub mod green;
 pub mod io;
 pub mod log;
@@ -200,11 +201,16 @@ pub fn start() {
     log::log!(Info, "runtime started (stack {} KiB)", unsafe { rt() }.stacks.default_size() / 1024);
 }
 
-/// In a forked child: the hub's epoll instance is shared with the parent and the other green
-/// threads do not exist here, so the child runs without green threads; every call passes
-/// through (blocking by hand on descriptions we made non-blocking).
-pub fn after_fork_in_child() {
-    HUB_THREAD.store(0, Ordering::Release);
+/// In a forked child. If the hub thread forked, the child gets a hub of its own (see
+/// fork.rs). If another OS thread forked, the child's only thread is not the hub, so the
+/// child runs without green threads: every call passes through (blocking by hand on
+/// descriptions we made non-blocking).
+pub fn after_fork_in_child(forked_on_hub: bool) {
+    // SAFETY: in the child, on the thread that forked, which is the hub thread if
+    // `forked_on_hub`; nothing else runs yet.
+    if !(forked_on_hub && unsafe { fork::rebuild_hub_in_child() }) {
+        HUB_THREAD.store(0, Ordering::Release);
+    }
 }
 
 /// Whether `fd` is one of the runtime's own (programs may not close or replace it).
