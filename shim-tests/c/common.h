@@ -37,6 +37,7 @@ static inline const char *errno_name(int e) {
     case 0: return "0";
     case EAGAIN: return "EAGAIN";
     case EBUSY: return "EBUSY";
+    case ECHILD: return "ECHILD";
     case EDEADLK: return "EDEADLK";
     case EPERM: return "EPERM";
     case ESRCH: return "ESRCH";

@@ -3,11 +3,13 @@
 //! (DESIGN.md section 2: not started, disabled, another OS thread, a forked child, an fd the
 //! program made non-blocking, an fd epoll cannot watch).
 
+mod epoll;
 mod exec;
 mod fd;
 mod futex;
 mod io;
 mod poll;
+mod select;
 mod signal;
 mod sleep;
 mod socket;
@@ -15,6 +17,7 @@ mod sync_cond;
 mod sync_mutex;
 mod sync_sem;
 mod thread;
+mod wait;
 
 use crate::runtime::fdtable::{self, READ};
 use crate::runtime::io::{self as green_io, Attempt, Plan};

@@ -64,6 +64,7 @@ pub enum WaitingOn {
     Condition { address: usize },
     Semaphore { address: usize },
     Futex { address: usize },
+    Child { pid: i32 },
 }
 
 impl WaitingOn {
@@ -77,6 +78,7 @@ impl WaitingOn {
                 | WaitingOn::Sleep
                 | WaitingOn::Semaphore { .. }
                 | WaitingOn::Futex { .. }
+                | WaitingOn::Child { .. }
         )
     }
 }

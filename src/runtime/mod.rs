@@ -7,6 +7,7 @@
 //! a cdylib goes through __tls_get_addr, which may allocate, and must never be touched from a
 //! signal handler.
 
+pub mod child;
 pub mod fdtable;
 mod fork;
 pub mod green;

@@ -223,6 +223,7 @@ unsafe fn report_deadlock() {
             }
             WaitingOn::Semaphore { address } => write!(line, "waiting on semaphore {:#x}", address),
             WaitingOn::Futex { address } => write!(line, "futex wait on {:#x}", address),
+            WaitingOn::Child { pid } => write!(line, "waiting for child process {}", pid),
         };
         line.emit();
     }

@@ -97,6 +97,13 @@ real_fns! {
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
     fn fclose(stream: *mut libc::FILE) -> c_int;
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
+    fn ppoll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: Time, sigmask: *const libc::sigset_t) -> c_int;
+    fn select(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: *mut libc::timeval) -> c_int;
+    fn pselect(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: Time, sigmask: *const libc::sigset_t) -> c_int;
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int;
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int, sigmask: *const libc::sigset_t) -> c_int;
+    fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: Time, sigmask: *const libc::sigset_t) -> c_int;
+    fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
     fn nanosleep(req: Time, rem: *mut libc::timespec) -> c_int;
     fn clock_nanosleep(clock: libc::clockid_t, flags: c_int, req: Time, rem: *mut libc::timespec) -> c_int;
     fn sleep(seconds: u32) -> u32;
@@ -104,6 +111,9 @@ real_fns! {
     fn sched_yield() -> c_int;
     fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
     fn fork() -> libc::pid_t;
+    fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t;
+    fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, usage: *mut libc::rusage) -> libc::pid_t;
+    fn waitid(id_type: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int;
     fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     fn execv(path: *const c_char, argv: *const *const c_char) -> c_int;
     fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
