@@ -36,6 +36,8 @@ pub unsafe fn rebuild_hub_in_child() -> bool {
     rt.timers = timer::TimerHeap::new();
     rt.queues = waitqueue::WaitQueues::new();
     rt.fd_waiters = 0;
+    rt.offloads_in_flight = 0;
+    super::offload::forget_workers_in_child();
     rt.deadlock_reported = false;
     fdtable::for_each(|_, entry| entry.forget_hub_state());
 

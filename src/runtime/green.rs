@@ -65,6 +65,7 @@ pub enum WaitingOn {
     Semaphore { address: usize },
     Futex { address: usize },
     Child { pid: i32 },
+    Offload,
 }
 
 impl WaitingOn {

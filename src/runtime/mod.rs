@@ -13,6 +13,7 @@ mod fork;
 pub mod green;
 pub mod io;
 pub mod log;
+pub mod offload;
 pub mod poller;
 pub mod stack;
 pub mod timer;
@@ -33,6 +34,7 @@ pub struct Stats {
     pub peak_green: usize,
     pub switches: u64,
     pub hub_waits: u64,
+    pub offloaded: u64,
 }
 
 pub struct Runtime {
@@ -52,6 +54,8 @@ pub struct Runtime {
     pub live: usize,
     /// Threads parked on fds: while any is, the hub can be woken from outside.
     pub fd_waiters: usize,
+    /// Calls running on offload workers: their callers will be woken from outside.
+    pub offloads_in_flight: usize,
     pub deadlock_reported: bool,
     pub ticks: u32,
     /// This OS thread's errno, saved and restored around every switch.
@@ -189,6 +193,7 @@ pub fn start() {
         next_id: 2,
         live: 0,
         fd_waiters: 0,
+        offloads_in_flight: 0,
         deadlock_reported: false,
         ticks: 0,
         // SAFETY: __errno_location has no preconditions; the slot lives as long as the thread.
@@ -233,8 +238,8 @@ pub fn print_stats_if_asked() {
         let _ = core::fmt::Write::write_fmt(
             &mut line,
             format_args!(
-                "stats green_threads={} peak_green={} switches={} hub_waits={}",
-                s.green_threads, s.peak_green, s.switches, s.hub_waits
+                "stats green_threads={} peak_green={} switches={} hub_waits={} offloaded={}",
+                s.green_threads, s.peak_green, s.switches, s.hub_waits, s.offloaded
             ),
         );
         line.emit();

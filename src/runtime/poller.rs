@@ -43,6 +43,8 @@ impl Poller {
             epoll::EventFlags::IN | epoll::EventFlags::ET,
         )?;
         let events = Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]);
+        use rustix::fd::AsRawFd;
+        super::offload::set_waker(waker.as_raw_fd());
         Ok(Poller { epoll, waker, events })
     }
 
@@ -110,7 +112,7 @@ pub unsafe fn poll_events(block: bool) {
         match rt.timers.next_deadline() {
             Some(deadline) => Some(deadline.saturating_sub(clock::monotonic_ns())),
             None => {
-                if rt.fd_waiters == 0 && !rt.deadlock_reported {
+                if rt.fd_waiters == 0 && rt.offloads_in_flight == 0 && !rt.deadlock_reported {
                     report_deadlock();
                 }
                 None
@@ -134,6 +136,7 @@ pub unsafe fn poll_events(block: bool) {
         if token == WAKER_TOKEN {
             let mut counter = [0u8; 8];
             let _ = rustix::io::read(&rt.poller.waker, &mut counter);
+            super::offload::wake_finished();
             continue;
         }
         dispatch(token as i32, bits);
@@ -224,6 +227,7 @@ unsafe fn report_deadlock() {
             WaitingOn::Semaphore { address } => write!(line, "waiting on semaphore {:#x}", address),
             WaitingOn::Futex { address } => write!(line, "futex wait on {:#x}", address),
             WaitingOn::Child { pid } => write!(line, "waiting for child process {}", pid),
+            WaitingOn::Offload => write!(line, "waiting for a call on an offload worker"),
         };
         line.emit();
     }

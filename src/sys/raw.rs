@@ -112,3 +112,15 @@ pub fn madvise_dontneed(addr: *mut u8, len: usize) {
         syscall6(libc::SYS_madvise, [addr as usize, len, libc::MADV_DONTNEED as usize, 0, 0, 0])
     };
 }
+
+/// Sleeps the calling OS thread while `*word == expected`, for at most `timeout_secs`.
+/// Returns false if the timeout passed.
+pub fn futex_wait(word: *const i32, expected: i32, timeout_secs: Option<i64>) -> bool {
+    let timeout = timeout_secs.map(|secs| libc::timespec { tv_sec: secs, tv_nsec: 0 });
+    let timeout_ptr = timeout.as_ref().map_or(0, |t| t as *const libc::timespec as usize);
+    let op = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize;
+    // SAFETY: `word` points to a live, aligned 32-bit atomic; the timespec outlives the call.
+    let result =
+        unsafe { syscall6(libc::SYS_futex, [word as usize, op, expected as usize, timeout_ptr, 0, 0]) };
+    result != -(libc::ETIMEDOUT as isize)
+}

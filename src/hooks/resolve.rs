@@ -1,0 +1,130 @@
+//! Name resolution has no non-blocking form (and glibc's resolver polls its sockets through
+//! internal calls no hook sees), so on the hub each call runs whole on an offload worker
+//! while the caller parks. errno and h_errno are per OS thread: the worker's values are
+//! carried back to the caller.
+
+use crate::runtime::{offload, on_hub};
+use crate::sys::{errno, real};
+use core::ffi::{c_char, c_int, c_void};
+
+extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left them.
+unsafe fn offloaded<T: Copy>(mut call: impl FnMut() -> T) -> T {
+    let mut outcome: Option<(T, c_int, c_int)> = None;
+    let mut job = || {
+        let value = call();
+        // SAFETY: the worker's own thread-local slots.
+        outcome = Some((value, errno::get(), unsafe { *__h_errno_location() }));
+    };
+    if !offload::run(&mut job) {
+        job();
+    }
+    let (value, call_errno, call_h_errno) = outcome.expect("the job ran");
+    errno::set(call_errno);
+    *__h_errno_location() = call_h_errno;
+    value
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const libc::addrinfo,
+    res: *mut *mut libc::addrinfo,
+) -> c_int {
+    if !on_hub() {
+        return real::getaddrinfo(node, service, hints, res);
+    }
+    offloaded(|| real::getaddrinfo(node, service, hints, res))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getnameinfo(
+    addr: *const libc::sockaddr,
+    addr_len: libc::socklen_t,
+    host: *mut c_char,
+    host_len: libc::socklen_t,
+    serv: *mut c_char,
+    serv_len: libc::socklen_t,
+    flags: c_int,
+) -> c_int {
+    if !on_hub() {
+        return real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags);
+    }
+    offloaded(|| real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
+    if !on_hub() {
+        return real::gethostbyname(name);
+    }
+    offloaded(|| real::gethostbyname(name))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, family: c_int) -> *mut libc::hostent {
+    if !on_hub() {
+        return real::gethostbyname2(name, family);
+    }
+    offloaded(|| real::gethostbyname2(name, family))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: libc::socklen_t, family: c_int) -> *mut libc::hostent {
+    if !on_hub() {
+        return real::gethostbyaddr(addr, len, family);
+    }
+    offloaded(|| real::gethostbyaddr(addr, len, family))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buf_len: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    if !on_hub() {
+        return real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop);
+    }
+    offloaded(|| real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    family: c_int,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buf_len: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    if !on_hub() {
+        return real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop);
+    }
+    offloaded(|| real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyaddr_r(
+    addr: *const c_void,
+    len: libc::socklen_t,
+    family: c_int,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buf_len: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    if !on_hub() {
+        return real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop);
+    }
+    offloaded(|| real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop))
+}
