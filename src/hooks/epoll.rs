@@ -1,0 +1,122 @@
+//! epoll_wait(2), epoll_pwait(2) and epoll_pwait2(2) on the program's own epoll instance as
+//! green waits.
+//!
+//! An epoll fd is itself pollable: it is readable while its ready list has events, and
+//! Linux lets one epoll instance watch another. So the wait is the usual one: ask the
+//! program's epoll with a zero timeout (exact native answers, errors included); if it has
+//! nothing, park on its readability in the hub (which registers it once, edge-triggered,
+//! like any fd) until the deadline, then ask again.
+//!
+//! Why no wake-up is lost to the edge-triggered registration: an edge only fires when an
+//! event is queued on the program's epoll, so a program that took fewer events than were
+//! ready (maxevents smaller than the ready count), or whose level-triggered fds stay ready,
+//! leaves events queued that will raise no new edge. But every wait starts with the
+//! zero-timeout call, and only a call that found the ready list empty parks: from then on
+//! any event is new and does raise an edge. The ones already queued are simply returned by
+//! the next call without parking (three ready fds and maxevents 1: three calls, three
+//! events, no wait).
+//!
+//! The signal mask of epoll_pwait and epoll_pwait2 is handled as pselect's is
+//! (`select::masked_wait`).
+
+use crate::runtime::fdtable::READ;
+use crate::runtime::green::Wake;
+use crate::runtime::{io as green_io, on_hub};
+use crate::sys::{clock, errno, real};
+use core::ffi::c_int;
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: c_int,
+) -> c_int {
+    if !on_hub() || timeout == 0 {
+        return real::epoll_wait(epfd, events, maxevents, timeout);
+    }
+    wait_events(epfd, events, maxevents, ms_deadline(timeout))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: c_int,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    let pass = || real::epoll_pwait(epfd, events, maxevents, timeout, sigmask);
+    if !on_hub() || timeout == 0 {
+        return pass();
+    }
+    let deadline = ms_deadline(timeout);
+    super::select::masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait2(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    let pass = || real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+    if !on_hub() {
+        return pass();
+    }
+    let wait_ns = match timeout.as_ref() {
+        None => None,
+        Some(ts) => match clock::timespec_ns(ts) {
+            Some(ns) => Some(ns),
+            None => return pass(), // EINVAL, as natively
+        },
+    };
+    if wait_ns == Some(0) {
+        return pass();
+    }
+    let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
+    super::select::masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
+}
+
+/// A millisecond timeout (negative: forever) as a monotonic deadline.
+fn ms_deadline(timeout: c_int) -> Option<u64> {
+    (timeout > 0).then(|| clock::monotonic_ns().saturating_add(timeout as u64 * 1_000_000))
+}
+
+/// The green epoll wait: see the top of this file.
+unsafe fn wait_events(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    deadline: Option<u64>,
+) -> c_int {
+    loop {
+        let ready = real::epoll_wait(epfd, events, maxevents, 0);
+        if ready != 0 {
+            return ready;
+        }
+        match green_io::wait_fd(epfd, READ, deadline) {
+            Ok(Wake::Timeout) => return real::epoll_wait(epfd, events, maxevents, 0),
+            // epoll_wait is never restarted after a handler, SA_RESTART or not.
+            Ok(Wake::Interrupted { .. }) => return errno::fail(libc::EINTR),
+            // Ready, or closed under us (the next call says EBADF).
+            Ok(_) => {}
+            // The hub cannot watch this instance (nested too deep for the kernel, say):
+            // block in the real call for the time that is left.
+            Err(_) => return real::epoll_wait(epfd, events, maxevents, ms_left(deadline)),
+        }
+    }
+}
+
+/// Milliseconds until `deadline`, rounded up (-1: no deadline), for the real epoll_wait.
+fn ms_left(deadline: Option<u64>) -> c_int {
+    match deadline {
+        None => -1,
+        Some(deadline) => {
+            let ns = deadline.saturating_sub(clock::monotonic_ns());
+            ns.div_ceil(1_000_000).min(c_int::MAX as u64) as c_int
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! select(2) and pselect(2) as green waits, on poll's model (poll.rs): ask the kernel with a
+//! zero timeout first (exact native answers: EBADF for a closed fd in a set, EINVAL for a
+//! negative nfds, regular files always ready), and only when nothing is ready park on the
+//! readiness of every fd in the sets, then ask again.
+//!
+//! A select call overwrites its sets with its answer, even a zero-timeout one that found
+//! nothing (it clears them). So the caller's sets are copied before the first attempt and
+//! put back before every later one: each attempt asks the question the program asked.
+//!
+//! How much of a set the kernel touches: it clamps nfds to the size of the process's fd
+//! table (not to FD_SETSIZE), then reads and writes whole `unsigned long` words. So nfds up
+//! to FD_SETSIZE covers at most one standard fd_set, and a larger nfds is legal: programs
+//! with more than FD_SETSIZE fds pass bigger arrays of their own, and some pass a huge nfds
+//! (getdtablesize()) with a standard fd_set and rely on the clamp. Above FD_SETSIZE we
+//! therefore copy only as far as the fd table reaches ("FDSize" in /proc/self/status).
+//!
+//! Time: select reports the time not slept in `*timeout` (Linux does, and glibc passes it
+//! on), on every return that got past the argument checks: ready, timed out (zero), error,
+//! EINTR. pselect's timeout is const. A zero timeout is a plain poll: straight through.
+//!
+//! The signal mask of pselect (and of ppoll and epoll_pwait, which share [`masked_wait`]):
+//! when the caller is the only thread of the program, nothing else could run while it
+//! waits, so the real call is made: the kernel swaps the mask atomically and the answer is
+//! exact. Otherwise the mask is installed on the OS thread for the length of the green wait
+//! (with the real pthread_sigmask) and put back after. Signal masks are per OS thread, so
+//! every green thread that runs meanwhile runs under that mask too (the README says masks
+//! are shared). A handler that runs because the mask unblocked a pending signal makes the
+//! call fail with EINTR at once, as natively, when the caller is the main thread; a signal
+//! that arrives during the green wait interrupts the main thread's wait, whichever thread
+//! called pselect (the runtime's rule for every signal). A green thread other than the main
+//! one is not yet woken with EINTR by a signal.
+
+use crate::runtime::fdtable::{READ, WRITE};
+use crate::runtime::green::Wake;
+use crate::runtime::{io as green_io, on_hub, pending_signals, rt};
+use crate::sys::{clock, errno, real};
+use core::ffi::c_int;
+use core::mem::size_of;
+
+/// The kernel's fd_set word: an `unsigned long`.
+type Word = libc::c_ulong;
+const WORD_BITS: usize = Word::BITS as usize;
+
+#[no_mangle]
+pub unsafe extern "C" fn select(
+    nfds: c_int,
+    readfds: *mut libc::fd_set,
+    writefds: *mut libc::fd_set,
+    exceptfds: *mut libc::fd_set,
+    timeout: *mut libc::timeval,
+) -> c_int {
+    let pass = || real::select(nfds, readfds, writefds, exceptfds, timeout);
+    if !on_hub() {
+        return pass();
+    }
+    let wait_ns = match timeout.as_ref() {
+        None => None,
+        // Negative values: EINVAL from glibc, timeval untouched.
+        Some(tv) if tv.tv_sec < 0 || tv.tv_usec < 0 => return pass(),
+        // A tv_usec of a second or more counts whole seconds, as the old select syscall did.
+        Some(tv) => Some(
+            (tv.tv_sec as u64)
+                .saturating_mul(clock::NANOS_PER_SEC)
+                .saturating_add((tv.tv_usec as u64).saturating_mul(1000)),
+        ),
+    };
+    if wait_ns == Some(0) {
+        return pass();
+    }
+    let Some(question) = Question::new(nfds, [readfds, writefds, exceptfds]) else {
+        return pass();
+    };
+    let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
+    let result = wait_sets(nfds, &question, deadline);
+    if let Some(deadline) = deadline {
+        // The time not slept, in whole microseconds (glibc truncates the kernel's timespec).
+        let left = deadline.saturating_sub(clock::monotonic_ns());
+        let left = if result == 0 { 0 } else { left };
+        *timeout = libc::timeval {
+            tv_sec: (left / clock::NANOS_PER_SEC) as libc::time_t,
+            tv_usec: ((left % clock::NANOS_PER_SEC) / 1000) as libc::suseconds_t,
+        };
+    }
+    result
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(
+    nfds: c_int,
+    readfds: *mut libc::fd_set,
+    writefds: *mut libc::fd_set,
+    exceptfds: *mut libc::fd_set,
+    timeout: *const libc::timespec,
+    sigmask: *const libc::sigset_t,
+) -> c_int {
+    let pass = || real::pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask);
+    if !on_hub() {
+        return pass();
+    }
+    let wait_ns = match timeout.as_ref() {
+        None => None,
+        Some(ts) => match clock::timespec_ns(ts) {
+            Some(ns) => Some(ns),
+            None => return pass(), // EINVAL, as natively
+        },
+    };
+    if wait_ns == Some(0) {
+        return pass();
+    }
+    let Some(question) = Question::new(nfds, [readfds, writefds, exceptfds]) else {
+        return pass();
+    };
+    let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
+    masked_wait(sigmask, pass, || wait_sets(nfds, &question, deadline))
+}
+
+/// The program's fd sets as it passed them.
+struct Question {
+    sets: [*mut libc::fd_set; 3],
+    /// How many bits the kernel looks at (nfds, clamped to the fd table).
+    bits: usize,
+    /// Words per set.
+    words: usize,
+    /// The three sets' words, one after the other (zero for a null set).
+    saved: Vec<Word>,
+}
+
+impl Question {
+    /// Copies the sets. None when we cannot tell how far the kernel would read them (the
+    /// caller then makes the real call).
+    unsafe fn new(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> Option<Question> {
+        let bits = if nfds <= 0 {
+            0 // the kernel answers EINVAL for a negative nfds; zero is a plain sleep
+        } else if nfds as usize <= libc::FD_SETSIZE as usize {
+            nfds as usize
+        } else {
+            (nfds as usize).min(fd_table_size()?)
+        };
+        let words = bits.div_ceil(WORD_BITS);
+        let mut saved = vec![0 as Word; 3 * words];
+        for (i, set) in sets.iter().enumerate() {
+            if !set.is_null() {
+                // Byte copies: a program's own bigger "fd_set" need not be word-aligned.
+                core::ptr::copy_nonoverlapping(
+                    *set as *const u8,
+                    saved[i * words..].as_mut_ptr() as *mut u8,
+                    words * size_of::<Word>(),
+                );
+            }
+        }
+        Some(Question { sets, bits, words, saved })
+    }
+
+    /// Puts the program's sets back as they were before the first attempt.
+    unsafe fn restore(&self) {
+        for (i, set) in self.sets.iter().enumerate() {
+            if !set.is_null() {
+                core::ptr::copy_nonoverlapping(
+                    self.saved[i * self.words..].as_ptr() as *const u8,
+                    *set as *mut u8,
+                    self.words * size_of::<Word>(),
+                );
+            }
+        }
+    }
+
+    /// Every fd in the sets with the readiness edges that can change its answer: the read
+    /// edge for the read set and for the exception set (out-of-band data and errors arrive
+    /// with it: the hub's registration has no EPOLLPRI of its own), the write edge for the
+    /// write set.
+    fn interests(&self) -> Vec<(i32, u8)> {
+        let w = self.words;
+        let (read, write, except) = (&self.saved[..w], &self.saved[w..2 * w], &self.saved[2 * w..]);
+        let mut interests = Vec::new();
+        for i in 0..w {
+            let mut any = read[i] | write[i] | except[i];
+            while any != 0 {
+                let bit = any.trailing_zeros() as usize;
+                any &= any - 1;
+                let fd = i * WORD_BITS + bit;
+                if fd >= self.bits {
+                    break; // bits past nfds in the last word are not looked at
+                }
+                let mask: Word = 1 << bit;
+                let mut interest = 0;
+                if (read[i] | except[i]) & mask != 0 {
+                    interest |= READ;
+                }
+                if write[i] & mask != 0 {
+                    interest |= WRITE;
+                }
+                interests.push((fd as i32, interest));
+            }
+        }
+        interests
+    }
+}
+
+/// One zero-timeout select on the program's sets as they are now.
+unsafe fn ask(nfds: c_int, sets: &[*mut libc::fd_set; 3]) -> c_int {
+    let mut zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    real::select(nfds, sets[0], sets[1], sets[2], &mut zero)
+}
+
+/// The green select: ask, park on the sets' fds until one may be ready or the deadline
+/// passes, ask again. Leaves the sets as native select would: the answer when it returns a
+/// count (all clear on a timeout), the question on an error or EINTR.
+unsafe fn wait_sets(nfds: c_int, question: &Question, deadline: Option<u64>) -> c_int {
+    let ready = ask(nfds, &question.sets);
+    if ready != 0 {
+        return ready;
+    }
+    let interests = question.interests();
+    loop {
+        let wake = green_io::wait_any(&interests, deadline);
+        question.restore();
+        let ready = ask(nfds, &question.sets);
+        if ready != 0 || wake == Wake::Timeout {
+            return ready;
+        }
+        if let Wake::Interrupted { .. } = wake {
+            // select is never restarted after a handler, SA_RESTART or not; the kernel
+            // leaves the sets alone when it fails.
+            question.restore();
+            return errno::fail(libc::EINTR);
+        }
+    }
+}
+
+/// The size of this process's fd table: the kernel's clamp for nfds ("FDSize" in
+/// /proc/self/status). Read with raw syscalls: nothing here goes through our hooks.
+fn fd_table_size() -> Option<usize> {
+    use rustix::fs::{Mode, OFlags};
+    let file = rustix::fs::open(c"/proc/self/status", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    // FDSize comes early, before the long lines (Groups, the signal and capability masks).
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    let text = &buf[..len];
+    const KEY: &[u8] = b"\nFDSize:";
+    let at = text.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = text[at..].iter().skip_while(|b| b.is_ascii_whitespace());
+    let mut size = 0usize;
+    let mut any = false;
+    for &b in digits.take_while(|b| b.is_ascii_digit()) {
+        size = size.checked_mul(10)?.checked_add((b - b'0') as usize)?;
+        any = true;
+    }
+    any.then_some(size)
+}
+
+/// Runs a green wait for a call that takes a signal mask (pselect, ppoll, epoll_pwait,
+/// epoll_pwait2): see the top of this file. `real_call` is the program's call as it made
+/// it, `wait` the green wait (whose attempts take no mask).
+///
+/// # Safety
+/// Hub thread only.
+pub(super) unsafe fn masked_wait(
+    sigmask: *const libc::sigset_t,
+    real_call: impl FnOnce() -> c_int,
+    wait: impl FnOnce() -> c_int,
+) -> c_int {
+    if sigmask.is_null() {
+        return wait();
+    }
+    let rt = rt();
+    let main = rt.current == rt.root;
+    if rt.live == 0 {
+        // Only the main thread exists: blocking the OS thread blocks no one else.
+        let result = real_call();
+        // A handler that ran meanwhile interrupted this call (or found nothing blocked):
+        // its note must not interrupt the next green wait.
+        pending_signals::take();
+        return result;
+    }
+    if main {
+        // Handlers that ran while the main thread was running interrupted nothing.
+        pending_signals::take();
+    }
+    let mut old: libc::sigset_t = core::mem::zeroed();
+    let e = real::pthread_sigmask(libc::SIG_SETMASK, sigmask, &mut old);
+    if e != 0 {
+        return errno::fail(e);
+    }
+    // Unblocking a pending signal runs its handler right here, before the wait: natively
+    // the call then fails with EINTR without waiting.
+    let result = if main && pending_signals::take().is_some() {
+        errno::fail(libc::EINTR)
+    } else {
+        wait()
+    };
+    let saved = errno::get();
+    real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+    errno::set(saved);
+    result
+}
