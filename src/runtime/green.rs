@@ -17,6 +17,8 @@
 //! * errno belongs to the OS thread: each green thread's value is saved when it switches out
 //!   and restored when it switches back in.
 
+pub use super::join::{detach, join, lookup, owner_tag};
+pub use super::runqueue::RunQueue;
 use super::stack::{GreenStack, StackPool};
 use super::{rt, timer::NOT_IN_HEAP};
 use crate::sys::errno;
@@ -143,52 +145,6 @@ impl Green {
             coroutine: None,
             yielder: core::ptr::null(),
         }
-    }
-}
-
-/// FIFO of runnable threads, linked through `Green::run_next`: no allocation per wake-up.
-pub struct RunQueue {
-    head: *mut Green,
-    tail: *mut Green,
-    len: usize,
-}
-
-impl RunQueue {
-    pub const fn new() -> Self {
-        RunQueue { head: core::ptr::null_mut(), tail: core::ptr::null_mut(), len: 0 }
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// # Safety
-    /// `g` is live and not already queued.
-    pub unsafe fn push(&mut self, g: *mut Green) {
-        (*g).run_next = core::ptr::null_mut();
-        if self.tail.is_null() {
-            self.head = g;
-        } else {
-            (*self.tail).run_next = g;
-        }
-        self.tail = g;
-        self.len += 1;
-    }
-
-    pub fn pop(&mut self) -> Option<*mut Green> {
-        let g = self.head;
-        if g.is_null() {
-            return None;
-        }
-        // SAFETY: queued threads are live.
-        unsafe {
-            self.head = (*g).run_next;
-        }
-        if self.head.is_null() {
-            self.tail = core::ptr::null_mut();
-        }
-        self.len -= 1;
-        Some(g)
     }
 }
 
@@ -407,7 +363,7 @@ pub(super) unsafe fn discard_in_child(g: *mut Green) {
     release(g);
 }
 
-unsafe fn release(g: *mut Green) {
+pub(super) unsafe fn release(g: *mut Green) {
     rt().threads.remove(&(*g).handle);
     drop(Box::from_raw(g));
 }
@@ -444,72 +400,5 @@ unsafe fn exit_root() -> ! {
             Some(g) => run(g),
             None => super::poller::poll_events(true),
         }
-    }
-}
-
-/// The green thread behind a pthread_t, if it is one of ours.
-///
-/// # Safety
-/// Hub thread only.
-pub unsafe fn lookup(handle: libc::pthread_t) -> Option<*mut Green> {
-    rt().threads.get(&handle).copied()
-}
-
-/// pthread_join: waits for `target` to end and reclaims it. Err(errno) as glibc reports.
-///
-/// # Safety
-/// Hub thread only; `target` came from `lookup`.
-pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
-    let me = current();
-    if target == me || (*me).joiner == target {
-        return Err(libc::EDEADLK);
-    }
-    if (*target).detached || !(*target).joiner.is_null() {
-        return Err(libc::EINVAL);
-    }
-    if (*target).state != State::Done {
-        (*target).joiner = me;
-        // finish() wakes us; the loop guards against any other wake-up.
-        loop {
-            park(None, WaitingOn::Join { id: (*target).id });
-            if (*target).state == State::Done {
-                break;
-            }
-        }
-    }
-    let retval = (*target).retval;
-    if target != rt().root {
-        release(target);
-    }
-    Ok(retval)
-}
-
-/// pthread_detach: Err(errno) as glibc reports.
-///
-/// # Safety
-/// Hub thread only; `target` came from `lookup`.
-pub unsafe fn detach(target: *mut Green) -> Result<(), i32> {
-    if (*target).detached {
-        return Err(libc::EINVAL);
-    }
-    (*target).detached = true;
-    if (*target).state == State::Done && target != rt().root {
-        release(target);
-    }
-    Ok(())
-}
-
-/// The value glibc-compatible lock words store as owner: the kernel tid for the root (so a
-/// lock taken before the runtime started still belongs to it) and a negative id for other
-/// green threads, which no kernel tid can equal.
-///
-/// # Safety
-/// `g` is live.
-pub unsafe fn owner_tag(g: *mut Green) -> i32 {
-    let rt = rt();
-    if g == rt.root {
-        rt.root_tid
-    } else {
-        -((*g).id as i32 & i32::MAX)
     }
 }
