@@ -16,11 +16,15 @@
 //! the next call without parking (three ready fds and maxevents 1: three calls, three
 //! events, no wait).
 //!
+//! A program that nests its own epoll instances as deep as Linux allows has an outermost
+//! one that no further instance may watch (ELOOP): waits on that one ask again after short
+//! naps instead.
+//!
 //! The signal mask of epoll_pwait and epoll_pwait2 is handled as pselect's is
 //! (`select::masked_wait`).
 
 use crate::runtime::fdtable::READ;
-use crate::runtime::green::Wake;
+use crate::runtime::green::{self, Wake, WaitingOn};
 use crate::runtime::{io as green_io, on_hub};
 use crate::sys::{clock, errno, real};
 use core::ffi::c_int;
@@ -103,20 +107,34 @@ unsafe fn wait_events(
             Ok(Wake::Interrupted { .. }) => return errno::fail(libc::EINTR),
             // Ready, or closed under us (the next call says EBADF).
             Ok(_) => {}
-            // The hub cannot watch this instance (nested too deep for the kernel, say):
-            // block in the real call for the time that is left.
-            Err(_) => return real::epoll_wait(epfd, events, maxevents, ms_left(deadline)),
+            // The hub cannot watch this instance: the program nests epoll instances as deep
+            // as the kernel allows (ELOOP at one more level).
+            Err(_) => return nap_until_ready(epfd, events, maxevents, deadline),
         }
     }
 }
 
-/// Milliseconds until `deadline`, rounded up (-1: no deadline), for the real epoll_wait.
-fn ms_left(deadline: Option<u64>) -> c_int {
-    match deadline {
-        None => -1,
-        Some(deadline) => {
-            let ns = deadline.saturating_sub(clock::monotonic_ns());
-            ns.div_ceil(1_000_000).min(c_int::MAX as u64) as c_int
+/// The wait for an instance the hub cannot watch: ask again after short naps (1 ms,
+/// doubling up to 16 ms), so that the other green threads keep running meanwhile; blocking
+/// in the real call would stop the very threads that would make it ready.
+unsafe fn nap_until_ready(
+    epfd: c_int,
+    events: *mut libc::epoll_event,
+    maxevents: c_int,
+    deadline: Option<u64>,
+) -> c_int {
+    const MAX_NAP_NS: u64 = 16_000_000;
+    let mut nap = 1_000_000;
+    loop {
+        let wake_at = clock::monotonic_ns().saturating_add(nap);
+        let wake_at = deadline.map_or(wake_at, |d| d.min(wake_at));
+        if let Wake::Interrupted { .. } = green::park(Some(wake_at), WaitingOn::Sleep) {
+            return errno::fail(libc::EINTR);
         }
+        let ready = real::epoll_wait(epfd, events, maxevents, 0);
+        if ready != 0 || deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
+            return ready;
+        }
+        nap = (nap * 2).min(MAX_NAP_NS);
     }
 }

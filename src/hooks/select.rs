@@ -24,11 +24,16 @@
 //! exact. Otherwise the mask is installed on the OS thread for the length of the green wait
 //! (with the real pthread_sigmask) and put back after. Signal masks are per OS thread, so
 //! every green thread that runs meanwhile runs under that mask too (the README says masks
-//! are shared). A handler that runs because the mask unblocked a pending signal makes the
-//! call fail with EINTR at once, as natively, when the caller is the main thread; a signal
-//! that arrives during the green wait interrupts the main thread's wait, whichever thread
-//! called pselect (the runtime's rule for every signal). A green thread other than the main
-//! one is not yet woken with EINTR by a signal.
+//! are shared), and a mask change one of them makes meanwhile is undone when the wait ends.
+//! This beats the other honest choice, the real call whatever the thread count: that one
+//! would stop every other green thread for the length of the wait, forever for a program
+//! whose main thread waits in pselect for its workers.
+//!
+//! Signals during such a wait: a handler that runs because the mask unblocked a pending
+//! signal makes the call fail with EINTR at once, as natively, when the caller is the main
+//! thread; a signal that arrives during the green wait interrupts the main thread's wait,
+//! whichever thread called pselect (the runtime's rule for every signal). A green thread
+//! other than the main one is not yet woken with EINTR by a signal.
 
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
@@ -131,7 +136,7 @@ impl Question {
     unsafe fn new(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> Option<Question> {
         let bits = if nfds <= 0 {
             0 // the kernel answers EINVAL for a negative nfds; zero is a plain sleep
-        } else if nfds as usize <= libc::FD_SETSIZE as usize {
+        } else if nfds as usize <= libc::FD_SETSIZE {
             nfds as usize
         } else {
             (nfds as usize).min(fd_table_size()?)
