@@ -21,6 +21,9 @@ extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mu
     let _depth = on_hub_thread.then(signal_depth::enter);
     if on_hub_thread {
         pending_signals::note(RESTARTS[index].load(Relaxed) != 0);
+        // If the hub is not in epoll_wait right now it soon will be; this makes that wait
+        // return at once so the interrupted call sees EINTR.
+        runtime::offload::poke_hub();
     }
     if TAKES_INFO[index].load(Relaxed) != 0 {
         // SAFETY: the program installed this as a three-argument SA_SIGINFO handler.

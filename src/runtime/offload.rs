@@ -67,6 +67,16 @@ pub fn set_waker(fd: i32) {
     WAKER_FD.store(fd, Ordering::Release);
 }
 
+/// Makes the hub's next (or current) epoll wait return: from a worker, or from a signal
+/// handler (a raw write(2) to an eventfd is async-signal-safe).
+pub fn poke_hub() {
+    let fd = WAKER_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        // SAFETY: the eventfd lives as long as the runtime; writing 1 adds 1 to its counter.
+        let _ = rustix::io::write(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) }, &1u64.to_ne_bytes());
+    }
+}
+
 /// Runs `call` on a worker thread while the current green thread parks. Returns false
 /// (without running it) if no worker can be had; the caller then makes the call inline.
 ///
@@ -141,9 +151,7 @@ extern "C" fn worker(_: *mut c_void) -> *mut c_void {
                 // after handing it over we never touch it again.
                 unsafe { (*(*job).call)() };
                 FINISHED.with(|done| done.push(JobPtr(job)));
-                let fd = WAKER_FD.load(Ordering::Acquire);
-                // SAFETY: the eventfd lives as long as the process; writing 1 adds 1.
-                let _ = rustix::io::write(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) }, &1u64.to_ne_bytes());
+                poke_hub();
             }
             None => {
                 IDLE_WORKERS.fetch_add(1, Ordering::AcqRel);
