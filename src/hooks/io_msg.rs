@@ -10,7 +10,8 @@
 //!   untouched, and we read them ourselves only once a real call has accepted them: a bad
 //!   pointer gets EFAULT from the kernel, never SIGSEGV from us. The two reads we need before
 //!   any call (recvmsg with MSG_WAITALL, recvmmsg's timeout) go through `read_user`, which
-//!   also answers EFAULT instead of faulting.
+//!   also answers EFAULT instead of faulting (unless a seccomp filter forbids
+//!   process_vm_readv: then we read directly, and a bad pointer there faults).
 //! * Calls that never block natively are made as the program made them: MSG_DONTWAIT;
 //!   MSG_OOB and MSG_ERRQUEUE receives (the kernel never waits for urgent data or queued
 //!   errors); an iovec count readv/writev refuse at once; zero-length vectors; socket calls
@@ -196,7 +197,8 @@ unsafe fn finish_write(
             green_io::note_short_write(fd);
         }
         remaining(iov, done, total, &mut rest);
-        let result = wait_call(fd, WRITE, route, |dontwait| send(rest.as_ptr(), rest.len(), dontwait));
+        let result =
+            wait_call(fd, WRITE, route, |dontwait| send(rest.as_ptr(), rest.len(), dontwait));
         if result <= 0 {
             errno::set(saved);
             break;
@@ -211,8 +213,10 @@ unsafe fn finish_write(
 /// preadv2/pwritev2 with RWF_NOWAIT at the current position are readv/writev made
 /// non-blocking for this call only, through the very same kernel path (so a zero-length
 /// readv of a datagram socket consumes nothing, and a writev of a SOCK_SEQPACKET socket
-/// still ends a record). Sockets take it since Linux 5.x, pipes a little earlier; where the
-/// kernel refuses (EOPNOTSUPP, or ENOSYS before 4.6) we remember it and fall back.
+/// still ends a record). Current kernels take it on sockets and pipes; where the kernel
+/// refuses (EOPNOTSUPP, or ENOSYS before 4.6) we remember it and fall back: recvmsg/sendmsg
+/// with MSG_DONTWAIT for sockets (which differ in the two cases above), a plain writev for
+/// pipes (which, as write(2) does, may then hold the hub until a large write is taken).
 struct NoWait {
     missing: AtomicBool,
 }
@@ -266,7 +270,13 @@ unsafe fn readv_dontwait(fd: c_int, iov: *const iovec, count: c_int) -> isize {
 }
 
 /// One writev attempt on `route`.
-unsafe fn writev_attempt(route: Route, fd: c_int, iov: *const iovec, count: c_int, dontwait: bool) -> isize {
+unsafe fn writev_attempt(
+    route: Route,
+    fd: c_int,
+    iov: *const iovec,
+    count: c_int,
+    dontwait: bool,
+) -> isize {
     if dontwait {
         SOCKET_NOWAIT.call(libc::SYS_pwritev2, fd, iov, count, || {
             let mut msg: msghdr = core::mem::zeroed();
@@ -297,7 +307,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> i
             real::readv(fd, iov, iovcnt)
         }
     });
-    // A successful call read the iovec array: it is ours to read too.
+    // A successful call read the iovec array: it is ours to read too. The rule is read(2)'s,
+    // with read(2)'s caveat: on an AF_UNIX stream the kernel also ends a read early at a
+    // message that carried descriptors, with more queued behind it.
     note_read(route, fd, result, || iov_total(iov, iovcnt as usize));
     result
 }
@@ -305,13 +317,18 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> i
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
-    let first = wait_call(fd, WRITE, route, |dontwait| writev_attempt(route, fd, iov, iovcnt, dontwait));
+    let first =
+        wait_call(fd, WRITE, route, |dontwait| writev_attempt(route, fd, iov, iovcnt, dontwait));
     if first < 0 || !route.completes_writes() {
         return first;
     }
-    finish_write(fd, route, iov_slice(iov, iovcnt as usize), first as usize, |rest, count, dontwait| {
-        writev_attempt(route, fd, rest, count as c_int, dontwait)
-    })
+    finish_write(
+        fd,
+        route,
+        iov_slice(iov, iovcnt as usize),
+        first as usize,
+        |rest, count, dontwait| writev_attempt(route, fd, rest, count as c_int, dontwait),
+    )
 }
 
 // ---- recvfrom, sendto
@@ -346,7 +363,14 @@ pub unsafe extern "C" fn recvfrom(
     while got < len {
         let at = (buf as *mut u8).add(got) as *mut c_void;
         let result = wait_call(fd, READ, route, |dontwait| {
-            real::recvfrom(fd, at, len - got, flags | dontwait_flag(dontwait), core::ptr::null_mut(), core::ptr::null_mut())
+            real::recvfrom(
+                fd,
+                at,
+                len - got,
+                flags | dontwait_flag(dontwait),
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+            )
         });
         note_read(route, fd, result, || len - got);
         if result <= 0 {
@@ -399,7 +423,14 @@ pub unsafe extern "C" fn sendto(
     let flags = flags & !libc::MSG_FASTOPEN;
     finish_write(fd, route, &whole, first as usize, |rest, _, dontwait| {
         let rest = &*rest;
-        real::sendto(fd, rest.iov_base, rest.iov_len, flags | dontwait_flag(dontwait), addr, addrlen)
+        real::sendto(
+            fd,
+            rest.iov_base,
+            rest.iov_len,
+            flags | dontwait_flag(dontwait),
+            addr,
+            addrlen,
+        )
     })
 }
 
@@ -423,7 +454,9 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> i
     if flags & libc::MSG_WAITALL != 0 && !peek && route.is_stream_socket() {
         return recvmsg_all(fd, msg, flags, route);
     }
-    let result = wait_call(fd, READ, route, |dontwait| real::recvmsg(fd, msg, flags | dontwait_flag(dontwait)));
+    let result = wait_call(fd, READ, route, |dontwait| {
+        real::recvmsg(fd, msg, flags | dontwait_flag(dontwait))
+    });
     if result > 0 && !peek && !control_returned(msg) {
         note_read(route, fd, result, || iov_total((*msg).msg_iov, (*msg).msg_iovlen));
     }
@@ -437,7 +470,9 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> i
 /// size, which the first call overwrote (hence the copy made before it).
 unsafe fn recvmsg_all(fd: c_int, msg: *mut msghdr, flags: c_int, route: Route) -> isize {
     let Some(original) = read_user(msg) else { return real::recvmsg(fd, msg, flags) };
-    let first = wait_call(fd, READ, route, |dontwait| real::recvmsg(fd, msg, flags | dontwait_flag(dontwait)));
+    let first = wait_call(fd, READ, route, |dontwait| {
+        real::recvmsg(fd, msg, flags | dontwait_flag(dontwait))
+    });
     if first <= 0 || control_returned(msg) {
         return first;
     }
@@ -479,7 +514,9 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     if route == Route::Real {
         return real::sendmsg(fd, msg, flags);
     }
-    let first = wait_call(fd, WRITE, route, |dontwait| real::sendmsg(fd, msg, flags | dontwait_flag(dontwait)));
+    let first = wait_call(fd, WRITE, route, |dontwait| {
+        real::sendmsg(fd, msg, flags | dontwait_flag(dontwait))
+    });
     if first < 0 || !route.is_stream_socket() {
         return first;
     }
@@ -489,16 +526,28 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 /// The rest of a blocking sendmsg on a stream after `done` bytes went out: the ancillary
 /// data went with the first bytes, so later calls carry none.
-unsafe fn finish_sendmsg(fd: c_int, route: Route, msg: &msghdr, done: usize, flags: c_int) -> isize {
+unsafe fn finish_sendmsg(
+    fd: c_int,
+    route: Route,
+    msg: &msghdr,
+    done: usize,
+    flags: c_int,
+) -> isize {
     let mut header: msghdr = core::mem::zeroed();
     header.msg_name = msg.msg_name;
     header.msg_namelen = msg.msg_namelen;
     let flags = flags & !libc::MSG_FASTOPEN;
-    finish_write(fd, route, iov_slice(msg.msg_iov, msg.msg_iovlen), done, |rest, count, dontwait| {
-        header.msg_iov = rest as *mut iovec;
-        header.msg_iovlen = count;
-        real::sendmsg(fd, &header, flags | dontwait_flag(dontwait))
-    })
+    finish_write(
+        fd,
+        route,
+        iov_slice(msg.msg_iov, msg.msg_iovlen),
+        done,
+        |rest, count, dontwait| {
+            header.msg_iov = rest as *mut iovec;
+            header.msg_iovlen = count;
+            real::sendmsg(fd, &header, flags | dontwait_flag(dontwait))
+        },
+    )
 }
 
 // ---- recvmmsg, sendmmsg
@@ -516,7 +565,7 @@ unsafe fn finish_sendmsg(fd: c_int, route: Route, msg: &msghdr, done: usize, fla
 ///
 /// Differences that remain: an error after some messages ends the call with the count, as
 /// natively, but where the kernel would also leave that error on the socket for the next
-/// call (SO_ERROR), we cannot; SO_RCVTIMEO is not applied (as in every hook so far).
+/// call (SO_ERROR), we cannot. SO_RCVTIMEO is not applied, here as in read and recv.
 #[no_mangle]
 pub unsafe extern "C" fn recvmmsg(
     fd: c_int,
@@ -543,11 +592,18 @@ pub unsafe extern "C" fn recvmmsg(
     let mut done = 0usize;
     let mut left = 0u64;
     loop {
-        let expired = deadline.is_some_and(|d| clock::monotonic_ns() >= d);
-        let want = if expired { 1 } else { vlen - done };
         let batch = vec.add(done);
         let result = wait_call(fd, READ, route, |dontwait| {
-            real::recvmmsg(fd, batch, want as c_uint, flags | dontwait_flag(dontwait), core::ptr::null_mut()) as isize
+            // Decided at each attempt: we may have parked past the deadline.
+            let expired = deadline.is_some_and(|d| clock::monotonic_ns() >= d);
+            let want = if expired { 1 } else { vlen - done };
+            real::recvmmsg(
+                fd,
+                batch,
+                want as c_uint,
+                flags | dontwait_flag(dontwait),
+                core::ptr::null_mut(),
+            ) as isize
         });
         if result <= 0 {
             if done == 0 {
@@ -561,7 +617,11 @@ pub unsafe extern "C" fn recvmmsg(
             left = d.saturating_sub(clock::monotonic_ns());
         }
         let oob = (*vec.add(done - 1)).msg_hdr.msg_flags & libc::MSG_OOB != 0;
-        if done >= vlen || flags & libc::MSG_WAITFORONE != 0 || deadline.is_some() && left == 0 || oob {
+        if done >= vlen
+            || flags & libc::MSG_WAITFORONE != 0
+            || deadline.is_some() && left == 0
+            || oob
+        {
             break;
         }
     }
@@ -576,7 +636,12 @@ pub unsafe extern "C" fn recvmmsg(
 /// is sent whole before the next. Returns the messages sent; an error ends the call with
 /// that count, or with the error if none was sent, as natively.
 #[no_mangle]
-pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    vec: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+) -> c_int {
     let route = if flags & MSG_DONTWAIT != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
     if route == Route::Real {
         return real::sendmmsg(fd, vec, vlen, flags);
@@ -587,7 +652,8 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, fl
     while done < vlen {
         let batch = vec.add(done);
         let result = wait_call(fd, WRITE, route, |dontwait| {
-            real::sendmmsg(fd, batch, (vlen - done) as c_uint, flags | dontwait_flag(dontwait)) as isize
+            real::sendmmsg(fd, batch, (vlen - done) as c_uint, flags | dontwait_flag(dontwait))
+                as isize
         });
         if result <= 0 {
             if done == 0 {
@@ -600,7 +666,8 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, fl
         if route.is_stream_socket() {
             // The kernel stops a batch at a message it could queue only in part.
             let entry = &mut *vec.add(done - 1);
-            let total = iov_total(entry.msg_hdr.msg_iov, entry.msg_hdr.msg_iovlen).min(max_rw_count());
+            let total =
+                iov_total(entry.msg_hdr.msg_iov, entry.msg_hdr.msg_iovlen).min(max_rw_count());
             if (entry.msg_len as usize) < total {
                 let sent = finish_sendmsg(fd, route, &entry.msg_hdr, entry.msg_len as usize, flags);
                 entry.msg_len = sent as c_uint;
@@ -623,7 +690,12 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, fl
 /// and answers EFAULT where a plain access would fault. Returns None for EFAULT; where the
 /// syscall is not allowed (some seccomp filters), Some(false), and the caller accesses the
 /// memory directly.
-unsafe fn copy_self(nr: c_long, local: *mut c_void, remote: *mut c_void, size: usize) -> Option<bool> {
+unsafe fn copy_self(
+    nr: c_long,
+    local: *mut c_void,
+    remote: *mut c_void,
+    size: usize,
+) -> Option<bool> {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
     let local = iovec { iov_base: local, iov_len: size };
     let remote = iovec { iov_base: remote, iov_len: size };
@@ -644,7 +716,12 @@ unsafe fn copy_self(nr: c_long, local: *mut c_void, remote: *mut c_void, size: u
 unsafe fn read_user<T: Copy>(src: *const T) -> Option<T> {
     let mut value = core::mem::MaybeUninit::<T>::uninit();
     let size = core::mem::size_of::<T>();
-    match copy_self(libc::SYS_process_vm_readv, value.as_mut_ptr() as *mut c_void, src as *mut c_void, size)? {
+    match copy_self(
+        libc::SYS_process_vm_readv,
+        value.as_mut_ptr() as *mut c_void,
+        src as *mut c_void,
+        size,
+    )? {
         true => Some(value.assume_init()),
         false => Some(src.read()),
     }
@@ -654,7 +731,12 @@ unsafe fn read_user<T: Copy>(src: *const T) -> Option<T> {
 unsafe fn write_user<T: Copy>(dst: *mut T, value: T) -> bool {
     let mut value = value;
     let size = core::mem::size_of::<T>();
-    match copy_self(libc::SYS_process_vm_writev, &mut value as *mut T as *mut c_void, dst as *mut c_void, size) {
+    match copy_self(
+        libc::SYS_process_vm_writev,
+        &mut value as *mut T as *mut c_void,
+        dst as *mut c_void,
+        size,
+    ) {
         None => false,
         Some(true) => true,
         Some(false) => {
