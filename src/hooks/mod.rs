@@ -16,9 +16,12 @@ mod signal;
 mod sleep;
 mod socket;
 mod sync_cond;
+mod sync_misc;
 mod sync_mutex;
+mod sync_rwlock;
 mod sync_sem;
 mod thread;
+mod thread_extra;
 mod wait;
 
 use crate::runtime::fdtable::{self, READ};

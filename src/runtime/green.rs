@@ -68,6 +68,9 @@ pub enum WaitingOn {
     Futex { address: usize },
     Child { pid: i32 },
     Offload,
+    RwLock { address: usize, write: bool },
+    Barrier { address: usize },
+    Once { address: usize },
 }
 
 impl WaitingOn {
@@ -118,6 +121,9 @@ pub struct Green {
     pub stack_size: usize,
     /// pthread key values (see tsd.rs); empty until the thread sets one.
     pub tsd: Vec<super::tsd::Slot>,
+    /// pthread_setname_np's name with its NUL; all zero until the thread is named (see
+    /// hooks/thread_extra.rs).
+    pub name: [u8; 16],
     coroutine: Option<GreenCoroutine>,
     yielder: *const Yielder<(), Switch>,
 }
@@ -142,6 +148,7 @@ impl Green {
             stack_low: 0,
             stack_size: 0,
             tsd: Vec::new(),
+            name: [0; 16],
             coroutine: None,
             yielder: core::ptr::null(),
         }

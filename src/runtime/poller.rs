@@ -228,6 +228,12 @@ unsafe fn report_deadlock() {
             WaitingOn::Futex { address } => write!(line, "futex wait on {:#x}", address),
             WaitingOn::Child { pid } => write!(line, "waiting for child process {}", pid),
             WaitingOn::Offload => write!(line, "waiting for a call on an offload worker"),
+            WaitingOn::RwLock { address, write } => {
+                let how = if write { "write" } else { "read" };
+                write!(line, "locking rwlock {:#x} for {}", address, how)
+            }
+            WaitingOn::Barrier { address } => write!(line, "waiting at barrier {:#x}", address),
+            WaitingOn::Once { address } => write!(line, "pthread_once on {:#x}", address),
         };
         line.emit();
     }

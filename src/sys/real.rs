@@ -79,6 +79,7 @@ type Attr = *const libc::pthread_attr_t;
 type Mutex = *mut libc::pthread_mutex_t;
 type Cond = *mut libc::pthread_cond_t;
 type Time = *const libc::timespec;
+type RwLock = *mut libc::pthread_rwlock_t;
 type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
 
 real_fns! {
@@ -164,6 +165,26 @@ real_fns! {
     fn sem_timedwait(sem: *mut libc::sem_t, abstime: Time) -> c_int;
     fn sem_clockwait(sem: *mut libc::sem_t, clock: libc::clockid_t, abstime: Time) -> c_int;
     fn sem_post(sem: *mut libc::sem_t) -> c_int;
+    fn pthread_rwlock_init(l: RwLock, attr: *const libc::pthread_rwlockattr_t) -> c_int;
+    fn pthread_rwlock_destroy(l: RwLock) -> c_int;
+    fn pthread_rwlock_rdlock(l: RwLock) -> c_int;
+    fn pthread_rwlock_tryrdlock(l: RwLock) -> c_int;
+    fn pthread_rwlock_timedrdlock(l: RwLock, abstime: Time) -> c_int;
+    fn pthread_rwlock_clockrdlock(l: RwLock, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn pthread_rwlock_wrlock(l: RwLock) -> c_int;
+    fn pthread_rwlock_trywrlock(l: RwLock) -> c_int;
+    fn pthread_rwlock_timedwrlock(l: RwLock, abstime: Time) -> c_int;
+    fn pthread_rwlock_clockwrlock(l: RwLock, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn pthread_rwlock_unlock(l: RwLock) -> c_int;
+    fn pthread_barrier_init(b: *mut libc::pthread_barrier_t, attr: *const libc::pthread_barrierattr_t, count: core::ffi::c_uint) -> c_int;
+    fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
+    fn pthread_once(control: *mut libc::pthread_once_t, init: Option<unsafe extern "C" fn()>) -> c_int;
+    fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> c_int;
+    fn pthread_spin_trylock(l: *mut libc::pthread_spinlock_t) -> c_int;
+    fn pthread_setname_np(thread: libc::pthread_t, name: *const c_char) -> c_int;
+    fn pthread_getname_np(thread: libc::pthread_t, name: *mut c_char, len: Size) -> c_int;
+    fn pthread_kill(thread: libc::pthread_t, signal: c_int) -> c_int;
+    fn pthread_cancel(thread: libc::pthread_t) -> c_int;
 }
 
 real_variadic_fns! {

@@ -1,0 +1,182 @@
+//! Thread names, pthread_kill and pthread_cancel for green threads.
+//!
+//! On the hub thread a pthread_t is a green thread's handle (see thread.rs). glibc would
+//! read it as its own thread descriptor, so every call here that names a thread answers for
+//! green threads itself; off the hub thread everything goes to glibc. An id that is no live
+//! or unjoined green thread (one already joined, or a detached thread that ended) gets
+//! ESRCH: natively using such an id is undefined, and glibc would read freed memory.
+//!
+//! **Names**: a green thread's name lives in its record (16 bytes with the NUL, as the
+//! kernel's), set and read with glibc's errors: ERANGE for a name of 16 bytes or more or a
+//! buffer under 16 bytes, ENOENT for a thread that has ended (glibc finds no /proc entry).
+//! A green thread that was never named reports the OS thread's name, which is what a new
+//! native thread inherits (the program's name, unless the main thread renamed itself since).
+//! The main thread's name is the OS thread's: set and read through glibc, it shows in `ps`.
+//! The record's all-zero name means "never named"; an empty name is stored as NUL, 1.
+//!
+//! **pthread_kill**: signal 0 answers whether the thread exists: 0 while it runs or has
+//! ended but is not joined yet (glibc 2.34 and later say 0 for an ended thread too; the
+//! pre-2.34 symbol version said ESRCH), ESRCH once it is reclaimed. A real signal goes to
+//! the OS thread with glibc's pthread_kill: the handler runs on the hub thread, in whichever
+//! green thread is current (the caller, before pthread_kill returns, unless the signal is
+//! blocked), not in the target. If the target is parked in a call a signal interrupts
+//! (I/O, poll, sleep, semaphore, futex, waitpid), that call then returns EINTR (or restarts
+//! under SA_RESTART where the kernel restarts it), as it would natively; the main thread is
+//! not interrupted by a signal sent to another thread. glibc's internal signals (SIGCANCEL,
+//! SIGSETXID) are EINVAL; an ended, unjoined thread is sent nothing (0), as in glibc.
+//!
+//! **pthread_cancel** is refused for green threads with ENOTSUP (and a warning on stderr),
+//! and is 0 for one that has already ended, as glibc says. Deferred cancellation would have
+//! to end the thread at our cancellation points, but a cancelled thread must first run the
+//! cleanup handlers pthread_cleanup_push registered: those live in glibc's unwinding
+//! machinery (__pthread_register_cancel, forced unwinding through C and C++ frames), which
+//! we cannot run on a green stack. Ending the thread without them would leave its mutexes
+//! locked and its resources held, which is worse than a clear error.
+
+use crate::runtime::green::{self, Green, State, Wake, WaitingOn};
+use crate::runtime::{on_hub, pending_signals, rt};
+use crate::sys::real;
+use core::ffi::{c_char, c_int};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// The kernel's TASK_COMM_LEN: names are at most 15 bytes and a NUL.
+const NAME_LEN: usize = 16;
+/// glibc's internal signals, which pthread_kill refuses.
+const SIGCANCEL: c_int = 32;
+const SIGSETXID: c_int = 33;
+
+enum Target {
+    /// Off the hub thread: glibc's business.
+    Passthrough,
+    /// Not a live or unjoined green thread.
+    Gone,
+    Green(*mut Green),
+}
+
+unsafe fn target(thread: libc::pthread_t) -> Target {
+    if !on_hub() {
+        return Target::Passthrough;
+    }
+    match green::lookup(thread) {
+        Some(g) => Target::Green(g),
+        None => Target::Gone,
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_setname_np(thread: libc::pthread_t, name: *const c_char) -> c_int {
+    let g = match target(thread) {
+        Target::Green(g) if g != rt().root => g,
+        Target::Gone => {
+            return if libc::strlen(name) >= NAME_LEN { libc::ERANGE } else { libc::ESRCH };
+        }
+        _ => return real::pthread_setname_np(thread, name),
+    };
+    let len = libc::strlen(name);
+    if len >= NAME_LEN {
+        return libc::ERANGE;
+    }
+    if (*g).state == State::Done {
+        return libc::ENOENT;
+    }
+    let mut stored = [0u8; NAME_LEN];
+    core::ptr::copy_nonoverlapping(name as *const u8, stored.as_mut_ptr(), len);
+    if len == 0 {
+        stored[1] = 1;
+    }
+    (*g).name = stored;
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_getname_np(thread: libc::pthread_t, buf: *mut c_char, len: usize) -> c_int {
+    let g = match target(thread) {
+        Target::Green(g) if g != rt().root => g,
+        Target::Gone => return if len < NAME_LEN { libc::ERANGE } else { libc::ESRCH },
+        _ => return real::pthread_getname_np(thread, buf, len),
+    };
+    if len < NAME_LEN {
+        return libc::ERANGE;
+    }
+    if (*g).state == State::Done {
+        return libc::ENOENT;
+    }
+    let name = (*g).name;
+    if name == [0u8; NAME_LEN] {
+        // Never named: what a native thread inherits, the OS thread's name.
+        return real::pthread_getname_np(real::pthread_self(), buf, len);
+    }
+    let end = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN - 1);
+    core::ptr::copy_nonoverlapping(name.as_ptr(), buf as *mut u8, end);
+    *buf.add(end) = 0;
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_kill(thread: libc::pthread_t, signal: c_int) -> c_int {
+    let g = match target(thread) {
+        Target::Green(g) => g,
+        Target::Gone => return libc::ESRCH,
+        Target::Passthrough => return real::pthread_kill(thread, signal),
+    };
+    if signal == SIGCANCEL || signal == SIGSETXID {
+        return libc::EINVAL;
+    }
+    if (*g).state == State::Done || signal == 0 {
+        return 0;
+    }
+    let hub = real::pthread_self();
+    if g == green::current() {
+        return real::pthread_kill(hub, signal);
+    }
+    // The handler runs before glibc's pthread_kill returns (the signal is for this very OS
+    // thread). Its note would make the hub interrupt the main thread's wait; the signal was
+    // meant for `g`, so take the note and interrupt `g` instead.
+    let earlier = pending_signals::take();
+    let result = real::pthread_kill(hub, signal);
+    let handled = pending_signals::take();
+    if let Some(restart) = earlier {
+        pending_signals::note(restart);
+    }
+    if let Some(restart) = handled {
+        interrupt(g, restart);
+    }
+    result
+}
+
+/// A handler ran on behalf of `g`: its interruptible wait ends, and semaphore and futex
+/// waiters look again (the handler may have posted or woken one: see poller.rs).
+unsafe fn interrupt(g: *mut Green, restart: bool) {
+    if (*g).state == State::Parked && (*g).waiting_on.interruptible() {
+        green::wake(g, Wake::Interrupted { restart });
+    }
+    for (_, &other) in rt().threads.iter() {
+        if (*other).state == State::Parked
+            && matches!((*other).waiting_on, WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. })
+        {
+            green::wake(other, Wake::Ready);
+        }
+    }
+}
+
+static CANCEL_WARNED: AtomicBool = AtomicBool::new(false);
+
+#[no_mangle]
+pub unsafe extern "C" fn pthread_cancel(thread: libc::pthread_t) -> c_int {
+    let g = match target(thread) {
+        Target::Green(g) => g,
+        Target::Gone => return libc::ESRCH,
+        Target::Passthrough => return real::pthread_cancel(thread),
+    };
+    if (*g).state == State::Done {
+        return 0;
+    }
+    if !CANCEL_WARNED.swap(true, Ordering::Relaxed) {
+        crate::runtime::log::log!(
+            Warn,
+            "pthread_cancel(thread {}) refused with ENOTSUP: green threads cannot be cancelled",
+            (*g).id
+        );
+    }
+    libc::ENOTSUP
+}
