@@ -1,6 +1,6 @@
 # libgreen: `make` builds, `make test` runs everything CI runs, `make demo` shows the point,
 # `make bench` measures. C programs used by tests, the demo and the benchmark are compiled
-# from shim-tests/c/NAME.c to build/bin/NAME.
+# from shim-tests/c/NAME.c to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -10,7 +10,9 @@ CARGO    ?= cargo
 
 LIB      := target/release/libgreen.so
 LAUNCHER := target/release/green
-PROGS    := $(patsubst shim-tests/c/%.c,build/bin/%,$(wildcard shim-tests/c/*.c))
+RUSTC    ?= rustc
+PROGS    := $(patsubst shim-tests/c/%.c,build/bin/%,$(wildcard shim-tests/c/*.c)) \
+            $(patsubst shim-tests/rust/%.rs,build/bin/%,$(wildcard shim-tests/rust/*.rs))
 
 export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
@@ -28,6 +30,10 @@ progs: $(PROGS)
 build/bin/%: shim-tests/c/%.c shim-tests/c/common.h
 	@mkdir -p build/bin
 	$(CC) $(CFLAGS) -o $@ $< -lm
+
+build/bin/%: shim-tests/rust/%.rs
+	@mkdir -p build/bin
+	$(RUSTC) -O --edition 2021 -o $@ $<
 
 test: build progs unit shim-tests
 

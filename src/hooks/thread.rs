@@ -2,7 +2,7 @@
 //! its pthread_t is the address of its runtime record, which no glibc thread can share.
 
 use crate::runtime::green::{self, StackRequest, StartRoutine};
-use crate::runtime::tsd;
+use crate::runtime::{tls, tsd};
 use crate::runtime::{self, on_hub};
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
@@ -146,6 +146,7 @@ pub unsafe extern "C" fn pthread_getattr_np(thread: libc::pthread_t, attr: *mut 
         return result;
     }
     libc::pthread_attr_setstack(attr, (*target).stack_low as *mut c_void, (*target).stack_size);
+    libc::pthread_attr_setguardsize(attr, (*target).guard_size);
     let state = if (*target).detached { libc::PTHREAD_CREATE_DETACHED } else { libc::PTHREAD_CREATE_JOINABLE };
     libc::pthread_attr_setdetachstate(attr, state);
     0
@@ -204,5 +205,23 @@ pub unsafe extern "C" fn pthread_setspecific(key: libc::pthread_key_t, value: *c
     match tsd_owner() {
         Some(g) => tsd::set(g, key, value).err().unwrap_or(0),
         None => real::pthread_setspecific(key, value),
+    }
+}
+
+/// Registers a thread-local variable's destructor (C++ `thread_local`, Rust `thread_local!`).
+/// For an object in a green thread's own copy of the TLS blocks (see runtime/tls.rs) the
+/// destructor runs when that green thread ends, on its contents; everything else is glibc's.
+#[no_mangle]
+pub unsafe extern "C" fn __cxa_thread_atexit_impl(
+    destructor: tls::Destructor,
+    object: *mut c_void,
+    dso: *mut c_void,
+) -> c_int {
+    match tsd_owner() {
+        Some(g) if tls::is_swapped(object as usize) => {
+            tls::register_destructor(g, destructor, object);
+            0
+        }
+        _ => real::__cxa_thread_atexit_impl(destructor, object, dso),
     }
 }

@@ -116,14 +116,17 @@ pub struct Green {
     pub queue_key: usize,
     pub queue_prev: *mut Green,
     pub queue_next: *mut Green,
-    /// Usable stack range, for pthread_getattr_np.
+    /// Usable stack range and the guard below it, for pthread_getattr_np.
     pub stack_low: usize,
     pub stack_size: usize,
+    pub guard_size: usize,
     /// pthread key values (see tsd.rs); empty until the thread sets one.
     pub tsd: Vec<super::tsd::Slot>,
     /// pthread_setname_np's name with its NUL; all zero until the thread is named (see
     /// hooks/thread_extra.rs).
     pub name: [u8; 16],
+    /// Its thread-local variables and their destructors (see tls.rs).
+    pub tls: super::tls::GreenTls,
     coroutine: Option<GreenCoroutine>,
     yielder: *const Yielder<(), Switch>,
 }
@@ -147,8 +150,10 @@ impl Green {
             queue_next: core::ptr::null_mut(),
             stack_low: 0,
             stack_size: 0,
+            guard_size: 0,
             tsd: Vec::new(),
             name: [0; 16],
+            tls: super::tls::GreenTls::new(),
             coroutine: None,
             yielder: core::ptr::null(),
         }
@@ -184,6 +189,11 @@ pub unsafe fn spawn(
     detached: bool,
 ) -> Result<*mut Green, i32> {
     let rt = rt();
+    // glibc reports no guard for a stack the program supplied; ours have one page.
+    let guard_size = match request {
+        StackRequest::Borrowed(..) => 0,
+        _ => super::stack::page_size(),
+    };
     let stack = match request {
         StackRequest::Default => rt.stacks.take(None),
         StackRequest::Size(size) => rt.stacks.take(Some(size)),
@@ -205,7 +215,7 @@ pub unsafe fn spawn(
         // SAFETY: as above; destructors run on this stack, where they may still block.
         unsafe {
             (*g).retval = retval;
-            super::tsd::run_destructors(g);
+            run_exit_destructors(g);
         }
     });
     (*g).handle = g as libc::pthread_t;
@@ -213,6 +223,7 @@ pub unsafe fn spawn(
     (*g).detached = detached;
     (*g).stack_low = stack_low;
     (*g).stack_size = stack_size;
+    (*g).guard_size = guard_size;
     rt.threads.insert((*g).handle, g);
     rt.live += 1;
     rt.stats.green_threads += 1;
@@ -294,6 +305,7 @@ unsafe fn run_until_root_is_resumed() {
         let rt = rt();
         if (*rt.root).state == State::Done && rt.live == 0 {
             // A forked child whose forking green thread has ended: that was its last thread.
+            super::tls::activate(rt.root);
             libc::exit(0);
         }
         rt.ticks = rt.ticks.wrapping_add(1);
@@ -306,6 +318,7 @@ unsafe fn run_until_root_is_resumed() {
             Some(g) if g == rt.root => {
                 (*g).state = State::Running;
                 rt.current = g;
+                super::tls::activate(g);
                 return;
             }
             Some(g) => run(g),
@@ -324,6 +337,7 @@ unsafe fn run(g: *mut Green) {
         Some(coroutine) => coroutine,
         None => return,
     };
+    super::tls::activate(g);
     let result = coroutine.resume(());
     let rt = super::rt();
     rt.current = rt.root;
@@ -343,6 +357,7 @@ unsafe fn finish(g: *mut Green) {
     let rt = rt();
     (*g).state = State::Done;
     rt.live -= 1;
+    super::tls::forget(g);
     if let Some(coroutine) = (*g).coroutine.take() {
         rt.stacks.give_back(coroutine.into_stack());
     }
@@ -353,6 +368,13 @@ unsafe fn finish(g: *mut Green) {
     if (*g).detached {
         release(g);
     }
+}
+
+/// What glibc runs when a thread ends, in its order: thread-local destructors, then pthread
+/// key destructors.
+unsafe fn run_exit_destructors(g: *mut Green) {
+    super::tls::run_destructors(g);
+    super::tsd::run_destructors(g);
 }
 
 /// In a forked child: `g` does not exist here. Its stack goes back to the pool (nothing of
@@ -387,7 +409,7 @@ pub unsafe fn exit_current(retval: *mut c_void) -> ! {
     if g == rt.root {
         exit_root();
     }
-    super::tsd::run_destructors(g);
+    run_exit_destructors(g);
     (*(*g).yielder).suspend(Switch::Exit);
     super::log::fatal(&[b"a green thread ran again after pthread_exit"]);
 }
@@ -401,6 +423,8 @@ unsafe fn exit_root() -> ! {
     loop {
         let rt = rt();
         if rt.live == 0 {
+            // glibc runs the root's thread-local destructors at exit, on live contents.
+            super::tls::activate(root);
             libc::exit(0);
         }
         match rt.runq.pop() {

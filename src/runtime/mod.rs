@@ -19,6 +19,7 @@ pub mod poller;
 mod runqueue;
 pub mod stack;
 pub mod timer;
+pub mod tls;
 pub mod tsd;
 pub mod waitqueue;
 
@@ -60,6 +61,10 @@ pub struct Runtime {
     pub offloads_in_flight: usize,
     pub deadlock_reported: bool,
     pub ticks: u32,
+    /// The static TLS blocks swapped per green thread, and whose contents are live now
+    /// (null after that thread ended). See tls.rs.
+    pub tls: tls::Layout,
+    pub tls_owner: *mut Green,
     /// This OS thread's errno, saved and restored around every switch.
     pub errno_slot: *mut i32,
     pub stats: Stats,
@@ -198,6 +203,8 @@ pub fn start() {
         offloads_in_flight: 0,
         deadlock_reported: false,
         ticks: 0,
+        tls: tls::discover(),
+        tls_owner: root,
         // SAFETY: __errno_location has no preconditions; the slot lives as long as the thread.
         errno_slot: unsafe { libc::__errno_location() },
         stats: Stats { peak_green: 1, ..Stats::default() },

@@ -185,6 +185,7 @@ real_fns! {
     fn pthread_getname_np(thread: libc::pthread_t, name: *mut c_char, len: Size) -> c_int;
     fn pthread_kill(thread: libc::pthread_t, signal: c_int) -> c_int;
     fn pthread_cancel(thread: libc::pthread_t) -> c_int;
+    fn __cxa_thread_atexit_impl(destructor: unsafe extern "C" fn(*mut c_void), object: *mut c_void, dso: *mut c_void) -> c_int;
 }
 
 real_variadic_fns! {

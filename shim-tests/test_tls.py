@@ -1,0 +1,58 @@
+"""Thread-local variables per green thread, and a Rust std program written for native
+threads (which keeps each thread's identity in thread-locals)."""
+
+from conftest import assert_ok, run_prog
+
+SLEEPING = "threads_while_sleeping="
+
+
+def _split(stdout):
+    """(the output without the OS-thread line, the OS threads it reported)."""
+    facts, threads = [], None
+    for line in stdout.splitlines(keepends=True):
+        if line.startswith(SLEEPING):
+            threads = int(line[len(SLEEPING):])
+        else:
+            facts.append(line)
+    return "".join(facts), threads
+
+
+def test_thread_local_variables(mode):
+    """20 threads start from __thread initial values (an int, an 8 KiB array, a pointer),
+    keep their own values across sleeps and yields, and the main thread keeps its own."""
+    r = assert_ok(run_prog("tls_vars", [], mode))
+    facts, threads = _split(r.stdout)
+    assert facts == (
+        "tls: 20 threads started from the initial values, 20 kept their own, returned sum=20290\n"
+        "tls: main still has counter=7 label=main\n"
+    ), r.describe()
+    assert threads == (1 if mode == "greened" else 21), r.describe()
+
+
+RUST_EXPECTED = """\
+tcp: 1000 of 1000 replies right, server echoed 100000 bytes
+mutex: counter=16000
+condvar: items=1000 sum matches=true
+condvar: wait_timeout timed out=true
+rwlock: final=(1000, 1000) torn reads=0
+barrier: leaders=3 left early=0
+mpsc: received=1000 sum=499500
+mpsc: recv_timeout on an empty channel=Err(Timeout)
+sleep: 100 x 200 ms overlapped=true
+thread_local: initial values all 7=true kept own value=true destructors run by join=8 main's value=7 unique ids=9
+name: Some("worker-7") main=Some("main")
+scope: data=[10, 20, 30, 40] total=100
+panic: join is_err=true payload=Some("boom") main still runs=true
+done
+"""
+
+
+def test_rust_std_threads(mode):
+    """Rust std, unmodified: thread-per-connection TcpListener (50 clients x 20 echoes),
+    Mutex, Condvar (bounded queue, wait_timeout), RwLock, Barrier, mpsc, thread::sleep
+    (100 threads overlap), thread_local! with Drop run at thread exit, named and scoped
+    threads, a panic caught by join. The native result, on one OS thread."""
+    r = assert_ok(run_prog("std_threads", [], mode, timeout=120))
+    facts, threads = _split(r.stdout)
+    assert facts == RUST_EXPECTED, r.describe()
+    assert threads == (1 if mode == "greened" else 101), r.describe()
