@@ -241,3 +241,25 @@ def test_python_threading_greened_matches_native():
     assert native.rstrip().endswith("done"), native_info
     assert _thread_count(native) == 21, native_info
     assert _thread_count(greened) == 1, greened_info
+
+
+SHARED_SEM_EXPECTED = "".join(
+    f"{kind}: 5 waiters woke, poster exit 0, ticks while waiting>=5 yes, value now 0\n"
+    f"{kind}: trywait on 0=-1 EAGAIN\n"
+    f"{kind}: timedwait 50 ms=-1 ETIMEDOUT waited>=45ms yes\n"
+    f"{kind}: post twice, wait=0 value=1\n"
+    for kind in ("named", "pshared")
+) + "sem_open of a missing name: SEM_FAILED ENOENT\n"
+
+
+def test_semaphores_posted_by_another_process(mode):
+    """A named semaphore (sem_open) and a process-shared one (sem_init pshared=1 in shared
+    memory): 5 threads wait, a forked child posts 5 units; every waiter wakes and a ticker
+    thread kept running meanwhile (greened, a sem_wait that blocked the OS thread would stop
+    it). trywait, timedwait and getvalue as natively."""
+    r = assert_ok(run_prog("shared_sem", [], mode))
+    lines = r.stdout.splitlines(keepends=True)
+    counts = [int(line.split("=")[1]) for line in lines if line.startswith("threads_while_waiting=")]
+    facts = "".join(line for line in lines if not line.startswith("threads_while_waiting="))
+    assert facts == SHARED_SEM_EXPECTED, r.describe()
+    assert counts == ([1, 1] if mode == "greened" else [7, 7]), r.describe()

@@ -11,7 +11,12 @@
 //!
 //! `private` holds glibc's futex flag for the semaphore: 0 (FUTEX_PRIVATE) after
 //! sem_init(pshared = 0), 128 (FUTEX_SHARED) after sem_init(pshared = 1) and for sem_open's
-//! named semaphores. Shared semaphores pass through to glibc: another process may post them.
+//! named semaphores. Shared semaphores are green waits too (a sem_wait that blocked the OS
+//! thread would freeze every green thread until another process posts): the same protocol,
+//! with shared futex wakes for sleepers in other processes. A post from another process
+//! cannot reach our hub, so a green waiter on a shared semaphore looks at the value again
+//! after a short, growing nap (50 us doubling to 10 ms): it sees such a post within 10 ms.
+//! Posts from this process hand the unit over at once, as for private ones.
 //!
 //! Between green threads, sem_post hands the unit straight to the longest waiter (FIFO), as
 //! mutex unlock does: with cooperative scheduling, "wake and let it retry" would let a thread
@@ -55,8 +60,13 @@ unsafe fn green_sem(sem: *mut libc::sem_t) -> Option<&'static GlibcSem> {
     if sem.is_null() || !on_hub() {
         return None;
     }
-    let s = &*(sem as *const GlibcSem);
-    (s.private == FUTEX_PRIVATE).then_some(s)
+    Some(&*(sem as *const GlibcSem))
+}
+
+/// Whether other processes may use it (sem_init with pshared = 1, sem_open).
+#[inline(always)]
+fn shared(s: &GlibcSem) -> bool {
+    s.private != FUTEX_PRIVATE
 }
 
 #[inline(always)]
@@ -98,8 +108,10 @@ unsafe fn take(s: &GlibcSem, deadline: Option<u64>) -> Result<(), c_int> {
         if deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
             return Err(libc::ETIMEDOUT);
         }
-        // Foreign threads sleeping on it hint that foreign threads also post it.
-        let foreign = FOREIGN_POSTS.load(Ordering::Relaxed)
+        // Foreign threads sleeping on it hint that foreign threads also post it; another
+        // process may post a shared one at any time.
+        let foreign = shared(s)
+            || FOREIGN_POSTS.load(Ordering::Relaxed)
             || s.data.load(Ordering::Relaxed) >> NWAITERS_SHIFT != 0;
         let wake_at = recheck_deadline(deadline, foreign, &mut nap);
         match waitqueue::wait(address, wake_at, WaitingOn::Semaphore { address }) {
@@ -130,7 +142,7 @@ unsafe fn post(s: &GlibcSem) -> Result<(), c_int> {
         }
     }
     if d >> NWAITERS_SHIFT != 0 {
-        raw::futex_wake(value_word(s), 1, true);
+        raw::futex_wake(value_word(s), 1, !shared(s));
     }
     Ok(())
 }
