@@ -71,6 +71,8 @@ pub enum WaitingOn {
     RwLock { address: usize, write: bool },
     Barrier { address: usize },
     Once { address: usize },
+    /// sigsuspend, pause: until a signal handler runs.
+    Signal,
 }
 
 impl WaitingOn {
@@ -85,6 +87,7 @@ impl WaitingOn {
                 | WaitingOn::Semaphore { .. }
                 | WaitingOn::Futex { .. }
                 | WaitingOn::Child { .. }
+                | WaitingOn::Signal
         )
     }
 }

@@ -59,6 +59,8 @@ pub struct Runtime {
     pub fd_waiters: usize,
     /// Calls running on offload workers: their callers will be woken from outside.
     pub offloads_in_flight: usize,
+    /// Threads in sigsuspend or pause: a signal from outside will wake them.
+    pub signal_waiters: usize,
     pub deadlock_reported: bool,
     pub ticks: u32,
     /// The static TLS blocks swapped per green thread, and whose contents are live now
@@ -201,6 +203,7 @@ pub fn start() {
         live: 0,
         fd_waiters: 0,
         offloads_in_flight: 0,
+        signal_waiters: 0,
         deadlock_reported: false,
         ticks: 0,
         tls: tls::discover(),

@@ -112,7 +112,7 @@ pub unsafe fn poll_events(block: bool) {
         match rt.timers.next_deadline() {
             Some(deadline) => Some(deadline.saturating_sub(clock::monotonic_ns())),
             None => {
-                if rt.fd_waiters == 0 && rt.offloads_in_flight == 0 && !rt.deadlock_reported {
+                if rt.fd_waiters == 0 && rt.offloads_in_flight == 0 && rt.signal_waiters == 0 && !rt.deadlock_reported {
                     report_deadlock();
                 }
                 None
@@ -153,11 +153,15 @@ pub unsafe fn poll_events(block: bool) {
         }
         // A handler may also have posted a semaphore or changed a futex word (both are
         // async-signal-safe), which it could not tell us about: let those waiters look.
+        // Threads in sigsuspend or pause were waiting for exactly this.
         for (_, &g) in rt.threads.iter() {
-            if (*g).state == green::State::Parked
-                && matches!((*g).waiting_on, WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. })
-            {
-                green::wake(g, Wake::Ready);
+            if (*g).state != green::State::Parked {
+                continue;
+            }
+            match (*g).waiting_on {
+                WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. } => green::wake(g, Wake::Ready),
+                WaitingOn::Signal => green::wake(g, Wake::Interrupted { restart }),
+                _ => {}
             }
         }
     }
@@ -228,6 +232,7 @@ unsafe fn report_deadlock() {
             WaitingOn::Futex { address } => write!(line, "futex wait on {:#x}", address),
             WaitingOn::Child { pid } => write!(line, "waiting for child process {}", pid),
             WaitingOn::Offload => write!(line, "waiting for a call on an offload worker"),
+            WaitingOn::Signal => write!(line, "waiting for a signal handler to run (sigsuspend, pause)"),
             WaitingOn::RwLock { address, write } => {
                 let how = if write { "write" } else { "read" };
                 write!(line, "locking rwlock {:#x} for {}", address, how)

@@ -89,6 +89,14 @@ real_fns! {
     fn send(fd: c_int, buf: *const c_void, len: Size, flags: c_int) -> SSize;
     fn readv(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> SSize;
     fn writev(fd: c_int, iov: *const libc::iovec, iovcnt: c_int) -> SSize;
+    fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: Time) -> c_int;
+    fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int;
+    fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int;
+    fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
+    fn pause() -> c_int;
+    fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: Size) -> SSize;
+    fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut libc::off64_t, count: Size) -> SSize;
+    fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: Size, flags: core::ffi::c_uint) -> SSize;
     fn recvfrom(fd: c_int, buf: *mut c_void, len: Size, flags: c_int, addr: Addr, addrlen: *mut SockLen) -> SSize;
     fn sendto(fd: c_int, buf: *const c_void, len: Size, flags: c_int, addr: *const libc::sockaddr, addrlen: SockLen) -> SSize;
     fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> SSize;

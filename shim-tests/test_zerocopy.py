@@ -1,0 +1,23 @@
+"""sendfile and splice whose socket or pipe end blocks: the copy parks only its green thread."""
+
+from conftest import assert_ok, run_prog
+
+EXPECTED = "".join(
+    f"{when}: sendfile(offset) sent=4194304 offset=4194304 file position=1234 received=4194304 in order=1\n"
+    f"{when}: sendfile(NULL, past EOF) sent=4194304 file position=4194304 received=4194304 in order=1\n"
+    f"{when}: splice moved=4194304 in_off=4194304 received=4194304 in order=1\n"
+    f"{when}: splice from an empty socket=5 then read 5 'hello', ticks meanwhile>=3 yes\n"
+    f"{when}: ticks while copying>=10 yes\n"
+    for when in ("fresh", "after fork")
+) + "errors: sendfile(bad in_fd)=-1 EBADF splice(no pipe)=-1 EINVAL\n"
+
+
+def test_sendfile_and_splice(mode):
+    """A 4 MiB file goes through sendfile (with and without an offset pointer, and asking
+    past EOF) and through splice file -> pipe -> socket to a slow reader thread; splice
+    from an empty socket waits for data a thread sends later. Every byte in order, offsets
+    and file positions as natively, and a ticker thread runs throughout (a copy that held the
+    OS thread would starve the reader and never finish). Done on fresh sockets and again after
+    a fork has handed the descriptions back to blocking mode."""
+    r = assert_ok(run_prog("zerocopy", [], mode))
+    assert r.stdout == EXPECTED, r.describe()
