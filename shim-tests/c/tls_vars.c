@@ -18,11 +18,13 @@ static __thread const char *label = "unset";
 
 static atomic_int asleep;
 static int initial_seen[THREADS];
+static uintptr_t address_of_counter[THREADS];
 static int kept[THREADS];
 
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg;
     initial_seen[id] = counter == 42 && scratch[100] == 0 && strcmp(label, "unset") == 0;
+    address_of_counter[id] = (uintptr_t)&counter;
     counter = 1000 + id;
     memset(scratch, 'a' + id, sizeof scratch);
     label = id % 2 ? "odd" : "even";
@@ -59,5 +61,12 @@ int main(void) {
     printf("tls: %d threads started from the initial values, %d kept their own, returned sum=%ld\n",
            initial, kept_count, sum);
     printf("tls: main still has counter=%d label=%s\n", counter, label);
+    int distinct = 0;
+    for (int i = 0; i < THREADS; i++) {
+        int seen_before = address_of_counter[i] == (uintptr_t)&counter;
+        for (int j = 0; j < i; j++) seen_before |= address_of_counter[j] == address_of_counter[i];
+        distinct += !seen_before;
+    }
+    printf("tls: threads whose variable has an address of its own: %d\n", distinct);
     return 0;
 }

@@ -213,8 +213,8 @@ fn barrier_rounds() {
     println!("barrier: leaders={leaders} left early={}", early.load(Ordering::SeqCst));
 }
 
-/// 10 senders of 100 values on a channel, the receiver blocking whenever it is empty.
-/// (Not sync_channel: see the README's Limits on thread-local addresses.)
+/// 10 senders of 100 values on a channel, the receiver blocking whenever it is empty; a
+/// rendezvous channel and a small bounded one, where senders block too.
 fn channels() {
     let (tx, rx) = mpsc::channel::<u64>();
     for s in 0..10u64 {
@@ -232,6 +232,21 @@ fn channels() {
     let values: Vec<u64> = rx.iter().collect();
     println!("mpsc: received={} sum={}", values.len(), values.iter().sum::<u64>());
 
+    let (tx, rx) = mpsc::sync_channel::<u32>(0);
+    let sender = thread::spawn(move || (0..50).map(|i| tx.send(i).is_ok() as u32).sum::<u32>());
+    let got: u32 = rx.iter().sum();
+    println!("sync_channel(0): sent ok={} sum={got}", sender.join().unwrap());
+    let (tx, rx) = mpsc::sync_channel::<u64>(4);
+    let senders: Vec<_> = (0..4u64)
+        .map(|s| {
+            let tx = tx.clone();
+            thread::spawn(move || (0..50u64).for_each(|i| tx.send(s * 50 + i).unwrap()))
+        })
+        .collect();
+    drop(tx);
+    let values: Vec<u64> = rx.iter().inspect(|_| thread::yield_now()).collect();
+    senders.into_iter().for_each(|t| t.join().unwrap());
+    println!("sync_channel(4): received={} sum={}", values.len(), values.iter().sum::<u64>());
     let (_tx, rx) = mpsc::channel::<u32>();
     println!("mpsc: recv_timeout on an empty channel={:?}", rx.recv_timeout(Duration::from_millis(50)));
 }

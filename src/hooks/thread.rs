@@ -218,10 +218,27 @@ pub unsafe extern "C" fn __cxa_thread_atexit_impl(
     dso: *mut c_void,
 ) -> c_int {
     match tsd_owner() {
-        Some(g) if tls::is_swapped(object as usize) => {
+        Some(g) if tls::is_per_green(object as usize) => {
             tls::register_destructor(g, destructor, object);
             0
         }
         _ => real::__cxa_thread_atexit_impl(destructor, object, dso),
+    }
+}
+
+/// The CPU this thread runs on. glibc reads it from the rseq area in the thread descriptor,
+/// which the kernel updates only in the OS thread's real descriptor, not in a green thread's
+/// TLS copy (runtime/tls_area.rs): ask the kernel.
+#[no_mangle]
+pub unsafe extern "C" fn sched_getcpu() -> c_int {
+    if !on_hub() {
+        return real::sched_getcpu();
+    }
+    let mut cpu: u32 = 0;
+    let result = crate::sys::raw::syscall6(libc::SYS_getcpu, [&mut cpu as *mut u32 as usize, 0, 0, 0, 0, 0]);
+    if result < 0 {
+        crate::sys::errno::fail(-result as c_int)
+    } else {
+        cpu as c_int
     }
 }

@@ -205,6 +205,11 @@ pub unsafe fn spawn(
     .ok_or(libc::EAGAIN)?;
     let (stack_low, stack_size) = stack.usable();
     let g = Box::into_raw(Box::new(Green::new(rt.next_id)));
+    if !super::tls::prepare(g) {
+        drop(Box::from_raw(g));
+        rt.stacks.give_back(stack);
+        return Err(libc::EAGAIN);
+    }
     rt.next_id += 1;
     let green_address = g as usize;
     let arg_address = arg as usize;

@@ -20,6 +20,8 @@ mod runqueue;
 pub mod stack;
 pub mod timer;
 pub mod tls;
+#[cfg(target_arch = "x86_64")]
+mod tls_area;
 pub mod tsd;
 pub mod waitqueue;
 
@@ -107,7 +109,7 @@ pub fn on_hub() -> bool {
 #[inline(always)]
 pub fn on_hub_thread() -> bool {
     let hub = HUB_THREAD.load(Ordering::Relaxed);
-    hub != 0 && hub == raw::thread_pointer()
+    hub != 0 && hub == raw::thread_self()
 }
 
 /// Signal handlers that ran on the hub thread since the hub last looked: bit 0, one that
@@ -226,6 +228,10 @@ pub fn start() {
 pub fn after_fork_in_child(forked_on_hub: bool) {
     // SAFETY: in the child, on the thread that forked, which is the hub thread if
     // `forked_on_hub`; nothing else runs yet.
+    if forked_on_hub {
+        // SAFETY: as above; the current green thread is the one that forked.
+        unsafe { tls::after_fork_in_child(rt().current) };
+    }
     if !(forked_on_hub && unsafe { fork::rebuild_hub_in_child() }) {
         HUB_THREAD.store(0, Ordering::Release);
     }

@@ -8,20 +8,26 @@
 //! programs keep per-thread buffers and counters there. So every green thread gets its own
 //! copy of those blocks, as a native thread gets its own area.
 //!
-//! The copies are swapped in place: the blocks' live memory holds the contents of one green
-//! thread, `owner`; when the scheduler is about to run another one, it saves the live
-//! contents into the owner's save area and loads the next thread's (a new thread's come
-//! from the module's initialisation image, as glibc fills a new thread's blocks). A thread
-//! that resumes the thread whose contents are live copies nothing, so a program whose
-//! modules have no TLS (C programs without `__thread`, CPython) pays one compare per switch.
-//! Addresses stay the same for every green thread: a pointer to a thread-local variable
-//! that one thread hands to another sees the other's contents (natively it would see the
-//! first thread's). The README lists this under Limits.
+//! Only programs that have such variables pay for this (a C program without `__thread` and
+//! CPython have none: the scheduler then does one compare per switch). Two ways:
 //!
-//! Left shared, on purpose: libc's own block (its malloc per-thread cache belongs to the
-//! OS thread, and errno is switched by the scheduler, see green.rs), libgreen's, and blocks
-//! of libraries loaded later with dlopen (they live in dynamically allocated TLS that the
-//! loader hands out per OS thread).
+//! * **Own thread pointers** (x86-64, tls_area.rs): each green thread gets a copy of the
+//!   whole static TLS area and the scheduler points %fs at the copy of the thread it runs
+//!   (one `wrfsbase` when the next thread differs from the last). Addresses differ between
+//!   green threads, as between native threads.
+//! * **Swapped contents** (elsewhere, or when glibc does not tell us its TLS layout): the
+//!   blocks' live memory holds the contents of one green thread, `owner`; when the
+//!   scheduler is about to run another one, it saves the live contents into the owner's
+//!   save area and loads the next thread's. A thread-local then has the same address in
+//!   every green thread, so code that tells threads apart by such an address mistakes them
+//!   for one another (the README lists this under Limits).
+//!
+//! Either way a new green thread's blocks start from the modules' initialisation images, as
+//! glibc fills a new thread's. Swapped contents leave libc's own block (its malloc
+//! per-thread cache belongs to the OS thread, and errno is switched by the scheduler, see
+//! green.rs), libgreen's, and blocks of libraries loaded later with dlopen shared; own
+//! thread pointers give each green thread a snapshot of libc's block (sharing malloc's
+//! cache, whose pointer it holds) and its own blocks for dlopen'd libraries.
 //!
 //! Thread-local destructors (C++ `thread_local` objects, Rust `thread_local!` values) are
 //! registered with `__cxa_thread_atexit_impl`; glibc would run them when the OS thread ends,
@@ -31,6 +37,8 @@
 
 use super::green::Green;
 use super::rt;
+#[cfg(target_arch = "x86_64")]
+use super::tls_area::{Area, AreaLayout};
 use core::ffi::c_void;
 
 /// Above this many bytes per switch, copying would cost more than the switch itself by an
@@ -55,6 +63,9 @@ pub struct Layout {
     count: usize,
     /// Bytes of a save area: the sum of the swapped blocks' sizes.
     total: usize,
+    /// Set when green threads get thread pointers of their own.
+    #[cfg(target_arch = "x86_64")]
+    area: Option<AreaLayout>,
 }
 
 pub type Destructor = unsafe extern "C" fn(*mut c_void);
@@ -67,11 +78,20 @@ pub struct GreenTls {
     /// Whether `saved` holds its contents (otherwise it has never run: load the images).
     started: bool,
     destructors: Vec<(Destructor, *mut c_void)>,
+    /// Its own TLS area, with own thread pointers.
+    #[cfg(target_arch = "x86_64")]
+    area: Option<Area>,
 }
 
 impl GreenTls {
     pub const fn new() -> Self {
-        GreenTls { saved: Vec::new(), started: false, destructors: Vec::new() }
+        GreenTls {
+            saved: Vec::new(),
+            started: false,
+            destructors: Vec::new(),
+            #[cfg(target_arch = "x86_64")]
+            area: None,
+        }
     }
 }
 
@@ -92,6 +112,8 @@ pub fn discover() -> Layout {
                 MAX_BLOCKS],
             count: 0,
             total: 0,
+            #[cfg(target_arch = "x86_64")]
+            area: None,
         },
         shared_markers: [libc::__errno_location as *const () as usize, &MARKER as *const u8 as usize],
         skipped_large: 0,
@@ -105,6 +127,13 @@ pub fn discover() -> Layout {
             "{} bytes of thread-local storage are shared by all green threads (too large to copy on every switch)",
             search.skipped_large
         );
+    }
+    #[cfg(target_arch = "x86_64")]
+    if !search.layout.is_empty() {
+        search.layout.area = AreaLayout::discover();
+        if search.layout.area.is_none() {
+            super::log::log!(Info, "glibc's TLS layout is unknown: thread-locals are swapped in place");
+        }
     }
     search.layout
 }
@@ -170,8 +199,46 @@ pub unsafe fn activate(g: *mut Green) {
     if rt.tls_owner == g || rt.tls.is_empty() {
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(layout) = &rt.tls.area {
+        let tp = (*g).tls.area.as_ref().map_or(layout.real_tp, |a| a.tp);
+        layout.switch_to(tp);
+        rt.tls_owner = g;
+        return;
+    }
     swap(rt.tls_owner, g);
     super::rt().tls_owner = g;
+}
+
+/// Gives a new green thread what it needs before it first runs. False when memory for its
+/// TLS area cannot be had.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn prepare(g: *mut Green) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(layout) = &rt().tls.area {
+        let fresh: Vec<_> = rt().tls.blocks().iter().map(|b| (b.live as usize, b.size, b.image, b.image_len)).collect();
+        match layout.create(&fresh) {
+            Some(area) => (*g).tls.area = Some(area),
+            None => return false,
+        }
+    }
+    let _ = g;
+    true
+}
+
+/// In a forked child, on the green thread that forked: glibc and the kernel updated the
+/// OS thread's descriptor; a TLS area copied from it takes the update.
+///
+/// # Safety
+/// Hub thread of the child, `g` current.
+pub unsafe fn after_fork_in_child(g: *mut Green) {
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(layout), Some(area)) = (&rt().tls.area, &(*g).tls.area) {
+        layout.refresh_descriptor(area);
+    }
+    let _ = g;
 }
 
 #[inline(never)]
@@ -206,17 +273,31 @@ unsafe fn swap(from: *mut Green, to: *mut Green) {
 /// Hub thread only.
 pub unsafe fn forget(g: *mut Green) {
     let rt = rt();
+    #[cfg(target_arch = "x86_64")]
+    if let Some(layout) = &rt.tls.area {
+        if rt.tls_owner == g {
+            // Off its area before the area goes.
+            layout.switch_to(layout.real_tp);
+            rt.tls_owner = rt.root;
+        }
+        (*g).tls.area = None;
+        return;
+    }
     if rt.tls_owner == g {
         rt.tls_owner = core::ptr::null_mut();
     }
     (*g).tls.saved = Vec::new();
 }
 
-/// Whether `address` is inside a block we swap.
+/// Whether a thread-local at `address`, seen from a green thread, is that thread's own.
 ///
 /// # Safety
 /// Hub thread only.
-pub unsafe fn is_swapped(address: usize) -> bool {
+pub unsafe fn is_per_green(address: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if rt().tls.area.is_some() {
+        return true;
+    }
     rt().tls.blocks().iter().any(|b| address >= b.live as usize && address < b.live as usize + b.size)
 }
 

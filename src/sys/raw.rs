@@ -27,6 +27,48 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// Who this OS thread is, in one instruction: glibc's THREAD_SELF, the address of its
+/// thread descriptor. It equals the thread pointer of every thread glibc made, and stays the
+/// hub thread's own while %fs points at a green thread's TLS copy (runtime/tls_area.rs).
+#[inline(always)]
+pub fn thread_self() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let this: usize;
+        // SAFETY: on x86-64 glibc, %fs:16 holds the descriptor's self pointer (tcbhead_t.self);
+        // the read has no effects.
+        unsafe { asm!("mov {}, fs:16", out(reg) this, options(nostack, readonly, preserves_flags)) };
+        this
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        thread_pointer()
+    }
+}
+
+/// Whether the kernel lets user code write the FS base directly (wrfsbase).
+#[cfg(target_arch = "x86_64")]
+pub fn has_fsgsbase() -> bool {
+    const HWCAP2_FSGSBASE: libc::c_ulong = 1 << 1;
+    // SAFETY: getauxval only reads the auxiliary vector.
+    unsafe { libc::getauxval(libc::AT_HWCAP2) & HWCAP2_FSGSBASE != 0 }
+}
+
+/// Points %fs at `tp`: with wrfsbase when the kernel allows it, else arch_prctl.
+///
+/// # Safety
+/// `tp` must be a thread pointer whose TLS layout matches this thread's (runtime/tls_area.rs).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub unsafe fn set_thread_pointer(tp: usize, fsgsbase: bool) {
+    const ARCH_SET_FS: usize = 0x1002;
+    if fsgsbase {
+        asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags));
+    } else {
+        syscall6(libc::SYS_arch_prctl, [ARCH_SET_FS, tp, 0, 0, 0, 0]);
+    }
+}
+
 /// A raw syscall with up to six arguments; returns the kernel's value (-errno on failure).
 ///
 /// # Safety
