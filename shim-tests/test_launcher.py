@@ -242,3 +242,42 @@ def test_make_install_layout(tmp_path):
     r = green("sh", "-c", 'echo "$LD_PRELOAD"', library=False, launcher=prefix / "bin" / "green")
     assert r.returncode == 0, r.stderr
     assert first_preload_entry(r.stdout) == str(prefix.resolve() / "lib" / "libgreen.so")
+
+
+# A shell that reports whether libgreen is mapped into itself and into a child it starts,
+# and the LD_PRELOAD the child sees.
+LOADED_HERE_AND_IN_CHILD = (
+    'grep -q libgreen /proc/$$/maps && echo "shell: greened" || echo "shell: native"; '
+    'sh -c \'grep -q libgreen /proc/$$/maps && echo "child: greened" || echo "child: native"; '
+    'echo "child LD_PRELOAD=[$LD_PRELOAD]"\''
+)
+
+
+def test_children_inherit_by_default():
+    r = green("sh", "-c", LOADED_HERE_AND_IN_CHILD)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["shell: greened", "child: greened"], r.stdout
+    assert lines[2] == f"child LD_PRELOAD=[{os.path.realpath(LIBRARY)}]", r.stdout
+
+
+def test_no_children_greens_only_the_command():
+    """--no-children: the command is greened; what it starts runs natively, with the other
+    preloads the user set still in LD_PRELOAD."""
+    r = green("--no-children", "sh", "-c", LOADED_HERE_AND_IN_CHILD)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["shell: greened", "child: native", "child LD_PRELOAD=[]"], r.stdout
+    other = ctypes.util.find_library("m") or "libm.so.6"
+    r = green("--no-children", "sh", "-c", LOADED_HERE_AND_IN_CHILD, LD_PRELOAD=other)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["shell: greened", "child: native", f"child LD_PRELOAD=[{other}]"], r.stdout
+
+
+def test_bad_children_setting():
+    r = green("sh", "-c", "true", GREEN_CHILDREN="no")
+    assert r.returncode == 2
+    assert r.stderr.strip() == "green: GREEN_CHILDREN=no is not valid: expected 0 or 1", r.stderr
+    r = subprocess.run(["sh", "-c", "true"], env=clean_env(LD_PRELOAD=str(LIBRARY), GREEN_CHILDREN="2"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "GREEN_CHILDREN=2 is not valid: expected 0 or 1" in r.stderr, r.stderr

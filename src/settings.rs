@@ -43,6 +43,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     },
     SettingDoc { name: "GREEN_STATS", accepted: BOOL_NAMES, default: "0" },
     SettingDoc { name: "GREEN_DISABLE", accepted: BOOL_NAMES, default: "0" },
+    SettingDoc { name: "GREEN_CHILDREN", accepted: BOOL_NAMES, default: "1" },
 ];
 
 pub fn parse_log_level(value: &str) -> Option<LogLevel> {
@@ -90,7 +91,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
     match name {
         "GREEN_LOG" => parse_log_level(value).map(drop).ok_or(LOG_LEVEL_NAMES),
         "GREEN_STACK_SIZE" => parse_stack_size(value).map(drop).ok_or(STACK_SIZE_FORM),
-        "GREEN_STATS" | "GREEN_DISABLE" => parse_bool(value).map(drop).ok_or(BOOL_NAMES),
+        "GREEN_STATS" | "GREEN_DISABLE" | "GREEN_CHILDREN" => parse_bool(value).map(drop).ok_or(BOOL_NAMES),
         _ => Ok(()),
     }
 }

@@ -27,6 +27,7 @@ Options (each sets the variable named, which COMMAND inherits):
   --stack-size SIZE  green thread stack, 16K to 1G, e.g. 64K or 8M (GREEN_STACK_SIZE)
   --stats            report runtime statistics (GREEN_STATS=1)
   --disable          load the library but pass every call through (GREEN_DISABLE=1)
+  --no-children      programs COMMAND starts run without libgreen (GREEN_CHILDREN=0)
   --library PATH     use this libgreen.so
   -h, --help         show this help and exit
   -V, --version      show the version and exit
@@ -84,6 +85,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Failure> {
             "-h" | "--help" | "-V" | "--version" => ("", false),
             "--stats" => ("GREEN_STATS", false),
             "--disable" => ("GREEN_DISABLE", false),
+            "--no-children" => ("GREEN_CHILDREN", false),
             "--log" => ("GREEN_LOG", true),
             "--stack-size" => ("GREEN_STACK_SIZE", true),
             "--library" => ("", true),
@@ -96,6 +98,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Failure> {
                 None => return usage(format!("option '{name}' requires an argument")),
             },
             (Some(_), false) => return usage(format!("option '{name}' doesn't allow an argument")),
+            (None, false) if var == "GREEN_CHILDREN" => "0".into(),
             (None, false) => "1".into(),
         };
         match &*name {

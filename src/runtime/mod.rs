@@ -16,6 +16,7 @@ mod join;
 pub mod log;
 pub mod offload;
 pub mod poller;
+mod preload;
 mod runqueue;
 pub mod stack;
 pub mod timer;
@@ -169,6 +170,9 @@ pub fn start() {
     }
     let config = read_settings();
     log::set_level(config.log);
+    if !config.children {
+        preload::leave_out_children();
+    }
     if config.disabled {
         return;
     }
@@ -269,6 +273,8 @@ struct Config {
     log: LogLevel,
     stack_size: Option<usize>,
     stats: bool,
+    /// Whether programs this one starts inherit libgreen through LD_PRELOAD.
+    children: bool,
 }
 
 fn read_settings() -> Config {
@@ -277,6 +283,7 @@ fn read_settings() -> Config {
         log: setting("GREEN_LOG", settings::parse_log_level).unwrap_or(LogLevel::Warn),
         stack_size: setting("GREEN_STACK_SIZE", settings::parse_stack_size),
         stats: setting("GREEN_STATS", settings::parse_bool).unwrap_or(false),
+        children: setting("GREEN_CHILDREN", settings::parse_bool).unwrap_or(true),
     }
 }
 
