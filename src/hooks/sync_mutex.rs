@@ -128,14 +128,18 @@ pub(crate) unsafe fn unlock(m: &mut GlibcMutex) -> c_int {
             }
         }
     }
-    let address = m as *mut GlibcMutex as usize;
-    if let Some(next) = waitqueue::wake_one(address, Wake::Handoff) {
-        // Ownership passes directly; the lock word stays "locked, maybe waiters".
-        m.owner = green::owner_tag(next);
-        if kind == RECURSIVE {
-            m.count = 1;
+    // Green waiters mark the word 2 before they park, so a 1 means nobody to hand over to
+    // and the wait queues need not be looked at.
+    if m.lock.load(Ordering::Relaxed) == 2 {
+        let address = m as *mut GlibcMutex as usize;
+        if let Some(next) = waitqueue::wake_one(address, Wake::Handoff) {
+            // Ownership passes directly; the lock word stays "locked, maybe waiters".
+            m.owner = green::owner_tag(next);
+            if kind == RECURSIVE {
+                m.count = 1;
+            }
+            return 0;
         }
-        return 0;
     }
     m.owner = 0;
     m.nusers = m.nusers.wrapping_sub(1);
