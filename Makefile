@@ -48,6 +48,7 @@ demo: build progs
 
 bench: build progs
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_python.py
 
 install: build
 	install -D -m 755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/green

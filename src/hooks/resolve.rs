@@ -2,6 +2,11 @@
 //! internal calls no hook sees), so on the hub each call runs whole on an offload worker
 //! while the caller parks. errno and h_errno are per OS thread: the worker's values are
 //! carried back to the caller.
+//!
+//! Calls that need no lookup at all run inline: getaddrinfo of a numeric address (or no
+//! host) with a numeric service (or none), and getnameinfo asked for numbers only. glibc
+//! answers those from the arguments, so a worker would add a thread switch and, at first
+//! use, an OS thread for nothing.
 
 use crate::runtime::{offload, on_hub};
 use crate::sys::{errno, real};
@@ -9,6 +14,7 @@ use core::ffi::{c_char, c_int, c_void};
 
 extern "C" {
     fn __h_errno_location() -> *mut c_int;
+    fn inet_pton(family: c_int, text: *const c_char, address: *mut c_void) -> c_int;
 }
 
 /// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left them.
@@ -28,6 +34,23 @@ unsafe fn offloaded<T: Copy>(mut call: impl FnMut() -> T) -> T {
     value
 }
 
+/// Whether `text` (NUL-terminated, or null) is an IPv4 or IPv6 address in numeric form.
+unsafe fn is_numeric_host(text: *const c_char) -> bool {
+    let mut address = [0u8; 16];
+    text.is_null()
+        || inet_pton(libc::AF_INET, text, address.as_mut_ptr() as *mut c_void) == 1
+        || inet_pton(libc::AF_INET6, text, address.as_mut_ptr() as *mut c_void) == 1
+}
+
+/// Whether `text` (NUL-terminated, or null) is a port number rather than a service name.
+unsafe fn is_numeric_service(text: *const c_char) -> bool {
+    if text.is_null() {
+        return true;
+    }
+    let digits = core::ffi::CStr::from_ptr(text).to_bytes();
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
@@ -35,7 +58,7 @@ pub unsafe extern "C" fn getaddrinfo(
     hints: *const libc::addrinfo,
     res: *mut *mut libc::addrinfo,
 ) -> c_int {
-    if !on_hub() {
+    if !on_hub() || (is_numeric_host(node) && is_numeric_service(service)) {
         return real::getaddrinfo(node, service, hints, res);
     }
     offloaded(|| real::getaddrinfo(node, service, hints, res))
@@ -51,7 +74,9 @@ pub unsafe extern "C" fn getnameinfo(
     serv_len: libc::socklen_t,
     flags: c_int,
 ) -> c_int {
-    if !on_hub() {
+    let numbers_only = (host.is_null() || flags & libc::NI_NUMERICHOST != 0)
+        && (serv.is_null() || flags & libc::NI_NUMERICSERV != 0);
+    if !on_hub() || numbers_only {
         return real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags);
     }
     offloaded(|| real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags))
