@@ -69,6 +69,7 @@ MICROS = (
     Micro("bench_yield", 200_000, 50_000, pin_native=True),
     Micro("bench_spawn_join", 20_000, 5_000, pin_native=False),
     Micro("bench_mutex", 100_000, 20_000, pin_native=False),
+    Micro("bench_fastpath", 200_000, 50_000, pin_native=True),
 )
 # How each micro-benchmark figure is compared: "native/greened" reads as "greened is N
 # times faster", "greened/native" as "greened costs N times native".
@@ -78,6 +79,7 @@ MICRO_RATIOS = {
     "mutex_uncontended_ns": "greened/native",
     "mutex_contended_ns": "greened/native",
     "cond_pingpong_ns": "greened/native",
+    "io_ready_pair_ns": "greened/native",
 }
 
 
@@ -212,7 +214,8 @@ yield: two threads alternating with sched_yield (natively pinned to one core), p
 trip. spawn_join: pthread_create + pthread_join of a trivial thread. Mutex: lock+unlock
 pair uncontended, and two threads contending (each yields inside the lock every 64
 iterations so green threads really contend); cond_pingpong: one hand-off between two
-threads through a mutex and condvars.
+threads through a mutex and condvars. io_ready_pair: a 64-byte write and read on a socket
+pair where the read finds its data already there (the hooks' fast path).
 
 {micro}
 """

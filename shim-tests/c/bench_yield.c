@@ -7,8 +7,7 @@
  * on several cores the threads run side by side and yield returns at once.
  *
  * The clock covers thread creation and join too; with ITERS in the hundreds of thousands
- * that is noise. (A start barrier would avoid it, but pthread barriers are not among the
- * calls libgreen turns into green waits.) */
+ * that is noise. */
 #include "common.h"
 
 #include <pthread.h>
