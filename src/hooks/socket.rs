@@ -128,8 +128,12 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const libc::sockaddr, len: li
     let entry = crate::runtime::fdtable::entry(fd).expect("planned fds have entries");
     let generation = entry.generation;
     entry.clear_ready(WRITE);
+    // SO_SNDTIMEO bounds a blocking connect; when it passes, the connection goes on in the
+    // background and connect says EINPROGRESS, as the kernel does.
+    let deadline = green_io::socket_timeout_deadline(fd, WRITE);
     while !green_io::poll_now(fd, WRITE) {
-        match green_io::wait_fd(fd, WRITE, None) {
+        match green_io::wait_fd(fd, WRITE, deadline) {
+            Ok(Wake::Timeout) => return errno::fail(libc::EINPROGRESS),
             Ok(_) if entry.generation != generation => return errno::fail(libc::EBADF),
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             Ok(_) => {}

@@ -66,6 +66,7 @@ fn classify(fd: i32, entry: &mut FdEntry) -> Option<&'static mut fdtable::Desc> 
         },
         libc::S_IFIFO => Kind::Pipe,
         libc::S_IFCHR => Kind::CharDevice,
+        0 if is_waitable_anon_inode(fd) => Kind::CharDevice,
         _ => Kind::Inline,
     };
     let user_nonblock = flags.contains(rustix::fs::OFlags::NONBLOCK);
@@ -73,10 +74,50 @@ fn classify(fd: i32, entry: &mut FdEntry) -> Option<&'static mut fdtable::Desc> 
     entry.desc()
 }
 
+/// Whether `fd` is an eventfd, timerfd, signalfd, inotify or fanotify instance: descriptors
+/// without a file type whose blocking read (or eventfd write) waits for exactly what poll
+/// reports, so they can wait green like a pipe. Other such descriptors (epoll, pidfd, ...)
+/// stay inline.
+fn is_waitable_anon_inode(fd: i32) -> bool {
+    const WAITABLE: [&[u8]; 5] = [
+        b"anon_inode:[eventfd]",
+        b"anon_inode:[timerfd]",
+        b"anon_inode:[signalfd]",
+        b"anon_inode:inotify",
+        b"anon_inode:[fanotify]",
+    ];
+    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 10];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        path[14 + i] = digits[len - 1 - i];
+    }
+    let mut target = [0u8; 64];
+    // SAFETY: `path` is NUL-terminated and `target` is writable for its length; readlinkat
+    // writes at most that many bytes and returns how many.
+    let got = unsafe {
+        crate::sys::raw::syscall6(
+            libc::SYS_readlinkat,
+            [libc::AT_FDCWD as usize, path.as_ptr() as usize, target.as_mut_ptr() as usize, target.len(), 0, 0],
+        )
+    };
+    got > 0 && WAITABLE.contains(&&target[..got as usize])
+}
+
 /// Runs `attempt` until it no longer fails with EAGAIN, parking on `fd` readiness for
-/// `interest` (READ or WRITE) in between. `deadline` (CLOCK_MONOTONIC ns) turns a wait
-/// that outlives it into EAGAIN, as SO_RCVTIMEO does. Returns what the last attempt
-/// returned, with errno as it left it (or EBADF if the fd was closed while we waited).
+/// `interest` (READ or WRITE) in between. A wait that outlives `deadline` (CLOCK_MONOTONIC
+/// ns), or else the socket's own SO_RCVTIMEO / SO_SNDTIMEO, ends the call with EAGAIN, as
+/// the kernel ends a blocking call at that timeout. Returns what the last attempt returned,
+/// with errno as it left it (or EBADF if the fd was closed while we waited).
 ///
 /// # Safety
 /// Hub thread only.
@@ -90,6 +131,8 @@ pub unsafe fn drive(
     let entry = fdtable::entry(fd).expect("planned fds have entries");
     let generation = entry.generation;
     let saved_errno = errno::get();
+    // Looked up the first time the call has to wait: most calls never do.
+    let mut wait_until = deadline.map(Some);
     loop {
         if entry.ready(interest) {
             if attempt_mode == Attempt::PollFirst && !poll_now(fd, interest) {
@@ -107,7 +150,8 @@ pub unsafe fn drive(
                 entry.clear_ready(interest);
             }
         }
-        match wait_fd(fd, interest, deadline) {
+        let until = *wait_until.get_or_insert_with(|| socket_timeout_deadline(fd, interest));
+        match wait_fd(fd, interest, until) {
             Ok(Wake::Timeout) => return errno::fail(libc::EAGAIN),
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             Ok(_) if entry.generation != generation => return errno::fail(libc::EBADF),
@@ -117,6 +161,25 @@ pub unsafe fn drive(
             Err(e) => return errno::fail(e),
         }
     }
+}
+
+/// When a blocking call on socket `fd` waiting for `interest` gives up: now plus its
+/// SO_RCVTIMEO (reads, accept) or SO_SNDTIMEO (writes, connect), or never when that is zero
+/// or `fd` is not a socket.
+pub fn socket_timeout_deadline(fd: i32, interest: u8) -> Option<u64> {
+    let is_socket = fdtable::entry(fd)
+        .and_then(|e| e.desc())
+        .is_some_and(|d| matches!(d.kind, Kind::StreamSocket | Kind::MessageSocket));
+    if !is_socket {
+        return None;
+    }
+    use rustix::net::sockopt::{socket_timeout, Timeout};
+    // SAFETY: getsockopt only reads the fd number.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let which = if interest == READ { Timeout::Recv } else { Timeout::Send };
+    let timeout = socket_timeout(borrowed, which).ok()??;
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    Some(crate::sys::clock::monotonic_ns().saturating_add(ns))
 }
 
 /// Parks until `fd` may be ready for `interest`, it is closed, or the deadline passes.

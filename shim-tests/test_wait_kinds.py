@@ -1,0 +1,38 @@
+"""SO_RCVTIMEO and SO_SNDTIMEO bound green waits as they bound blocking calls natively; reads
+of eventfds, timerfds, signalfds and inotify descriptors wait green."""
+
+from conftest import assert_ok, run_prog
+
+EXPECTED = """\
+getsockopt SO_RCVTIMEO: 0.152000
+recv after SO_RCVTIMEO 150 ms: -1 EAGAIN, waited about 150 ms: yes, ticker ran: yes
+read after SO_RCVTIMEO 150 ms: -1 EAGAIN, waited about 150 ms: yes
+recv with data there: 3
+send of 16 MiB after SO_SNDTIMEO 150 ms: partial yes, waited about 150 ms: yes
+send to a full socket: -1 EAGAIN, waited about 150 ms: yes
+accept after SO_RCVTIMEO 150 ms: -1 EAGAIN, waited about 150 ms: yes
+"""
+
+
+def test_socket_timeouts(mode):
+    """recv, read and accept give up with EAGAIN after SO_RCVTIMEO (while a ticker thread
+    keeps running: the wait is green), a 16 MiB send nobody reads returns its partial count
+    after SO_SNDTIMEO, a send to a full socket EAGAIN; the timeout reads back as the kernel
+    rounded it (to its clock tick)."""
+    r = assert_ok(run_prog("sock_timeouts", [], mode))
+    assert r.stdout == EXPECTED, r.describe()
+
+
+ANON_EXPECTED = """\
+eventfd: read 8 value 3, ticker ran yes
+timerfd: read 8 expirations 1, ticker ran yes
+signalfd: read 128 signal SIGUSR1, ticker ran yes
+inotify: read ok event IN_CREATE name new, ticker ran yes
+"""
+
+
+def test_eventfd_timerfd_signalfd_inotify_reads(mode):
+    """Blocking reads of an eventfd, a timerfd, a signalfd and an inotify descriptor wait
+    green: each returns what it returns natively, and a ticker thread runs meanwhile."""
+    r = assert_ok(run_prog("anon_fds", [], mode))
+    assert r.stdout == ANON_EXPECTED, r.describe()
