@@ -8,6 +8,9 @@ const MSG_DONTWAIT: c_int = libc::MSG_DONTWAIT;
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize {
+    if let Some(result) = super::file::read(fd, buf, count) {
+        return result;
+    }
     input(fd, count, |dontwait| {
         if dontwait {
             // On a socket, read(2) is recv(2) with no flags.

@@ -6,6 +6,7 @@
 mod epoll;
 mod exec;
 mod fd;
+mod file;
 mod futex;
 mod io;
 mod io_msg;
@@ -30,6 +31,7 @@ use crate::runtime::fdtable::{self, READ};
 use crate::runtime::io::{self as green_io, Attempt, Plan};
 use crate::runtime::on_hub;
 use crate::sys::errno;
+use core::ffi::c_int;
 
 /// A blocking-mode input call (read, recv, accept, ...). `call(dontwait)` makes the real
 /// call; with `dontwait` it must add MSG_DONTWAIT. `wanted` is the buffer size, for the
@@ -83,6 +85,22 @@ pub(crate) unsafe fn output(
         }
         green_io::note_short_write(fd);
     }
+}
+
+/// Runs `call` on an offload worker while the calling green thread parks (inline if no
+/// worker can be had), with errno as the call left it on the worker.
+pub(crate) unsafe fn offloaded<T: Copy>(mut call: impl FnMut() -> T) -> T {
+    let mut outcome: Option<(T, c_int)> = None;
+    let mut job = || {
+        let value = call();
+        outcome = Some((value, errno::get()));
+    };
+    if !crate::runtime::offload::run(&mut job) {
+        job();
+    }
+    let (value, call_errno) = outcome.expect("the job ran");
+    errno::set(call_errno);
+    value
 }
 
 /// A blocking-mode call from a thread that is not green. If we made the description

@@ -8,8 +8,8 @@
 //! answers those from the arguments, so a worker would add a thread switch and, at first
 //! use, an OS thread for nothing.
 
-use crate::runtime::{offload, on_hub};
-use crate::sys::{errno, real};
+use crate::runtime::on_hub;
+use crate::sys::real;
 use core::ffi::{c_char, c_int, c_void};
 
 extern "C" {
@@ -19,17 +19,8 @@ extern "C" {
 
 /// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left them.
 unsafe fn offloaded<T: Copy>(mut call: impl FnMut() -> T) -> T {
-    let mut outcome: Option<(T, c_int, c_int)> = None;
-    let mut job = || {
-        let value = call();
-        // SAFETY: the worker's own thread-local slots.
-        outcome = Some((value, errno::get(), unsafe { *__h_errno_location() }));
-    };
-    if !offload::run(&mut job) {
-        job();
-    }
-    let (value, call_errno, call_h_errno) = outcome.expect("the job ran");
-    errno::set(call_errno);
+    // SAFETY (in the closure): the worker's own h_errno slot.
+    let (value, call_h_errno) = super::offloaded(|| (call(), unsafe { *__h_errno_location() }));
     *__h_errno_location() = call_h_errno;
     value
 }

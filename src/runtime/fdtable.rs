@@ -31,7 +31,9 @@ pub enum Kind {
     Pipe,
     /// Terminals and other character devices that support poll.
     CharDevice,
-    /// Regular files, directories, epoll/eventfd/timerfd and the like: always run inline.
+    /// Regular files: no readiness to wait for (see hooks/file.rs for what reads do).
+    File,
+    /// Directories, epoll instances, pidfds and the like: always run inline.
     Inline,
 }
 

@@ -35,19 +35,22 @@ pub enum Plan {
 /// Decides how a call on `fd` runs on the hub thread.
 pub fn plan(fd: i32) -> Plan {
     let Some(entry) = fdtable::entry(fd) else { return Plan::Passthrough };
-    if entry.registration == Registration::Unpollable {
-        return Plan::Passthrough;
-    }
     let Some(desc) = classify(fd, entry) else { return Plan::Passthrough };
-    if desc.user_nonblock {
+    if entry.registration == Registration::Unpollable || desc.user_nonblock {
         return Plan::Passthrough;
     }
     match (desc.kind, desc.owned_nonblock) {
-        (Kind::Inline, _) => Plan::Passthrough,
+        (Kind::Inline | Kind::File, _) => Plan::Passthrough,
         (_, true) => Plan::Green(Attempt::Direct),
         (Kind::StreamSocket | Kind::MessageSocket, false) => Plan::Green(Attempt::DontWait),
         (Kind::Pipe | Kind::CharDevice, false) => Plan::Green(Attempt::PollFirst),
     }
+}
+
+/// Whether `fd` is a regular file (epoll cannot watch it; the page cache decides whether a
+/// read waits for the disk: see hooks/file.rs).
+pub fn is_regular_file(fd: i32) -> bool {
+    fdtable::entry(fd).and_then(|entry| classify(fd, entry)).is_some_and(|desc| desc.kind == Kind::File)
 }
 
 /// Learns what an fd we did not create is, once. None if it is not open.
@@ -66,6 +69,7 @@ fn classify(fd: i32, entry: &mut FdEntry) -> Option<&'static mut fdtable::Desc> 
         },
         libc::S_IFIFO => Kind::Pipe,
         libc::S_IFCHR => Kind::CharDevice,
+        libc::S_IFREG => Kind::File,
         0 if is_waitable_anon_inode(fd) => Kind::CharDevice,
         _ => Kind::Inline,
     };

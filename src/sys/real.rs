@@ -95,6 +95,9 @@ real_fns! {
     fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
     fn pause() -> c_int;
     fn sched_getcpu() -> c_int;
+    fn pread64(fd: c_int, buf: *mut c_void, count: Size, offset: libc::off64_t) -> SSize;
+    fn fsync(fd: c_int) -> c_int;
+    fn fdatasync(fd: c_int) -> c_int;
     fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: Size) -> SSize;
     fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut libc::off64_t, count: Size) -> SSize;
     fn splice(fd_in: c_int, off_in: *mut libc::loff_t, fd_out: c_int, off_out: *mut libc::loff_t, len: Size, flags: core::ffi::c_uint) -> SSize;
