@@ -1,4 +1,5 @@
-"""sendfile and splice whose socket or pipe end blocks: the copy parks only its green thread."""
+"""sendfile and splice whose socket or pipe end blocks, and large writes to pipes that are not
+ours: the copy parks only its green thread."""
 
 from conftest import assert_ok, run_prog
 
@@ -21,3 +22,11 @@ def test_sendfile_and_splice(mode):
     a fork has handed the descriptions back to blocking mode."""
     r = assert_ok(run_prog("zerocopy", [], mode))
     assert r.stdout == EXPECTED, r.describe()
+
+
+def test_big_write_to_a_pipe_not_ours(mode):
+    """A 4 MiB write() to a blocking pipe handed back to blocking mode by a fork, drained
+    by a slow reader thread: write returns the full count, every byte arrives in order, a
+    ticker keeps running, and the pipe is still blocking for the program."""
+    r = assert_ok(run_prog("pipe_big_write", [], mode))
+    assert r.stdout == "write returned 4194304, received 4194304, in order 1, ticker ran yes, O_NONBLOCK 0\n", r.describe()

@@ -1,6 +1,7 @@
 //! read, write, recv, send and their fortified variants.
 
 use super::{fortify_fail, input, output};
+use crate::runtime::io::Attempt;
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
 
@@ -31,12 +32,14 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, count: usize, s
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> isize {
-    output(fd, count, |offset, dontwait| {
+    output(fd, count, |offset, attempt| {
         let (at, left) = ((buf as *const u8).add(offset) as *const c_void, count - offset);
-        if dontwait {
-            real::send(fd, at, left, MSG_DONTWAIT)
-        } else {
-            real::write(fd, at, left)
+        match attempt {
+            Attempt::DontWait => real::send(fd, at, left, MSG_DONTWAIT),
+            // poll(2) said there is room, but a blocking pipe takes a large write only whole:
+            // the plain call could hold the hub until the reader drained it all.
+            Attempt::PollFirst => super::io_msg::write_nowait(fd, at, left),
+            Attempt::Direct => real::write(fd, at, left),
         }
     })
 }
@@ -97,8 +100,9 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: usize, flags: 
     if flags & MSG_DONTWAIT != 0 {
         return real::send(fd, buf, len, flags);
     }
-    output(fd, len, |offset, dontwait| {
+    output(fd, len, |offset, attempt| {
         let at = (buf as *const u8).add(offset) as *const c_void;
-        real::send(fd, at, len - offset, if dontwait { flags | MSG_DONTWAIT } else { flags })
+        let dontwait = if attempt == Attempt::DontWait { MSG_DONTWAIT } else { 0 };
+        real::send(fd, at, len - offset, flags | dontwait)
     })
 }

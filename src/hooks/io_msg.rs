@@ -293,6 +293,12 @@ unsafe fn writev_attempt(
     }
 }
 
+/// A write attempt that must not block, on a pipe or terminal we did not create.
+pub(crate) unsafe fn write_nowait(fd: c_int, buf: *const c_void, len: usize) -> isize {
+    let iov = iovec { iov_base: buf as *mut c_void, iov_len: len };
+    PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, &iov, 1, || real::write(fd, buf, len))
+}
+
 fn valid_iovcnt(iovcnt: c_int) -> bool {
     (0..=UIO_MAXIOV as c_int).contains(&iovcnt)
 }

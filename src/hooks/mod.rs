@@ -56,25 +56,24 @@ pub(crate) unsafe fn input(
 
 /// A blocking-mode output call (write, send): returns only when all `len` bytes are queued,
 /// or with the count queued so far when an error stops it after progress, as a blocking
-/// write does. `call(offset, dontwait)` writes the bytes from `offset` on.
+/// write does. `call(offset, attempt)` writes the bytes from `offset` on, without blocking
+/// as `attempt` says (Direct: the plain call).
 pub(crate) unsafe fn output(
     fd: i32,
     len: usize,
-    mut call: impl FnMut(usize, bool) -> isize,
+    mut call: impl FnMut(usize, Attempt) -> isize,
 ) -> isize {
     let green = on_hub();
     let plan = if green { green_io::plan(fd) } else { Plan::Passthrough };
     let emulate = !green && fdtable::needs_blocking_emulation(fd);
     if plan == Plan::Passthrough && !emulate {
-        return call(0, false);
+        return call(0, Attempt::Direct);
     }
     let mut done = 0usize;
     loop {
         let result = match plan {
-            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, None, mode, || {
-                call(done, mode == Attempt::DontWait)
-            }),
-            Plan::Passthrough => off_hub(fd, fdtable::WRITE, || call(done, false)),
+            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, None, mode, || call(done, mode)),
+            Plan::Passthrough => off_hub(fd, fdtable::WRITE, || call(done, Attempt::Direct)),
         };
         if result < 0 {
             return if done > 0 { done as isize } else { result };
