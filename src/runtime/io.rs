@@ -305,10 +305,10 @@ pub fn forget(fd: i32) {
     }
 }
 
-/// Whether `fd` is a SOCK_STREAM socket (as far as we know it).
+/// Whether `fd` is a SOCK_STREAM socket (learning what it is if it is new to us).
 pub fn is_stream_socket(fd: i32) -> bool {
     fdtable::entry(fd)
-        .and_then(|e| e.desc())
+        .and_then(|e| classify(fd, e))
         .is_some_and(|d| d.kind == Kind::StreamSocket)
 }
 
