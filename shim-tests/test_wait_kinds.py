@@ -1,7 +1,10 @@
 """SO_RCVTIMEO and SO_SNDTIMEO bound green waits as they bound blocking calls natively; reads
 of eventfds, timerfds, signalfds and inotify descriptors wait green."""
 
-from conftest import assert_ok, run_prog
+import socket
+import time
+
+from conftest import assert_ok, run_prog, start_prog
 
 EXPECTED = """\
 getsockopt SO_RCVTIMEO: 0.152000
@@ -36,3 +39,17 @@ def test_eventfd_timerfd_signalfd_inotify_reads(mode):
     green: each returns what it returns natively, and a ticker thread runs meanwhile."""
     r = assert_ok(run_prog("anon_fds", [], mode))
     assert r.stdout == ANON_EXPECTED, r.describe()
+
+
+def test_waitall_on_an_inherited_socket(mode):
+    """recv(MSG_WAITALL) of 100 bytes on a socket inherited as stdin waits for all 100,
+    sent in three pieces 50 ms apart, from its very first call."""
+    ours, theirs = socket.socketpair()
+    proc = start_prog("waitall_stdin", [], mode, stdin=theirs.fileno())
+    theirs.close()
+    for piece in (b"a" * 30, b"b" * 30, b"c" * 40):
+        time.sleep(0.05)
+        ours.sendall(piece)
+    assert proc.wait() == 0, proc.describe()
+    ours.close()
+    assert proc.stdout == "recv(MSG_WAITALL) returned 100\n", proc.describe()
