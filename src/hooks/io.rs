@@ -38,7 +38,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> i
             Attempt::DontWait => real::send(fd, at, left, MSG_DONTWAIT),
             // poll(2) said there is room, but a blocking pipe takes a large write only whole:
             // the plain call could hold the hub until the reader drained it all.
-            Attempt::PollFirst => super::io_msg::write_nowait(fd, at, left),
+            Attempt::PollFirst => super::io_vec::write_nowait(fd, at, left),
             Attempt::Direct => real::write(fd, at, left),
         }
     })

@@ -10,6 +10,8 @@ mod file;
 mod futex;
 mod io;
 mod io_msg;
+mod io_route;
+mod io_vec;
 mod poll;
 mod select;
 mod resolve;
