@@ -15,18 +15,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-static atomic_int ticks, stop;
 static int efd;
 static char dir[] = "/tmp/libgreen-anon-XXXXXX";
-
-static void *ticker(void *arg) {
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        usleep(5000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 static void *later(void *arg) {
     int what = (int)(intptr_t)arg;
@@ -47,7 +37,7 @@ static void *later(void *arg) {
     return NULL;
 }
 
-static const char *ticked(int before) { return atomic_load(&ticks) - before >= 10 ? "yes" : "no"; }
+static const char *ticked(int before) { return ticker_ticks() - before >= 10 ? "yes" : "no"; }
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -55,12 +45,12 @@ int main(void) {
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &usr1, NULL);
-    pthread_t tick, t;
-    pthread_create(&tick, NULL, ticker, NULL);
+    pthread_t t;
+    ticker_start(5000);
 
     efd = eventfd(0, 0);
     pthread_create(&t, NULL, later, (void *)0);
-    int before = atomic_load(&ticks);
+    int before = ticker_ticks();
     uint64_t v = 0;
     ssize_t n = read(efd, &v, 8);
     pthread_join(t, NULL);
@@ -69,13 +59,13 @@ int main(void) {
     int tfd = timerfd_create(CLOCK_MONOTONIC, 0);
     struct itimerspec its = {{0, 0}, {0, 100 * 1000000L}};
     timerfd_settime(tfd, 0, &its, NULL);
-    before = atomic_load(&ticks);
+    before = ticker_ticks();
     n = read(tfd, &v, 8);
     printf("timerfd: read %zd expirations %lu, ticker ran %s\n", n, (unsigned long)v, ticked(before));
 
     int sfd = signalfd(-1, &usr1, 0);
     pthread_create(&t, NULL, later, (void *)1);
-    before = atomic_load(&ticks);
+    before = ticker_ticks();
     struct signalfd_siginfo info;
     n = read(sfd, &info, sizeof info);
     pthread_join(t, NULL);
@@ -86,7 +76,7 @@ int main(void) {
     int ifd = inotify_init();
     inotify_add_watch(ifd, dir, IN_CREATE);
     pthread_create(&t, NULL, later, (void *)2);
-    before = atomic_load(&ticks);
+    before = ticker_ticks();
     char events[4096] __attribute__((aligned(8)));
     n = read(ifd, events, sizeof events);
     pthread_join(t, NULL);
@@ -95,7 +85,6 @@ int main(void) {
            ev->mask & IN_CREATE ? "IN_CREATE" : "?", ev->name, ticked(before));
     rmdir(dir);
 
-    atomic_store(&stop, 1);
-    pthread_join(tick, NULL);
+    ticker_stop();
     return 0;
 }

@@ -4,10 +4,13 @@
 #define GREEN_TEST_COMMON_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DIE(...) do { fprintf(stderr, __VA_ARGS__); fprintf(stderr, " (errno %d: %s)\n", errno, strerror(errno)); exit(99); } while (0)
 
@@ -16,6 +19,39 @@ static inline double mono_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+/* A ticker: a thread that counts a tick every `period_us` microseconds until stopped. Tests
+ * read ticker_ticks() around a blocking call: greened, the count goes on only if the call
+ * parked its own green thread, not the whole OS thread. */
+static atomic_int ticker_count __attribute__((unused)), ticker_stopping __attribute__((unused));
+static useconds_t ticker_period __attribute__((unused));
+static pthread_t ticker_thread __attribute__((unused));
+
+static inline void *ticker_main(void *arg) {
+    (void)arg;
+    while (!atomic_load(&ticker_stopping)) {
+        usleep(ticker_period);
+        atomic_fetch_add(&ticker_count, 1);
+    }
+    return NULL;
+}
+
+static inline void ticker_start(useconds_t period_us) {
+    atomic_store(&ticker_stopping, 0);
+    atomic_store(&ticker_count, 0);
+    ticker_period = period_us;
+    if (pthread_create(&ticker_thread, NULL, ticker_main, NULL) != 0) {
+        perror("ticker: pthread_create");
+        exit(99);
+    }
+}
+
+static inline void ticker_stop(void) {
+    atomic_store(&ticker_stopping, 1);
+    pthread_join(ticker_thread, NULL);
+}
+
+static inline int ticker_ticks(void) { return atomic_load(&ticker_count); }
 
 /* Threads of this process, as the kernel counts them. Greened programs must say 1. */
 static inline int os_thread_count(void) {

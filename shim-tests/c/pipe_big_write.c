@@ -15,18 +15,8 @@
 #define BYTES (4 << 20)
 
 static int p[2];
-static atomic_int stop, ticks;
 static size_t received;
 static int in_order = 1;
-
-static void *ticker(void *arg) {
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        usleep(2000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 static void *reader(void *arg) {
     (void)arg;
@@ -49,16 +39,15 @@ int main(void) {
     waitpid(pid, NULL, 0);
     unsigned char *data = malloc(BYTES);
     for (size_t i = 0; i < BYTES; i++) data[i] = (unsigned char)(i % 253);
-    pthread_t tick, rd;
-    pthread_create(&tick, NULL, ticker, NULL);
+    pthread_t rd;
+    ticker_start(2000);
     pthread_create(&rd, NULL, reader, NULL);
-    int before = atomic_load(&ticks);
+    int before = ticker_ticks();
     ssize_t n = write(p[1], data, BYTES);
-    int ticked = atomic_load(&ticks) - before;
+    int ticked = ticker_ticks() - before;
     close(p[1]);
     pthread_join(rd, NULL);
-    atomic_store(&stop, 1);
-    pthread_join(tick, NULL);
+    ticker_stop();
     printf("write returned %zd, received %zu, in order %d, ticker ran %s, O_NONBLOCK %d\n", n, received, in_order,
            ticked >= 3 ? "yes" : "no", (fcntl(p[0], F_GETFL) & O_NONBLOCK) != 0);
     return 0;

@@ -9,17 +9,8 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-static atomic_int stop, ticks, alarms, usr1_handled, usr2_handled;
+static atomic_int alarms, usr1_handled, usr2_handled;
 static pthread_t target;
-
-static void *ticker(void *arg) {
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        usleep(5 * 1000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 static void on_alarm(int sig) { (void)sig; atomic_fetch_add(&alarms, 1); }
 static void on_usr1(int sig) { (void)sig; atomic_fetch_add(&usr1_handled, 1); }
@@ -68,10 +59,10 @@ static void *do_sigwait(void *arg) {
     (void)arg;
     sigset_t s = just(SIGUSR1);
     int sig = 0;
-    int before = atomic_load(&ticks);
+    int before = ticker_ticks();
     int rc = sigwait(&s, &sig);
     snprintf(result, sizeof result, "sigwait=%d sig=%s ticks meanwhile>=3 %s", rc, sig == SIGUSR1 ? "SIGUSR1" : "?",
-             atomic_load(&ticks) - before >= 3 ? "yes" : "no");
+             ticker_ticks() - before >= 3 ? "yes" : "no");
     return NULL;
 }
 
@@ -138,7 +129,7 @@ int main(void) {
     handle(SIGALRM, on_alarm);
     handle(SIGUSR1, on_usr1);
     handle(SIGUSR2, on_usr2);
-    pthread_t tick = spawn(ticker, NULL);
+    ticker_start(5000);
 
     in_thread(do_sigwait, &(struct later){SIGUSR1, 0, 0});
     in_thread(do_sigwaitinfo, &(struct later){SIGUSR2, 0, 42});
@@ -175,7 +166,6 @@ int main(void) {
     in_thread(do_sigsuspend, &(struct later){SIGUSR2, 1, 0});
     in_thread(do_pause, &(struct later){SIGALRM, 1, 0});
 
-    atomic_store(&stop, 1);
-    pthread_join(tick, NULL);
+    ticker_stop();
     return 0;
 }

@@ -11,17 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static atomic_int stop, ticks;
-
-static void *ticker(void *arg) {
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        usleep(5 * 1000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
-
 static void set_timeout(int fd, int which, long ms) {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     if (setsockopt(fd, SOL_SOCKET, which, &tv, sizeof tv) != 0) DIE("setsockopt");
@@ -43,12 +32,12 @@ static void *checks(void *arg) {
     getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &got, &len);
     printf("getsockopt SO_RCVTIMEO: %ld.%06ld\n", (long)got.tv_sec, (long)got.tv_usec);
 
-    int before = atomic_load(&ticks);
+    int before = ticker_ticks();
     double t0 = mono_now();
     errno = 0;
     ssize_t n = recv(sv[0], buf, sizeof buf, 0);
     printf("recv after SO_RCVTIMEO 150 ms: %zd %s, waited about 150 ms: %s, ticker ran: %s\n", n, errno_name(errno),
-           timed(t0, 150), atomic_load(&ticks) - before >= 5 ? "yes" : "no");
+           timed(t0, 150), ticker_ticks() - before >= 5 ? "yes" : "no");
     t0 = mono_now();
     errno = 0;
     n = read(sv[0], buf, sizeof buf);
@@ -88,11 +77,10 @@ static void *checks(void *arg) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    pthread_t tick, t;
-    pthread_create(&tick, NULL, ticker, NULL);
+    pthread_t t;
+    ticker_start(5000);
     pthread_create(&t, NULL, checks, NULL);
     pthread_join(t, NULL);
-    atomic_store(&stop, 1);
-    pthread_join(tick, NULL);
+    ticker_stop();
     return 0;
 }

@@ -18,16 +18,6 @@ extern char **environ;
 #define SYSTEMS 5
 
 static int status_seen[SPAWNERS + SYSTEMS];
-static atomic_int stop, ticks;
-
-static void *ticker(void *arg) {
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        usleep(10 * 1000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 static void *spawner(void *arg) {
     int id = (int)(intptr_t)arg;
@@ -56,20 +46,20 @@ static void *systemer(void *arg) {
 }
 
 int main(void) {
-    pthread_t tick, t[SPAWNERS + SYSTEMS];
-    pthread_create(&tick, NULL, ticker, NULL);
+    pthread_t t[SPAWNERS + SYSTEMS];
+    ticker_start(10000);
     double t0 = mono_now();
     for (int i = 0; i < SPAWNERS + SYSTEMS; i++)
         if (pthread_create(&t[i], NULL, i < SPAWNERS ? spawner : systemer, (void *)(intptr_t)i) != 0)
             DIE("pthread_create");
     for (int i = 0; i < SPAWNERS + SYSTEMS; i++) pthread_join(t[i], NULL);
     double elapsed = mono_now() - t0;
-    atomic_store(&stop, 1);
-    pthread_join(tick, NULL);
+    int ticks = ticker_ticks();
+    ticker_stop();
     int right = 0;
     for (int i = 0; i < SPAWNERS + SYSTEMS; i++) right += status_seen[i] == i;
     /* 15 children of 200 ms one after another would take 3 s. */
     printf("exit statuses right: %d of %d, overlapped: %s, ticker ran: %s\n", right, SPAWNERS + SYSTEMS,
-           elapsed < 2.0 ? "yes" : "no", atomic_load(&ticks) >= 10 ? "yes" : "no");
+           elapsed < 2.0 ? "yes" : "no", ticks >= 10 ? "yes" : "no");
     return 0;
 }

@@ -18,18 +18,8 @@
 #define FILE_BYTES (4 << 20)
 
 static int file_fd;
-static atomic_int stop, ticks;
 
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 7 + i / 4096); }
-
-static void *ticker(void *arg) {
-    (void)arg;
-    while (!atomic_load(&stop)) {
-        usleep(5 * 1000);
-        atomic_fetch_add(&ticks, 1);
-    }
-    return NULL;
-}
 
 struct reader { int fd; size_t expect; size_t got; int in_order; };
 
@@ -63,10 +53,8 @@ static void *late_send(void *arg) {
 
 static void run(const char *when) {
     int sv[2];
-    pthread_t tick, rd;
-    atomic_store(&stop, 0);
-    atomic_store(&ticks, 0);
-    pthread_create(&tick, NULL, ticker, NULL);
+    pthread_t rd;
+    ticker_start(5000);
 
     /* sendfile with an offset pointer: the file position stays put. */
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) DIE("socketpair");
@@ -120,7 +108,7 @@ static void run(const char *when) {
 
     /* splice from an empty socket blocks until data comes (a thread sends it 50 ms later). */
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) DIE("socketpair");
-    int before = atomic_load(&ticks);
+    int before = ticker_ticks();
     pthread_t late;
     pthread_create(&late, NULL, late_send, &sv[1]);
     ssize_t got = splice(sv[0], NULL, p[1], NULL, 100, 0);
@@ -128,15 +116,15 @@ static void run(const char *when) {
     ssize_t r5 = read(p[0], buf, sizeof buf - 1);
     pthread_join(late, NULL);
     printf("%s: splice from an empty socket=%zd then read %zd '%s', ticks meanwhile>=3 %s\n", when, got, r5, buf,
-           atomic_load(&ticks) - before >= 3 ? "yes" : "no");
+           ticker_ticks() - before >= 3 ? "yes" : "no");
     close(sv[0]);
     close(sv[1]);
     close(p[0]);
     close(p[1]);
 
-    atomic_store(&stop, 1);
-    pthread_join(tick, NULL);
-    printf("%s: ticks while copying>=10 %s\n", when, atomic_load(&ticks) >= 10 ? "yes" : "no");
+    int ticks = ticker_ticks();
+    ticker_stop();
+    printf("%s: ticks while copying>=10 %s\n", when, ticks >= 10 ? "yes" : "no");
 }
 
 int main(void) {
