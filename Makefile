@@ -49,6 +49,7 @@ demo: build progs
 bench: build progs
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_python.py
+	$(PYTHON) scripts/bench_resolve.py
 
 install: build
 	install -D -m 755 $(LAUNCHER) $(DESTDIR)$(PREFIX)/bin/green
