@@ -71,3 +71,14 @@ def test_rust_std_threads(mode):
     facts, threads = _split(r.stdout)
     assert facts == RUST_EXPECTED, r.describe()
     assert threads == (1 if mode == "greened" else 101), r.describe()
+
+
+def test_fork_from_a_thread_with_its_own_thread_locals(mode):
+    """fork from a green thread whose thread-locals are its own: the child sees the forking
+    thread's values, starts a thread with fresh ones, and gettid() is its pid."""
+    r = assert_ok(run_prog("tls_fork", [], mode))
+    assert r.stdout == (
+        "child: mine=77, its new thread saw 509, gettid is its pid: 1\n"
+        "parent thread: mine=77, child exit 4\n"
+        "main: mine=5\n"
+    ), r.describe()
