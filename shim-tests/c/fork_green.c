@@ -2,7 +2,7 @@
  *
  *   fork_green thread|main
  *
- * 20 reader threads block on socketpairs. Then fork is called from a thread ("thread") or
+ * 100 reader threads block on socketpairs. Then fork is called from a thread ("thread") or
  * from main ("main"). The child, whose only thread is the caller (POSIX), starts 5 threads
  * that each sleep 100 ms concurrently and report through a pipe, and exits 0. The parent's
  * readers must still get their data afterwards, every byte of it. */
@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define READERS 20
+#define READERS 100
 #define CHILD_THREADS 5
 
 static int pairs[READERS][2];
