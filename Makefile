@@ -1,5 +1,5 @@
-# libgreen: `make` builds, `make test` runs everything CI runs, `make demo` shows the point,
-# `make bench` measures. C programs used by tests, the demo and the benchmark are compiled
+# libgreen: `make` builds, `make test` runs the test suite, `make compat` CPython's own
+# suites under the shim, `make demo` shows the point, `make bench` measures. C programs used by tests, the demo and the benchmark are compiled
 # from shim-tests/c/NAME.c to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
 
 PREFIX   ?= /usr/local
@@ -18,7 +18,7 @@ export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
 export GREEN_TEST_BIN := $(abspath build/bin)
 
-.PHONY: all build progs test unit shim-tests demo bench install clean
+.PHONY: all build progs test unit shim-tests compat compat-fast demo bench install clean
 
 all: build
 
@@ -42,6 +42,14 @@ unit:
 
 shim-tests: build progs
 	$(PYTHON) -m pytest shim-tests -q -ra
+
+# CPython's own test suites natively and greened, compared test by test (scripts/compat.py);
+# `compat` runs all 13 modules and writes scripts/COMPAT.md, `compat-fast` the quick six.
+compat: build
+	$(PYTHON) scripts/compat.py
+
+compat-fast: build
+	$(PYTHON) scripts/compat.py --fast
 
 demo: build progs
 	$(PYTHON) scripts/demo.py
