@@ -1,7 +1,13 @@
 """sendfile and splice whose socket or pipe end blocks, and large writes to pipes that are not
 ours: the copy parks only its green thread."""
 
-from conftest import assert_ok, run_prog
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import assert_ok, child_env, run_prog
+
+PY_DIR = Path(__file__).parent / "py"
 
 EXPECTED = "".join(
     f"{when}: sendfile(offset) sent=4194304 offset=4194304 file position=1234 received=4194304 in order=1\n"
@@ -30,3 +36,13 @@ def test_big_write_to_a_pipe_not_ours(mode):
     ticker keeps running, and the pipe is still blocking for the program."""
     r = assert_ok(run_prog("pipe_big_write", [], mode))
     assert r.stdout == "write returned 4194304, received 4194304, in order 1, ticker ran yes, O_NONBLOCK 0\n", r.describe()
+
+
+def test_python_sendfile_with_offset(mode):
+    """Python's socket.sendfile over TCP from an offset (CPython's own test_socket case):
+    the kernel sendfile ends short at end of input, which must not be taken for a full
+    socket buffer."""
+    r = subprocess.run([sys.executable, str(PY_DIR / "sendfile_offset.py")], capture_output=True, text=True,
+                       env=child_env(mode), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"sent={1024 * 1024 + 123 - 5000} received right=True position={1024 * 1024 + 123}\n"

@@ -90,6 +90,9 @@ static void *checks(void *arg) {
     n = read(wronly, buf, sizeof buf);
     printf("read of a write-only fd: %zd %s\n", n, errno_name(errno));
     printf("fsync=%d fdatasync=%d\n", fsync(fd), fdatasync(fd));
+    errno = 0;
+    int rc = dup2(-1, wronly);
+    printf("dup2(-1, fd)=%d %s, fd still open: %d\n", rc, errno_name(errno), fcntl(wronly, F_GETFD) >= 0);
     close(wronly);
     return NULL;
 }

@@ -57,7 +57,8 @@ unsafe fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int)
     }
     // dup2 closes `new` silently: drop its registration first, or epoll would keep
     // reporting the old file under this number.
-    let valid_old = rustix::io::fcntl_getfd(rustix::fd::BorrowedFd::borrow_raw(old)).is_ok();
+    // (-1 cannot even be borrowed; any negative number is EBADF from the real call.)
+    let valid_old = old >= 0 && rustix::io::fcntl_getfd(rustix::fd::BorrowedFd::borrow_raw(old)).is_ok();
     if valid_old {
         green_io::closing(new, on_hub());
     }

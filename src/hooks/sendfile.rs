@@ -69,10 +69,9 @@ unsafe fn send_all(out_fd: c_int, count: usize, mut attempt: impl FnMut(usize) -
         if result == 0 {
             break; // end of input
         }
+        // A short count here may just be the end of the input, not a full buffer: the next
+        // attempt tells (0 at end of input; EAGAIN, after which drive waits, when full).
         done += result as usize;
-        if done < count {
-            green_io::note_short_write(out_fd);
-        }
     }
     done as isize
 }
