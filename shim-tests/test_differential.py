@@ -80,14 +80,9 @@ MIN_SCENARIOS = 80
 KNOWN_DIFFERENCES = {
     "sigpipe_default_kills": "a handler that ran before the main thread parked still interrupts its next wait",
     "sigpipe_thread_main_unaffected": "a thread's own SIGPIPE is counted as a signal for the main thread's wait",
-    "connect_blocking_thread": "the outcome of a blocking connect is read with SO_ERROR, so the kernel never "
-                               "moves the socket to connected (a second connect says 0, not EISCONN)",
-    "connect_refused": "as connect_blocking_thread: after a refusal a second connect says ECONNABORTED",
     "waitall_rcvtimeo_total": "SO_RCVTIMEO restarts for every chunk of a MSG_WAITALL receive",
     "sndtimeo_total_tcp": "SO_SNDTIMEO restarts for every wait of one blocking TCP send",
     "peek_tcp_waitall": "MSG_PEEK|MSG_WAITALL returns what is queued instead of waiting for all of it",
-    "select_except_oob": "TCP urgent data raises only EPOLLPRI, which the hub does not watch",
-    "poll_pri_oob": "as select_except_oob",
     "efault_wait_args": "select copies the caller's fd_sets and epoll_pwait2 reads its timeout directly: "
                         "a bad pointer faults instead of giving EFAULT",
     "scm_rights": "a description we made non-blocking and pass with SCM_RIGHTS keeps O_NONBLOCK",

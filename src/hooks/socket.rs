@@ -120,7 +120,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const libc::sockaddr, len: li
             return result;
         }
         super::wait_with_real_poll(fd, WRITE);
-        return connect_result(fd);
+        return finish_connect(fd, addr, len);
     }
     if green_io::plan(fd) != Plan::Green(Attempt::Direct) {
         return result;
@@ -140,15 +140,18 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const libc::sockaddr, len: li
             Err(e) => return errno::fail(e),
         }
     }
-    connect_result(fd)
+    finish_connect(fd, addr, len)
 }
 
-/// The outcome of a finished non-blocking connect, as a blocking connect would report it.
-fn connect_result(fd: c_int) -> c_int {
-    // SAFETY: getsockopt only reads the fd number.
-    let borrowed = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
-    match rustix::net::sockopt::socket_error(borrowed) {
-        Ok(Ok(())) => 0,
-        Ok(Err(e)) | Err(e) => errno::fail(e.raw_os_error()),
+/// The outcome of a finished non-blocking connect, as a blocking connect reports it. Asking
+/// the kernel again ends the connect the way the blocking call's own ending does: 0 and the
+/// socket marked connected (a later connect says EISCONN), or the error that ended it,
+/// with the socket reset. Reading SO_ERROR instead would leave the socket "connecting".
+unsafe fn finish_connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+    let saved_errno = errno::get();
+    let result = real::connect(fd, addr, len);
+    if result == 0 {
+        errno::set(saved_errno);
     }
+    result
 }

@@ -72,9 +72,12 @@ pub fn register(fd: i32) -> Result<bool, i32> {
     let target = unsafe { BorrowedFd::borrow_raw(fd) };
     // SAFETY: hub thread (callers), runtime initialised.
     let poller = unsafe { &rt().poller };
+    // PRI: TCP urgent data raises only EPOLLPRI, and select's exception set and POLLPRI
+    // wait for it (dispatch counts it as a read edge).
     let flags = epoll::EventFlags::IN
         | epoll::EventFlags::OUT
         | epoll::EventFlags::RDHUP
+        | epoll::EventFlags::PRI
         | epoll::EventFlags::ET;
     match epoll::add(&poller.epoll, target, epoll::EventData::new_u64(fd as u64), flags) {
         Ok(()) | Err(rustix::io::Errno::EXIST) => {
