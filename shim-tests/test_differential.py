@@ -78,8 +78,6 @@ MIN_SCENARIOS = 80
 # expected failures: reported as such (never counted as passing), and a fix makes the run
 # fail until its entry is removed here.
 KNOWN_DIFFERENCES = {
-    "sigpipe_default_kills": "a handler that ran before the main thread parked still interrupts its next wait",
-    "sigpipe_thread_main_unaffected": "a thread's own SIGPIPE is counted as a signal for the main thread's wait",
     "waitall_rcvtimeo_total": "SO_RCVTIMEO restarts for every chunk of a MSG_WAITALL receive",
     "sndtimeo_total_tcp": "SO_SNDTIMEO restarts for every wait of one blocking TCP send",
     "peek_tcp_waitall": "MSG_PEEK|MSG_WAITALL returns what is queued instead of waiting for all of it",

@@ -98,9 +98,14 @@ pub(super) unsafe fn wait_call(
 ) -> isize {
     match route {
         Route::Real => call(false),
-        Route::Green(mode, _) => {
-            green_io::drive(fd, interest, None, mode, || call(mode == Attempt::DontWait))
-        }
+        Route::Green(mode, _) => green_io::drive(fd, interest, None, mode, || {
+            let mut attempt = || call(mode == Attempt::DontWait);
+            if interest == WRITE {
+                super::keeping_own_sigpipe(attempt)
+            } else {
+                attempt()
+            }
+        }),
         Route::OffHub(_) => off_hub(fd, interest, || call(false)),
     }
 }

@@ -69,12 +69,14 @@ pub(crate) unsafe fn output(
     let plan = if green { green_io::plan(fd) } else { Plan::Passthrough };
     let emulate = !green && fdtable::needs_blocking_emulation(fd);
     if plan == Plan::Passthrough && !emulate {
-        return call(0, Attempt::Direct);
+        return if green { keeping_own_sigpipe(|| call(0, Attempt::Direct)) } else { call(0, Attempt::Direct) };
     }
     let mut done = 0usize;
     loop {
         let result = match plan {
-            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, None, mode, || call(done, mode)),
+            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, None, mode, || {
+                keeping_own_sigpipe(|| call(done, mode))
+            }),
             Plan::Passthrough => off_hub(fd, fdtable::WRITE, || call(done, Attempt::Direct)),
         };
         if result < 0 {
@@ -86,6 +88,21 @@ pub(crate) unsafe fn output(
         }
         green_io::note_short_write(fd);
     }
+}
+
+/// Makes one write attempt on the hub thread. The SIGPIPE a write to a closed pipe or
+/// socket raises goes to the writing thread only: a handler it runs must not count as a
+/// signal for the main thread's wait.
+pub(crate) fn keeping_own_sigpipe(call: impl FnOnce() -> isize) -> isize {
+    use crate::runtime::pending_signals;
+    let earlier = pending_signals::take();
+    let result = call();
+    let raised = pending_signals::take();
+    pending_signals::restore(earlier);
+    if !(result < 0 && errno::get() == libc::EPIPE) {
+        pending_signals::restore(raised);
+    }
+    result
 }
 
 /// Runs `call` on an offload worker while the calling green thread parks (inline if no

@@ -135,9 +135,7 @@ pub unsafe extern "C" fn pthread_kill(thread: libc::pthread_t, signal: c_int) ->
     let earlier = pending_signals::take();
     let result = real::pthread_kill(hub, signal);
     let handled = pending_signals::take();
-    if let Some(restart) = earlier {
-        pending_signals::note(restart);
-    }
+    pending_signals::restore(earlier);
     if let Some(restart) = handled {
         interrupt(g, restart);
     }

@@ -270,6 +270,9 @@ pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
     (*g).state = State::Parked;
     (*g).wake = Wake::Nothing;
     (*g).waiting_on = waiting_on;
+    if g == rt.root && waiting_on.interruptible() {
+        rt.root_parked_after = super::pending_signals::handled();
+    }
     if let Some(deadline) = deadline {
         rt.timers.insert(g, deadline);
     }

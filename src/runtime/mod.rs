@@ -64,6 +64,9 @@ pub struct Runtime {
     pub offloads_in_flight: usize,
     /// Threads in sigsuspend or pause: a signal from outside will wake them.
     pub signal_waiters: usize,
+    /// pending_signals::handled() when the root last parked in an interruptible wait: only
+    /// a handler that ran after that interrupts it.
+    pub root_parked_after: u32,
     pub deadlock_reported: bool,
     pub ticks: u32,
     /// The static TLS blocks swapped per green thread, and whose contents are live now
@@ -114,14 +117,25 @@ pub fn on_hub_thread() -> bool {
 }
 
 /// Signal handlers that ran on the hub thread since the hub last looked: bit 0, one that
-/// asked for SA_RESTART; bit 1, one that did not.
+/// asked for SA_RESTART; bit 1, one that did not. Also how many have run in all, so that a
+/// wait can tell a handler that ran while it was parked from one that ran before.
 pub mod pending_signals {
-    use core::sync::atomic::{AtomicU8, Ordering};
+    use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
     static PENDING: AtomicU8 = AtomicU8::new(0);
+    static HANDLED: AtomicU32 = AtomicU32::new(0);
+
+    fn bits(restart: bool) -> u8 {
+        if restart {
+            1
+        } else {
+            2
+        }
+    }
 
     pub fn note(restart: bool) {
-        PENDING.fetch_or(if restart { 1 } else { 2 }, Ordering::Relaxed);
+        PENDING.fetch_or(bits(restart), Ordering::Relaxed);
+        HANDLED.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Some(restart) if any handler ran; restart only if every one asked for it.
@@ -130,6 +144,18 @@ pub mod pending_signals {
             0 => None,
             bits => Some(bits == 1),
         }
+    }
+
+    /// Puts back what `take` returned, as not yet looked at (no new handler run).
+    pub fn restore(taken: Option<bool>) {
+        if let Some(restart) = taken {
+            PENDING.fetch_or(bits(restart), Ordering::Relaxed);
+        }
+    }
+
+    /// Handlers run on the hub thread so far.
+    pub fn handled() -> u32 {
+        HANDLED.load(Ordering::Relaxed)
     }
 }
 
@@ -210,6 +236,7 @@ pub fn start() {
         fd_waiters: 0,
         offloads_in_flight: 0,
         signal_waiters: 0,
+        root_parked_after: 0,
         deadlock_reported: false,
         ticks: 0,
         tls: tls::discover(),

@@ -151,7 +151,10 @@ pub unsafe fn poll_events(block: bool) {
         // As natively, the signal interrupts the main thread's blocking call (a program's
         // handlers usually only set a flag for the main thread to see, as CPython's do).
         let root = rt.root;
-        if (*root).state == green::State::Parked && (*root).waiting_on.interruptible() {
+        if (*root).state == green::State::Parked
+            && (*root).waiting_on.interruptible()
+            && super::pending_signals::handled() != rt.root_parked_after
+        {
             green::wake(root, Wake::Interrupted { restart });
         }
         // A handler may also have posted a semaphore or changed a futex word (both are
