@@ -78,7 +78,6 @@ MIN_SCENARIOS = 80
 # expected failures: reported as such (never counted as passing), and a fix makes the run
 # fail until its entry is removed here.
 KNOWN_DIFFERENCES = {
-    "waitall_rcvtimeo_total": "SO_RCVTIMEO restarts for every chunk of a MSG_WAITALL receive",
     "sndtimeo_total_tcp": "SO_SNDTIMEO restarts for every wait of one blocking TCP send",
     "peek_tcp_waitall": "MSG_PEEK|MSG_WAITALL returns what is queued instead of waiting for all of it",
     "efault_wait_args": "select copies the caller's fd_sets and epoll_pwait2 reads its timeout directly: "

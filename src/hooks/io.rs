@@ -1,6 +1,9 @@
 //! read, write, recv, send and their fortified variants.
 
-use super::{fortify_fail, input, output};
+use super::{fortify_fail, input, input_until, output};
+use crate::runtime::fdtable::READ;
+use crate::runtime::io as green_io;
+use crate::runtime::on_hub;
 use crate::runtime::io::Attempt;
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
@@ -64,9 +67,11 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_
 /// MSG_WAITALL: keep receiving until `len` bytes, EOF or an error, as the kernel does for a
 /// blocking socket (our attempts are non-blocking, where the kernel would return early).
 unsafe fn recv_all(fd: c_int, buf: *mut u8, len: usize, flags: c_int) -> isize {
+    // SO_RCVTIMEO bounds the whole call, not each receive in it.
+    let deadline = if on_hub() { green_io::socket_timeout_deadline(fd, READ) } else { None };
     let mut got = 0usize;
     while got < len {
-        let result = input(fd, len - got, |dontwait| {
+        let result = input_until(fd, len - got, deadline, |dontwait| {
             let f = if dontwait { flags | MSG_DONTWAIT } else { flags };
             real::recv(fd, buf.add(got) as *mut c_void, len - got, f)
         });

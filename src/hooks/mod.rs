@@ -38,9 +38,16 @@ use core::ffi::c_int;
 /// A blocking-mode input call (read, recv, accept, ...). `call(dontwait)` makes the real
 /// call; with `dontwait` it must add MSG_DONTWAIT. `wanted` is the buffer size, for the
 /// short-read rule (0 when it does not apply).
-pub(crate) unsafe fn input(
+pub(crate) unsafe fn input(fd: i32, wanted: usize, call: impl FnMut(bool) -> isize) -> isize {
+    input_until(fd, wanted, None, call)
+}
+
+/// `input` with the wait bounded by `deadline` (CLOCK_MONOTONIC ns) instead of the socket's
+/// own SO_RCVTIMEO counted from this call: for calls made of several receives.
+pub(crate) unsafe fn input_until(
     fd: i32,
     wanted: usize,
+    deadline: Option<u64>,
     mut call: impl FnMut(bool) -> isize,
 ) -> isize {
     if !on_hub() {
@@ -49,7 +56,7 @@ pub(crate) unsafe fn input(
     match green_io::plan(fd) {
         Plan::Passthrough => call(false),
         Plan::Green(mode) => {
-            let result = green_io::drive(fd, READ, None, mode, || call(mode == Attempt::DontWait));
+            let result = green_io::drive(fd, READ, deadline, mode, || call(mode == Attempt::DontWait));
             green_io::note_read(fd, result, wanted);
             result
         }
