@@ -218,16 +218,41 @@ unsafe fn recvmsg_all(fd: c_int, msg: *mut msghdr, flags: c_int, route: Route) -
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
     let route = if flags & MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
     if route == Route::Real {
-        return real::sendmsg(fd, msg, flags);
+        let result = real::sendmsg(fd, msg, flags);
+        if result >= 0 {
+            release_passed_fds(msg);
+        }
+        return result;
     }
     let first = wait_call(fd, WRITE, route, |dontwait| {
         real::sendmsg(fd, msg, flags | dontwait_flag(dontwait))
     });
+    if first >= 0 {
+        release_passed_fds(msg);
+    }
     if first < 0 || !route.is_stream_socket() {
         return first;
     }
     // The kernel has read the header and its iovecs.
     finish_sendmsg(fd, route, &*msg, first as usize, flags)
+}
+
+/// The descriptors a sent message passed (SCM_RIGHTS) go to their receiver with the flags
+/// the program gave them, not with the O_NONBLOCK we set (the receiver would see it, and a
+/// description has one O_NONBLOCK for every holder). Called once the kernel has accepted
+/// the message, so its header and control buffer are readable.
+unsafe fn release_passed_fds(msg: *const msghdr) {
+    let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+    while !cmsg.is_null() {
+        if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+            let data = libc::CMSG_DATA(cmsg) as *const c_int;
+            let count = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / core::mem::size_of::<c_int>();
+            for i in 0..count {
+                green_io::release_passed(data.add(i).read_unaligned());
+            }
+        }
+        cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+    }
 }
 
 /// The rest of a blocking sendmsg on a stream after `done` bytes went out: the ancillary

@@ -332,11 +332,26 @@ pub fn release_inheritable() {
         if fd_flags.contains(rustix::io::FdFlags::CLOEXEC) {
             return;
         }
-        if !desc.user_nonblock {
-            if let Ok(flags) = rustix::fs::fcntl_getfl(borrowed) {
-                let _ = rustix::fs::fcntl_setfl(borrowed, flags - rustix::fs::OFlags::NONBLOCK);
-            }
-        }
-        desc.owned_nonblock = false;
+        give_back(borrowed, desc);
     });
+}
+
+/// `fd` is being passed to someone else (SCM_RIGHTS): as for release_inheritable, its
+/// description goes back to the flags the program asked for, for good.
+pub fn release_passed(fd: i32) {
+    let Some(desc) = fdtable::existing(fd).and_then(|entry| entry.desc()) else { return };
+    if desc.owned_nonblock && fd >= 0 {
+        // SAFETY: fcntl only reads the fd number; a stale entry gives EBADF.
+        give_back(unsafe { BorrowedFd::borrow_raw(fd) }, desc);
+    }
+}
+
+/// Clears the O_NONBLOCK we set on a description and stops treating it as ours.
+fn give_back(fd: BorrowedFd<'_>, desc: &mut fdtable::Desc) {
+    if !desc.user_nonblock {
+        if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+            let _ = rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::NONBLOCK);
+        }
+    }
+    desc.owned_nonblock = false;
 }
