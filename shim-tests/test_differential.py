@@ -82,7 +82,6 @@ KNOWN_DIFFERENCES = {
     "peek_tcp_waitall": "MSG_PEEK|MSG_WAITALL returns what is queued instead of waiting for all of it",
     "efault_wait_args": "select copies the caller's fd_sets and epoll_pwait2 reads its timeout directly: "
                         "a bad pointer faults instead of giving EFAULT",
-    "eventfd_write_blocks": "POLLOUT on an eventfd promises room for 1 only: a larger blocking write holds the hub",
     "dup2_high_numbers": "the hub's epoll fd and eventfd sit at 900 and 901: dup2 onto them is EBADF",
 }
 # One process runs many scenarios (a full native run takes a few seconds); this bounds a

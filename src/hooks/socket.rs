@@ -73,6 +73,24 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
     result
 }
 
+/// An eventfd made on the hub is ours, as a pipe is: non-blocking underneath, so a read of
+/// an empty counter and a write that would overflow it both wait green (poll's POLLOUT
+/// only promises room for a write of 1).
+#[no_mangle]
+pub unsafe extern "C" fn eventfd(initval: core::ffi::c_uint, flags: c_int) -> c_int {
+    let green = on_hub();
+    let extra = if green { libc::EFD_NONBLOCK } else { 0 };
+    let fd = real::eventfd(initval, flags | extra);
+    if fd >= 0 {
+        if green {
+            green_io::adopt_new(fd, Kind::CharDevice, true, flags & libc::EFD_NONBLOCK != 0);
+        } else {
+            green_io::forget(fd);
+        }
+    }
+    fd
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
     accept4(fd, addr, len, 0)

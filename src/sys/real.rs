@@ -94,6 +94,7 @@ real_fns! {
     fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int;
     fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
     fn pause() -> c_int;
+    fn eventfd(initval: core::ffi::c_uint, flags: c_int) -> c_int;
     fn sched_getcpu() -> c_int;
     fn pread64(fd: c_int, buf: *mut c_void, count: Size, offset: libc::off64_t) -> SSize;
     fn fsync(fd: c_int) -> c_int;
