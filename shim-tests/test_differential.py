@@ -80,8 +80,6 @@ MIN_SCENARIOS = 80
 KNOWN_DIFFERENCES = {
     "sndtimeo_total_tcp": "SO_SNDTIMEO restarts for every wait of one blocking TCP send",
     "peek_tcp_waitall": "MSG_PEEK|MSG_WAITALL returns what is queued instead of waiting for all of it",
-    "efault_wait_args": "select copies the caller's fd_sets and epoll_pwait2 reads its timeout directly: "
-                        "a bad pointer faults instead of giving EFAULT",
     "dup2_high_numbers": "the hub's epoll fd and eventfd sit at 900 and 901: dup2 onto them is EBADF",
 }
 # One process runs many scenarios (a full native run takes a few seconds); this bounds a

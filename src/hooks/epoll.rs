@@ -70,12 +70,15 @@ pub unsafe extern "C" fn epoll_pwait2(
     if !on_hub() {
         return pass();
     }
-    let wait_ns = match timeout.as_ref() {
-        None => None,
-        Some(ts) => match clock::timespec_ns(ts) {
+    let wait_ns = if timeout.is_null() {
+        None
+    } else {
+        // A bad pointer: the real call answers EFAULT, as natively.
+        let Some(ts) = super::io_route::read_user(timeout) else { return pass() };
+        match clock::timespec_ns(&ts) {
             Some(ns) => Some(ns),
             None => return pass(), // EINVAL, as natively
-        },
+        }
     };
     if wait_ns == Some(0) {
         return pass();

@@ -131,8 +131,8 @@ struct Question {
 }
 
 impl Question {
-    /// Copies the sets. None when we cannot tell how far the kernel would read them (the
-    /// caller then makes the real call).
+    /// Copies the sets. None when we cannot tell how far the kernel would read them, or a
+    /// set cannot be read (the caller then makes the real call).
     unsafe fn new(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> Option<Question> {
         let bits = if nfds <= 0 {
             0 // the kernel answers EINVAL for a negative nfds; zero is a plain sleep
@@ -145,12 +145,14 @@ impl Question {
         let mut saved = vec![0 as Word; 3 * words];
         for (i, set) in sets.iter().enumerate() {
             if !set.is_null() {
-                // Byte copies: a program's own bigger "fd_set" need not be word-aligned.
-                core::ptr::copy_nonoverlapping(
-                    *set as *const u8,
-                    saved[i * words..].as_mut_ptr() as *mut u8,
-                    words * size_of::<Word>(),
-                );
+                // Byte copies: a program's own bigger "fd_set" need not be word-aligned. A
+                // bad pointer gives None: the real call then answers EFAULT, as natively.
+                let (to, len) = (saved[i * words..].as_mut_ptr() as *mut core::ffi::c_void, words * size_of::<Word>());
+                match super::io_route::copy_self(libc::SYS_process_vm_readv, to, *set as *mut core::ffi::c_void, len) {
+                    Some(true) => {}
+                    Some(false) => core::ptr::copy_nonoverlapping(*set as *const u8, to as *mut u8, len),
+                    None => return None,
+                }
             }
         }
         Some(Question { sets, bits, words, saved })
