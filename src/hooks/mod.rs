@@ -78,10 +78,13 @@ pub(crate) unsafe fn output(
     if plan == Plan::Passthrough && !emulate {
         return if green { keeping_own_sigpipe(|| call(0, Attempt::Direct)) } else { call(0, Attempt::Direct) };
     }
+    let started = if green { crate::sys::clock::monotonic_ns() } else { 0 };
+    // Fixed once a send needed more than one wait: see tcp_send_deadline.
+    let mut deadline: Option<Option<u64>> = None;
     let mut done = 0usize;
     loop {
         let result = match plan {
-            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, None, mode, || {
+            Plan::Green(mode) => green_io::drive(fd, fdtable::WRITE, deadline.flatten(), mode, || {
                 keeping_own_sigpipe(|| call(done, mode))
             }),
             Plan::Passthrough => off_hub(fd, fdtable::WRITE, || call(done, Attempt::Direct)),
@@ -94,6 +97,9 @@ pub(crate) unsafe fn output(
             return done as isize;
         }
         green_io::note_short_write(fd);
+        if green && deadline.is_none() {
+            deadline = Some(green_io::tcp_send_deadline(fd, started));
+        }
     }
 }
 

@@ -167,6 +167,21 @@ pub unsafe fn drive(
     }
 }
 
+/// For a blocking send on a TCP socket that needed more than one wait: when the whole
+/// call gives up, `started` plus SO_SNDTIMEO (TCP counts the timeout once per call). None
+/// for other sockets, whose timeout the kernel counts afresh for every wait (AF_UNIX).
+pub fn tcp_send_deadline(fd: i32, started: u64) -> Option<u64> {
+    use rustix::net::{sockopt, AddressFamily};
+    // SAFETY: getsockopt only reads the fd number.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let family = sockopt::socket_domain(borrowed).ok()?;
+    if family != AddressFamily::INET && family != AddressFamily::INET6 {
+        return None;
+    }
+    let timeout = sockopt::socket_timeout(borrowed, sockopt::Timeout::Send).ok()??;
+    Some(started.saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)))
+}
+
 /// When a blocking call on socket `fd` waiting for `interest` gives up: now plus its
 /// SO_RCVTIMEO (reads, accept) or SO_SNDTIMEO (writes, connect), or never when that is zero
 /// or `fd` is not a socket.
