@@ -78,7 +78,6 @@ MIN_SCENARIOS = 80
 # expected failures: reported as such (never counted as passing), and a fix makes the run
 # fail until its entry is removed here.
 KNOWN_DIFFERENCES = {
-    "peek_tcp_waitall": "MSG_PEEK|MSG_WAITALL returns what is queued instead of waiting for all of it",
     "dup2_high_numbers": "the hub's epoll fd and eventfd sit at 900 and 901: dup2 onto them is EBADF",
 }
 # One process runs many scenarios (a full native run takes a few seconds); this bounds a

@@ -58,10 +58,34 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_
     {
         return recv_all(fd, buf as *mut u8, len, flags);
     }
+    if flags & libc::MSG_WAITALL != 0 && on_hub() && green_io::is_tcp_stream(fd) {
+        return peek_all(fd, buf, len, flags);
+    }
     let wanted = if flags & libc::MSG_PEEK != 0 { 0 } else { len };
     input(fd, wanted, |dontwait| {
         real::recv(fd, buf, len, if dontwait { flags | MSG_DONTWAIT } else { flags })
     })
+}
+
+/// MSG_PEEK|MSG_WAITALL on TCP: the kernel waits until `len` bytes are queued (or end of
+/// stream, or an error) and copies them without consuming any. Our attempts return what
+/// is queued at once, so wait for more data after each one that finds too little.
+unsafe fn peek_all(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+    let deadline = green_io::socket_timeout_deadline(fd, READ);
+    loop {
+        let got = super::input_until(fd, 0, deadline, |dontwait| {
+            real::recv(fd, buf, len, if dontwait { flags | MSG_DONTWAIT } else { flags })
+        });
+        if got <= 0 || got as usize >= len || green_io::read_closed(fd) {
+            return got;
+        }
+        match green_io::wait_for_more(fd, deadline) {
+            Ok(true) => {}
+            // Timed out or interrupted: what is queued now, as the kernel returns then.
+            Ok(false) => return got,
+            Err(e) => return crate::sys::errno::fail(e),
+        }
+    }
 }
 
 /// MSG_WAITALL: keep receiving until `len` bytes, EOF or an error, as the kernel does for a

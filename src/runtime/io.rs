@@ -320,6 +320,38 @@ pub fn forget(fd: i32) {
     }
 }
 
+/// Whether `fd` is a TCP socket (IPv4 or IPv6).
+pub fn is_tcp_stream(fd: i32) -> bool {
+    use rustix::net::{sockopt, AddressFamily};
+    if !is_stream_socket(fd) {
+        return false;
+    }
+    // SAFETY: getsockopt only reads the fd number.
+    let family = sockopt::socket_domain(unsafe { BorrowedFd::borrow_raw(fd) });
+    matches!(family, Ok(f) if f == AddressFamily::INET || f == AddressFamily::INET6)
+}
+
+/// Whether the peer has shut down its side of `fd` (as far as the hub has seen).
+pub fn read_closed(fd: i32) -> bool {
+    fdtable::entry(fd).is_some_and(|entry| entry.read_closed)
+}
+
+/// Parks until more data may have arrived on `fd` (its next read edge), the deadline passes
+/// or a signal handler runs: Ok(true) to look again, Ok(false) to stop, Err(errno).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn wait_for_more(fd: i32, deadline: Option<u64>) -> Result<bool, i32> {
+    let entry = fdtable::entry(fd).ok_or(libc::EBADF)?;
+    let generation = entry.generation;
+    entry.clear_ready(READ);
+    match wait_fd(fd, READ, deadline)? {
+        Wake::Timeout | Wake::Interrupted { .. } => Ok(false),
+        _ if entry.generation != generation => Err(libc::EBADF),
+        _ => Ok(true),
+    }
+}
+
 /// Whether `fd` is a SOCK_STREAM socket (learning what it is if it is new to us).
 pub fn is_stream_socket(fd: i32) -> bool {
     fdtable::entry(fd)
