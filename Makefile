@@ -27,7 +27,7 @@ build:
 
 progs: $(PROGS)
 
-build/bin/%: shim-tests/c/%.c shim-tests/c/common.h
+build/bin/%: shim-tests/c/%.c shim-tests/c/common.h shim-tests/c/diff_common.h
 	@mkdir -p build/bin
 	$(CC) $(CFLAGS) -o $@ $< -lm
 

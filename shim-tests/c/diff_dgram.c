@@ -10,7 +10,7 @@
  * one line by line. Waits that must block run in threads made with pthread_create (the
  * green ones), some on the main thread too. */
 #define _GNU_SOURCE
-#include "common.h"
+#include "diff_common.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,82 +21,6 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-/* ---- Output, results, threads (as in diff_stream.c) */
-
-static int lines_printed;
-
-static void out(const char *name, const char *fmt, ...) {
-    va_list ap;
-    printf("%s:", name);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-    lines_printed++;
-}
-
-static const char *en(int e) {
-    switch (e) {
-    case EMSGSIZE: return "EMSGSIZE";
-    case EDESTADDRREQ: return "EDESTADDRREQ";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    default: return errno_name(e);
-    }
-}
-
-typedef struct {
-    long ret;
-    int err;
-} res_t;
-
-#define CALL(expr) ({ errno = 0; long r_ = (long)(expr); res_t x_ = {r_, r_ < 0 ? errno : 0}; x_; })
-
-static const char *rs(res_t r) {
-    static char bufs[16][64];
-    static int next;
-    char *b = bufs[next++ & 15];
-    if (r.ret < 0)
-        snprintf(b, 64, "ret=%ld errno=%s", r.ret, en(r.err));
-    else
-        snprintf(b, 64, "ret=%ld", r.ret);
-    return b;
-}
-
-static int waited_about(double t0, double ms) {
-    double dt = (mono_now() - t0) * 1000.0;
-    return dt >= ms * 0.9 && dt < 5000.0;
-}
-
-static int at_once(double t0) {
-    return mono_now() - t0 < 0.1;
-}
-
-static pthread_t spawn(void *(*fn)(void *), void *arg) {
-    pthread_t t;
-    int rc = pthread_create(&t, NULL, fn, arg);
-    if (rc != 0) { errno = rc; DIE("pthread_create"); }
-    return t;
-}
-
-static void join(pthread_t t) {
-    int rc = pthread_join(t, NULL);
-    if (rc != 0) { errno = rc; DIE("pthread_join"); }
-}
-
-static void in_thread(void *(*fn)(void *), void *arg) {
-    join(spawn(fn, arg));
-}
-
-static void msleep(int ms) {
-    usleep((useconds_t)ms * 1000);
-}
-
-static void close2(int fds[2]) {
-    close(fds[0]);
-    close(fds[1]);
-}
 
 /* ---- Sockets */
 
