@@ -49,11 +49,13 @@ class HarnessError(Exception):
     """A run could not be carried out or did not verify; the message says why."""
 
 
-def raise_nofile_limit() -> None:
-    """Soft RLIMIT_NOFILE up to the hard limit, for this process and every child."""
+def raise_nofile_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit, for this process and every child (which
+    inherit it), so they can hold thousands of sockets. Returns the new soft limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def pinned(cpu: int) -> list[str]:
@@ -85,12 +87,9 @@ def program(name: str) -> str:
 
 
 def parse_key_values(text: str) -> dict[str, float | int | str]:
-    """`key=value` words of a line; numbers become int or float."""
+    """Every `key=value` token in `text` (later ones win); numbers become int or float."""
     values: dict[str, float | int | str] = {}
-    for word in text.split():
-        key, sep, raw = word.partition("=")
-        if not sep:
-            continue
+    for key, raw in re.findall(r"(\w+)=(\S+)", text):
         for kind in (int, float):
             try:
                 values[key] = kind(raw)

@@ -13,9 +13,9 @@ the whole group is killed and the test fails, so a hang fails a test instead of 
 import os
 import queue
 import re
-import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +23,13 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "scripts"))
+
+# One parser for the key=value lines the test programs and GREEN_STATS print, one way to
+# raise the fd limit: the benchmark harness's.
+from harness import parse_green_stats as green_stats  # noqa: E402
+from harness import parse_key_values as parse_kv  # noqa: E402
+from harness import raise_nofile_limit  # noqa: E402
 
 
 def _path_from_env(var, default):
@@ -301,29 +308,3 @@ def open_fd_count(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except (FileNotFoundError, ProcessLookupError):
         return None
-
-
-def parse_kv(text):
-    """All key=value tokens in `text` (later ones win), values as int when they are ints."""
-    result = {}
-    for key, value in re.findall(r"(\w+)=(\S+)", text):
-        try:
-            result[key] = int(value)
-        except ValueError:
-            result[key] = value
-    return result
-
-
-def green_stats(stderr):
-    """The fields of libgreen's GREEN_STATS=1 exit line, or None if there is none."""
-    m = re.search(r"^libgreen: stats (.*)$", stderr, re.MULTILINE)
-    return parse_kv(m.group(1)) if m else None
-
-
-def raise_nofile_limit():
-    """Raises this process's RLIMIT_NOFILE soft limit to the hard limit, so children (which
-    inherit it) can hold thousands of sockets. Returns the new soft limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard

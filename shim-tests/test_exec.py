@@ -22,7 +22,6 @@ def test_exec_family_sees_program_flags(mode):
 def test_shell_pipeline_moves_every_byte(mode):
     """A greened shell's pipeline children write into pipes the shell created: each must be
     blocking for them, so no byte is lost to EAGAIN."""
-    import os
     import subprocess
 
     from conftest import child_env
@@ -32,4 +31,3 @@ def test_shell_pipeline_moves_every_byte(mode):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "20000000", r.stderr
     assert "Resource temporarily unavailable" not in r.stderr
-    assert os.path.exists("/bin/sh")
