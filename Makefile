@@ -1,6 +1,8 @@
-# libgreen: `make` builds, `make test` runs the test suite, `make compat` CPython's own
-# suites under the shim, `make demo` shows the point, `make bench` measures. C programs used by tests, the demo and the benchmark are compiled
-# from shim-tests/c/NAME.c to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
+# libgreen: `make` builds, `make test` runs the test suite, `make lint` checks the code's
+# shape (clippy with the lints Cargo.toml declares, layers, sizes), `make test-debug` runs the
+# suite against a debug build (its debug_assert!s check the runtime's invariants), `make compat`
+# CPython's own suites under the shim, `make demo` shows the point, `make bench` measures.
+# C programs used by tests, the demo and the benchmark are compiled from shim-tests/c/NAME.c to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -18,7 +20,7 @@ export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
 export GREEN_TEST_BIN := $(abspath build/bin)
 
-.PHONY: all build progs test unit shim-tests compat compat-fast demo bench install clean
+.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast demo bench install clean
 
 all: build
 
@@ -42,6 +44,17 @@ unit:
 
 shim-tests: build progs
 	$(PYTHON) -m pytest shim-tests -q -ra
+
+lint:
+	CLIPPY_CONF_DIR=scripts $(CARGO) clippy --release --locked --all-targets -- -D warnings
+	$(PYTHON) scripts/check_structure.py
+
+# The same suite against a debug build: slower, and every debug_assert! is live.
+test-debug: progs
+	$(CARGO) build --locked
+	$(CARGO) test --locked
+	LIBGREEN=$(abspath target/debug/libgreen.so) GREEN_LAUNCHER=$(abspath target/debug/green) \
+		$(PYTHON) -m pytest shim-tests -q -ra
 
 # CPython's own test suites natively and greened, compared test by test (scripts/compat.py);
 # `compat` runs all 13 modules and writes scripts/COMPAT.md, `compat-fast` the quick six.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks the crate's module graph: layers one way only, and no cycles between files.
+"""Checks the crate's shape: layers one way only, no cycles between files, no file too long.
 
 Every `crate::...`, `super::...` and `self::...` path in a file (use trees included) is an
 edge from that file to the file of the deepest module the path names. Then:
@@ -7,10 +7,12 @@ edge from that file to the file of the deepest module the path names. Then:
 * a file may not import from a layer above its own (layers bottom-up: sys, runtime, hooks;
   settings.rs sits beside sys, lib.rs and bin/ are the top);
 * the graph between files must be acyclic (a file importing its own parent module, or a
-  `pub use` re-export, is an edge like any other).
+  `pub use` re-export, is an edge like any other);
+* no source file is longer than MAX_FILE_LINES (functions are held to 60 lines by clippy's
+  too_many_lines, scripts/clippy.toml).
 
 Prints each violation and exits 1 if there is any; `--graph` prints the edges.
-Usage: python3 scripts/check_layers.py [--graph] [SRC_DIR]
+Usage: python3 scripts/check_structure.py [--graph] [SRC_DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 
 # Bottom-up. A file may import from its own layer and the ones below it.
 LAYERS = {"sys": 0, "settings": 0, "runtime": 1, "hooks": 2, "": 3}
+
+MAX_FILE_LINES = 450
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 PATH_RE = re.compile(rf"\b(\$?crate|super|self)((?:::{IDENT})+)")
@@ -176,6 +180,10 @@ def main() -> int:
             edges[here].add(target)
             if layer(target) > layer(here):
                 problems.append(f"upward import: {name[here]} -> {name[target]} ({ref})")
+    for path in files:
+        lines = path.read_text().count("\n")
+        if lines > MAX_FILE_LINES:
+            problems.append(f"too long: {path.relative_to(src)} has {lines} lines (at most {MAX_FILE_LINES})")
     for cycle in find_cycles(edges):
         problems.append("cycle: " + ", ".join(name[m] for m in cycle))
     if "--graph" in sys.argv:
@@ -183,7 +191,7 @@ def main() -> int:
             print(f"{name[m]} -> {', '.join(sorted(name[t] for t in edges[m]))}")
     for p in sorted(set(problems)):
         print(p)
-    print(f"check_layers: {len(files)} files, {sum(map(len, edges.values()))} edges, "
+    print(f"check_structure: {len(files)} files, {sum(map(len, edges.values()))} edges, "
           f"{len(set(problems))} problems")
     return 1 if problems else 0
 
