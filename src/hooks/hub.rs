@@ -40,6 +40,13 @@ impl Hub {
         unsafe { rt().root }
     }
 
+    /// The green thread behind a pthread_t, if it is one of ours, live and not reclaimed.
+    #[inline(always)]
+    pub(crate) fn lookup(self, thread: libc::pthread_t) -> Option<*mut Green> {
+        // SAFETY: hub thread (`self`), the only precondition.
+        unsafe { green::lookup(thread) }
+    }
+
     /// The owner tag lock words record for the running green thread (see green::owner_tag).
     #[inline(always)]
     pub(crate) fn my_owner_tag(self) -> i32 {
