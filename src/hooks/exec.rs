@@ -8,6 +8,7 @@
 //! process forked first (fork already released the descriptions); a process that calls
 //! them without forking passes our O_NONBLOCK on (README, Limits).
 
+use super::hub::Hub;
 use crate::runtime::io::release_inheritable;
 use crate::sys::real;
 use core::ffi::{c_char, c_int};
@@ -15,38 +16,56 @@ use core::ffi::{c_char, c_int};
 type Args = *const *const c_char;
 type MutArgs = *const *mut c_char;
 
+/// # Safety
+/// As for execve(2).
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Args, envp: Args) -> c_int {
     release_inheritable();
-    real::execve(path, argv, envp)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::execve(path, argv, envp) }
 }
 
+/// # Safety
+/// As for execv(3).
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Args) -> c_int {
     release_inheritable();
-    real::execv(path, argv)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::execv(path, argv) }
 }
 
+/// # Safety
+/// As for execvp(3).
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Args) -> c_int {
     release_inheritable();
-    real::execvp(file, argv)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::execvp(file, argv) }
 }
 
+/// # Safety
+/// As for execvpe(3).
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Args, envp: Args) -> c_int {
     release_inheritable();
-    real::execvpe(file, argv, envp)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::execvpe(file, argv, envp) }
 }
 
+/// # Safety
+/// As for fexecve(3).
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Args, envp: Args) -> c_int {
     release_inheritable();
-    real::fexecve(fd, argv, envp)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::fexecve(fd, argv, envp) }
 }
 
 /// posix_spawn, system and popen start their child inside libc (clone and an internal
 /// execve), where no hook runs, so the descriptions are released before the call.
+///
+/// # Safety
+/// As for posix_spawn(3).
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn(
     pid: *mut libc::pid_t,
@@ -57,9 +76,12 @@ pub unsafe extern "C" fn posix_spawn(
     envp: MutArgs,
 ) -> c_int {
     release_inheritable();
-    real::posix_spawn(pid, path, file_actions, attr, argv, envp)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::posix_spawn(pid, path, file_actions, attr, argv, envp) }
 }
 
+/// # Safety
+/// As for posix_spawnp(3).
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawnp(
     pid: *mut libc::pid_t,
@@ -70,48 +92,90 @@ pub unsafe extern "C" fn posix_spawnp(
     envp: MutArgs,
 ) -> c_int {
     release_inheritable();
-    real::posix_spawnp(pid, file, file_actions, attr, argv, envp)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::posix_spawnp(pid, file, file_actions, attr, argv, envp) }
 }
 
-/// system(3) on the hub: glibc's would wait for the shell inside libc, blocking every green
-/// thread for as long as the command runs. Same steps as glibc, with a green wait: SIGINT
-/// and SIGQUIT ignored and SIGCHLD blocked in the caller meanwhile, the shell started with
-/// default SIGINT/SIGQUIT and the caller's signal mask, EINTR retried, 127 if no shell.
-#[no_mangle]
-pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    release_inheritable();
-    if !crate::runtime::on_hub() || command.is_null() {
-        return real::system(command);
-    }
-    let mut ignore: libc::sigaction = core::mem::zeroed();
-    ignore.sa_sigaction = libc::SIG_IGN;
-    libc::sigemptyset(&mut ignore.sa_mask);
-    let mut old_int: libc::sigaction = core::mem::zeroed();
-    let mut old_quit: libc::sigaction = core::mem::zeroed();
-    real::sigaction(libc::SIGINT, &ignore, &mut old_int);
-    real::sigaction(libc::SIGQUIT, &ignore, &mut old_quit);
-    let mut block_chld: libc::sigset_t = core::mem::zeroed();
-    let mut old_mask: libc::sigset_t = core::mem::zeroed();
-    libc::sigemptyset(&mut block_chld);
-    libc::sigaddset(&mut block_chld, libc::SIGCHLD);
-    libc::pthread_sigmask(libc::SIG_BLOCK, &block_chld, &mut old_mask);
+/// The caller's signal state while system(3) runs a command, as glibc sets it: SIGINT and
+/// SIGQUIT ignored, SIGCHLD blocked. Dropping it puts the old state back.
+struct CallerSignals {
+    old_int: libc::sigaction,
+    old_quit: libc::sigaction,
+    old_mask: libc::sigset_t,
+}
 
-    let mut defaults: libc::sigset_t = core::mem::zeroed();
-    libc::sigemptyset(&mut defaults);
-    if old_int.sa_sigaction != libc::SIG_IGN {
-        libc::sigaddset(&mut defaults, libc::SIGINT);
+impl CallerSignals {
+    fn set_for_system() -> Self {
+        // SAFETY: all-zero bytes are valid for these plain-data types (no handler, empty
+        // sets), and each is filled in below before it is read.
+        let (mut ignore, mut old_int, mut old_quit): (libc::sigaction, libc::sigaction, libc::sigaction) =
+            unsafe { core::mem::zeroed() };
+        // SAFETY: as above.
+        let (mut block_chld, mut old_mask): (libc::sigset_t, libc::sigset_t) = unsafe { core::mem::zeroed() };
+        ignore.sa_sigaction = libc::SIG_IGN;
+        // SAFETY: every pointer is to one of our locals above, of the type the call expects.
+        unsafe {
+            libc::sigemptyset(&mut ignore.sa_mask);
+            real::sigaction(libc::SIGINT, &ignore, &mut old_int);
+            real::sigaction(libc::SIGQUIT, &ignore, &mut old_quit);
+            libc::sigemptyset(&mut block_chld);
+            libc::sigaddset(&mut block_chld, libc::SIGCHLD);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &block_chld, &mut old_mask);
+        }
+        CallerSignals { old_int, old_quit, old_mask }
     }
-    if old_quit.sa_sigaction != libc::SIG_IGN {
-        libc::sigaddset(&mut defaults, libc::SIGQUIT);
+
+    /// The signals the shell resets to their default: SIGINT and SIGQUIT, unless the caller
+    /// ignored them.
+    fn shell_defaults(&self) -> libc::sigset_t {
+        // SAFETY: all-zero bytes are a valid sigset_t, emptied properly below.
+        let mut defaults: libc::sigset_t = unsafe { core::mem::zeroed() };
+        // SAFETY: our own local set, and valid signal numbers.
+        unsafe {
+            libc::sigemptyset(&mut defaults);
+            if self.old_int.sa_sigaction != libc::SIG_IGN {
+                libc::sigaddset(&mut defaults, libc::SIGINT);
+            }
+            if self.old_quit.sa_sigaction != libc::SIG_IGN {
+                libc::sigaddset(&mut defaults, libc::SIGQUIT);
+            }
+        }
+        defaults
     }
-    let mut attr: libc::posix_spawnattr_t = core::mem::zeroed();
-    libc::posix_spawnattr_init(&mut attr);
-    libc::posix_spawnattr_setsigmask(&mut attr, &old_mask);
-    libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
-    libc::posix_spawnattr_setflags(
-        &mut attr,
-        (libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK) as libc::c_short,
-    );
+}
+
+impl Drop for CallerSignals {
+    fn drop(&mut self) {
+        // SAFETY: the actions and mask saved by set_for_system, all readable.
+        unsafe {
+            real::sigaction(libc::SIGINT, &self.old_int, core::ptr::null_mut());
+            real::sigaction(libc::SIGQUIT, &self.old_quit, core::ptr::null_mut());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, core::ptr::null_mut());
+        }
+    }
+}
+
+extern "C" {
+    static environ: *const *mut c_char;
+}
+
+/// Starts `sh -c command` with the caller's signal mask and the default SIGINT/SIGQUIT
+/// `signals` asks for; returns its pid, or None when it could not be started.
+///
+/// # Safety
+/// `command` is a NUL-terminated string.
+unsafe fn spawn_shell(command: *const c_char, signals: &CallerSignals) -> Option<libc::pid_t> {
+    let defaults = signals.shell_defaults();
+    // SAFETY: all-zero bytes are valid storage for an attr, initialised below.
+    let mut attr: libc::posix_spawnattr_t = unsafe { core::mem::zeroed() };
+    let flags = (libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK) as libc::c_short;
+    // SAFETY: our local attr, initialised first, and readable sets.
+    unsafe {
+        libc::posix_spawnattr_init(&mut attr);
+        libc::posix_spawnattr_setsigmask(&mut attr, &signals.old_mask);
+        libc::posix_spawnattr_setsigdefault(&mut attr, &defaults);
+        libc::posix_spawnattr_setflags(&mut attr, flags);
+    }
     let argv: [*mut c_char; 4] = [
         c"sh".as_ptr() as *mut c_char,
         c"-c".as_ptr() as *mut c_char,
@@ -119,25 +183,46 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
         core::ptr::null_mut(),
     ];
     let mut pid: libc::pid_t = 0;
-    let spawned =
-        real::posix_spawn(&mut pid, c"/bin/sh".as_ptr(), core::ptr::null(), &attr, argv.as_ptr(), environ);
-    let mut status: c_int = 127 << 8;
-    if spawned == 0 {
-        while super::wait::waitpid(pid, &mut status, 0) < 0 && crate::sys::errno::get() == libc::EINTR {}
+    // SAFETY: NUL-terminated strings (the command: caller), a null-terminated argv, an
+    // initialised attr, and the process's environment as glibc's system passes it.
+    let spawned = unsafe {
+        real::posix_spawn(&mut pid, c"/bin/sh".as_ptr(), core::ptr::null(), &attr, argv.as_ptr(), environ)
+    };
+    // SAFETY: initialised above, and not used after.
+    unsafe { libc::posix_spawnattr_destroy(&mut attr) };
+    (spawned == 0).then_some(pid)
+}
+
+/// system(3) on the hub: glibc's would wait for the shell inside libc, blocking every green
+/// thread for as long as the command runs. Same steps as glibc, with a green wait: SIGINT
+/// and SIGQUIT ignored and SIGCHLD blocked in the caller meanwhile, the shell started with
+/// default SIGINT/SIGQUIT and the caller's signal mask, EINTR retried, 127 if no shell.
+///
+/// # Safety
+/// As for system(3): `command` is null or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
+    release_inheritable();
+    if Hub::here().is_none() || command.is_null() {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::system(command) };
     }
-    libc::posix_spawnattr_destroy(&mut attr);
-    real::sigaction(libc::SIGINT, &old_int, core::ptr::null_mut());
-    real::sigaction(libc::SIGQUIT, &old_quit, core::ptr::null_mut());
-    libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, core::ptr::null_mut());
+    let signals = CallerSignals::set_for_system();
+    let mut status: c_int = 127 << 8;
+    // SAFETY: not null, so a NUL-terminated string (caller).
+    if let Some(pid) = unsafe { spawn_shell(command, &signals) } {
+        // SAFETY: `status` is our writable local.
+        while unsafe { super::wait::waitpid(pid, &mut status, 0) } < 0 && crate::sys::errno::get() == libc::EINTR {}
+    }
+    drop(signals);
     status
 }
 
-extern "C" {
-    static environ: *const *mut c_char;
-}
-
+/// # Safety
+/// As for popen(3).
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
     release_inheritable();
-    real::popen(command, mode)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::popen(command, mode) }
 }

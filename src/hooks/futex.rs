@@ -28,13 +28,14 @@
 //! green thread already parked without a deadline when the first such wake comes is not
 //! woken by it.
 
+use super::deadline::{passed, recheck_deadline, FIRST_NAP_NS};
+use super::hub::{Hub, HubMap};
 use crate::runtime::green::{self, Green, State, Wake, WaitingOn};
-use crate::runtime::{self, on_hub, AddressHasher};
+use crate::runtime;
 use crate::sys::{clock, errno, raw, real};
-use core::cell::UnsafeCell;
 use core::ffi::c_long;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 const FUTEX_WAIT: i32 = 0;
 const FUTEX_WAKE: i32 = 1;
@@ -45,22 +46,6 @@ const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_CMD_MASK: i32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
 const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 
-/// The first recheck nap of a green waiter that a foreign thread may have to wake; each one
-/// after doubles, up to RECHECK_MAX_NS (the same backoff as a green waiter on a mutex that
-/// a foreign thread holds).
-pub(super) const FIRST_NAP_NS: u64 = 50_000;
-const RECHECK_MAX_NS: u64 = 10_000_000;
-
-/// When to wake up next: the caller's deadline, or sooner when `foreign` wakers may exist.
-pub(super) fn recheck_deadline(deadline: Option<u64>, foreign: bool, nap: &mut u64) -> Option<u64> {
-    if !foreign {
-        return deadline;
-    }
-    let at = clock::monotonic_ns().saturating_add(*nap);
-    *nap = (*nap * 2).min(RECHECK_MAX_NS);
-    Some(deadline.map_or(at, |d| d.min(at)))
-}
-
 /// Set once a private futex was woken from outside the green world (see the header).
 static FOREIGN_WAKES: AtomicBool = AtomicBool::new(false);
 
@@ -69,72 +54,74 @@ struct Waiter {
     bitset: u32,
 }
 
-/// Green futex waiters by address, oldest first. A list exists only while someone waits.
-struct Waiters(UnsafeCell<Option<HashMap<usize, VecDeque<Waiter>, AddressHasher>>>);
-
-// SAFETY: only the hub thread touches it (every user checks on_hub first).
-unsafe impl Sync for Waiters {}
-
-static WAITERS: Waiters = Waiters(UnsafeCell::new(None));
-
-/// # Safety
-/// Hub thread only; no other reference from an earlier call may be live.
-#[allow(clippy::mut_from_ref)]
-unsafe fn waiters() -> &'static mut HashMap<usize, VecDeque<Waiter>, AddressHasher> {
-    (*WAITERS.0.get()).get_or_insert_with(|| HashMap::with_hasher(AddressHasher))
-}
+/// Green futex waiters by address, oldest first. A list exists only while someone waits;
+/// a waiter is in it only while it is inside `wait`, so every listed thread is live.
+static WAITERS: HubMap<VecDeque<Waiter>> = HubMap::new();
 
 /// Takes `g` out of `address`'s list if it is still there (it left for another reason
 /// than a futex wake: its deadline, a recheck nap).
-unsafe fn forget(address: usize, g: *mut Green) {
-    let map = waiters();
-    let Some(list) = map.get_mut(&address) else { return };
-    if let Some(index) = list.iter().position(|w| w.green == g) {
-        list.remove(index);
-    }
-    if list.is_empty() {
-        map.remove(&address);
-    }
+fn forget(hub: Hub, address: usize, g: *mut Green) {
+    WAITERS.with(hub, |map| {
+        let Some(list) = map.get_mut(&address) else { return };
+        if let Some(index) = list.iter().position(|w| w.green == g) {
+            list.remove(index);
+        }
+        if list.is_empty() {
+            map.remove(&address);
+        }
+    });
 }
 
-/// The futex word at `address`, read as the kernel does; Err(EINVAL) when misaligned.
-unsafe fn futex_word(address: usize) -> Result<&'static AtomicU32, i32> {
+/// Err(EINVAL) for a futex address the kernel refuses as misaligned.
+fn check_aligned(address: usize) -> Result<(), i32> {
     if address % 4 != 0 {
         return Err(libc::EINVAL);
     }
-    Ok(AtomicU32::from_ptr(address as *mut u32))
+    Ok(())
+}
+
+/// The futex word at `address`, read as the kernel does; Err(EINVAL) when misaligned.
+///
+/// # Safety
+/// If aligned, `address` is a futex word of the program, live for `'a` (syscall's contract).
+unsafe fn futex_word<'a>(address: usize) -> Result<&'a AtomicU32, i32> {
+    check_aligned(address)?;
+    // SAFETY: aligned (checked) and live (caller); the program and the kernel change it only
+    // atomically.
+    Ok(unsafe { AtomicU32::from_ptr(address as *mut u32) })
 }
 
 /// A timeout the kernel would accept, in ns; Err(EINVAL) otherwise.
+///
+/// # Safety
+/// `timeout` is 0 or the address of a readable timespec (syscall's contract for the waits).
 unsafe fn timeout_ns(timeout: usize) -> Result<Option<u64>, i32> {
-    if timeout == 0 {
-        return Ok(None);
-    }
-    clock::timespec_ns(&*(timeout as *const libc::timespec)).map(Some).ok_or(libc::EINVAL)
+    // SAFETY: null or a readable timespec (caller).
+    let Some(ts) = (unsafe { (timeout as *const libc::timespec).as_ref() }) else { return Ok(None) };
+    clock::timespec_ns(ts).map(Some).ok_or(libc::EINVAL)
 }
 
 /// FUTEX_WAIT(_BITSET) for the current green thread: Ok(()) when woken, or an error number.
-unsafe fn wait(address: usize, expected: u32, deadline: Option<u64>, bitset: u32) -> Result<(), i32> {
+fn wait(hub: Hub, address: usize, word: &AtomicU32, expected: u32, deadline: Option<u64>, bitset: u32) -> Result<(), i32> {
     if bitset == 0 {
         return Err(libc::EINVAL);
     }
-    let word = futex_word(address)?;
     if word.load(Ordering::SeqCst) != expected {
         return Err(libc::EAGAIN);
     }
-    let me = green::current();
+    let me = hub.current();
     let mut nap = FIRST_NAP_NS;
     loop {
-        if deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
+        if passed(deadline) {
             return Err(libc::ETIMEDOUT);
         }
         let wake_at = recheck_deadline(deadline, FOREIGN_WAKES.load(Ordering::Relaxed), &mut nap);
-        waiters().entry(address).or_default().push_back(Waiter { green: me, bitset });
-        let why = green::park(wake_at, WaitingOn::Futex { address });
+        WAITERS.with(hub, |map| map.entry(address).or_default().push_back(Waiter { green: me, bitset }));
+        let why = hub.park(wake_at, WaitingOn::Futex { address });
         if why == Wake::Handoff {
             return Ok(());
         }
-        forget(address, me);
+        forget(hub, address, me);
         if let Wake::Interrupted { .. } = why {
             return Err(libc::EINTR);
         }
@@ -145,17 +132,12 @@ unsafe fn wait(address: usize, expected: u32, deadline: Option<u64>, bitset: u32
     }
 }
 
-/// FUTEX_WAKE(_BITSET): wakes up to `count` waiters, green ones first; returns how many.
-unsafe fn wake(address: usize, op: i32, count: i32, bitset: u32) -> Result<c_long, i32> {
-    if bitset == 0 {
-        return Err(libc::EINVAL);
-    }
-    futex_word(address)?;
-    // The kernel wakes one waiter when asked for none (or a negative number).
-    let wanted = count.max(1) as usize;
-    let mut woken = 0usize;
-    let map = waiters();
-    if let Some(list) = map.get_mut(&address) {
+/// Wakes up to `wanted` green waiters of `address` whose bitset meets `bitset`, oldest
+/// first; returns how many.
+fn wake_green(hub: Hub, address: usize, wanted: usize, bitset: u32) -> usize {
+    WAITERS.with(hub, |map| {
+        let Some(list) = map.get_mut(&address) else { return 0 };
+        let mut woken = 0;
         let mut index = 0;
         while index < list.len() && woken < wanted {
             if list[index].bitset & bitset == 0 {
@@ -163,20 +145,36 @@ unsafe fn wake(address: usize, op: i32, count: i32, bitset: u32) -> Result<c_lon
                 continue;
             }
             let Some(waiter) = list.remove(index) else { break };
-            // A waiter already made runnable by its deadline is on its way out: skip it.
-            if (*waiter.green).state == State::Parked {
-                green::wake(waiter.green, Wake::Handoff);
-                woken += 1;
+            // SAFETY: hub thread (`hub`); a listed waiter is live (see WAITERS). One already
+            // made runnable by its deadline is on its way out: skip it.
+            unsafe {
+                if (*waiter.green).state == State::Parked {
+                    green::wake(waiter.green, Wake::Handoff);
+                    woken += 1;
+                }
             }
         }
         if list.is_empty() {
             map.remove(&address);
         }
+        woken
+    })
+}
+
+/// FUTEX_WAKE(_BITSET): wakes up to `count` waiters, green ones first; returns how many.
+fn wake(hub: Hub, address: usize, op: i32, count: i32, bitset: u32) -> Result<c_long, i32> {
+    if bitset == 0 {
+        return Err(libc::EINVAL);
     }
+    check_aligned(address)?;
+    // The kernel wakes one waiter when asked for none (or a negative number).
+    let wanted = count.max(1) as usize;
+    let mut woken = wake_green(hub, address, wanted, bitset);
     if woken < wanted {
         let rest = wanted - woken;
         let args = [address, op as u32 as usize, rest, 0, 0, bitset as usize];
-        let r = raw::syscall6(libc::SYS_futex, args);
+        // SAFETY: a wake only uses the address as a key; the kernel reads no memory for it.
+        let r = unsafe { raw::syscall6(libc::SYS_futex, args) };
         if r >= 0 {
             woken += r as usize;
         } else if woken == 0 {
@@ -187,24 +185,34 @@ unsafe fn wake(address: usize, op: i32, count: i32, bitset: u32) -> Result<c_lon
 }
 
 /// The green futex operation, or None to hand the call to the kernel.
-unsafe fn green_futex(address: usize, op: i32, value: u32, timeout: usize, bitset: u32) -> Option<c_long> {
+///
+/// # Safety
+/// syscall(SYS_futex)'s contract: for the waits, `address` (if aligned) is a live futex
+/// word and `timeout` is 0 or the address of a readable timespec.
+unsafe fn green_futex(hub: Hub, address: usize, op: i32, value: u32, timeout: usize, bitset: u32) -> Option<c_long> {
     if op & FUTEX_PRIVATE_FLAG == 0 {
         return None;
     }
     let realtime = op & FUTEX_CLOCK_REALTIME != 0;
     let result = match op & FUTEX_CMD_MASK {
-        FUTEX_WAIT => timeout_ns(timeout).and_then(|relative| {
+        // SAFETY: a wait: the caller's contract is timeout_ns's and futex_word's.
+        FUTEX_WAIT => unsafe { timeout_ns(timeout) }.and_then(|relative| {
             let deadline = relative.map(|ns| clock::monotonic_ns().saturating_add(ns));
-            wait(address, value, deadline, FUTEX_BITSET_MATCH_ANY).map(|()| 0)
+            // SAFETY: as above.
+            let word = unsafe { futex_word(address) }?;
+            wait(hub, address, word, value, deadline, FUTEX_BITSET_MATCH_ANY).map(|()| 0)
         }),
-        FUTEX_WAIT_BITSET => timeout_ns(timeout).and_then(|absolute| {
+        // SAFETY: a wait: the caller's contract is timeout_ns's and futex_word's.
+        FUTEX_WAIT_BITSET => unsafe { timeout_ns(timeout) }.and_then(|absolute| {
             let clock_id = if realtime { libc::CLOCK_REALTIME } else { libc::CLOCK_MONOTONIC };
             let deadline = absolute.map(|ns| clock::deadline_from_abs(clock_id, ns).unwrap_or(0));
-            wait(address, value, deadline, bitset).map(|()| 0)
+            // SAFETY: as above.
+            let word = unsafe { futex_word(address) }?;
+            wait(hub, address, word, value, deadline, bitset).map(|()| 0)
         }),
         // FUTEX_CLOCK_REALTIME on a wake is ENOSYS: the kernel says so.
-        FUTEX_WAKE if !realtime => wake(address, op, value as i32, FUTEX_BITSET_MATCH_ANY),
-        FUTEX_WAKE_BITSET if !realtime => wake(address, op, value as i32, bitset),
+        FUTEX_WAKE if !realtime => wake(hub, address, op, value as i32, FUTEX_BITSET_MATCH_ANY),
+        FUTEX_WAKE_BITSET if !realtime => wake(hub, address, op, value as i32, bitset),
         _ => return None,
     };
     Some(match result {
@@ -229,6 +237,9 @@ fn note_foreign_wake(op: i32) {
 /// registers (and, on x86-64, the stack slot) a fixed seven-argument function reads, so we
 /// take seven and forward all of them: unused ones are ignored by the kernel.
 /// `int` arguments (the futex op, value and bitset) only have their low 32 bits defined.
+///
+/// # Safety
+/// The arguments are valid for system call `number`, as for libc's syscall().
 #[no_mangle]
 pub unsafe extern "C" fn syscall(
     number: c_long,
@@ -241,13 +252,16 @@ pub unsafe extern "C" fn syscall(
 ) -> c_long {
     if number == libc::SYS_futex {
         let op = a2 as u32 as i32;
-        if on_hub() {
-            if let Some(result) = green_futex(a1, op, a3 as u32, a4, a6 as u32) {
-                return result;
+        match Hub::here() {
+            Some(hub) => {
+                // SAFETY: valid futex arguments (our caller's contract).
+                if let Some(result) = unsafe { green_futex(hub, a1, op, a3 as u32, a4, a6 as u32) } {
+                    return result;
+                }
             }
-        } else {
-            note_foreign_wake(op);
+            None => note_foreign_wake(op),
         }
     }
-    real::syscall(number, a1, a2, a3, a4, a5, a6)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::syscall(number, a1, a2, a3, a4, a5, a6) }
 }

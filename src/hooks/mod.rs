@@ -3,11 +3,13 @@
 //! (DESIGN.md section 2: not started, disabled, another OS thread, a forked child, an fd the
 //! program made non-blocking, an fd epoll cannot watch).
 
+mod deadline;
 mod epoll;
 mod exec;
 mod fd;
 mod file;
 mod futex;
+mod hub;
 mod io;
 mod io_msg;
 mod io_route;
@@ -24,6 +26,7 @@ mod sync_cond;
 mod sync_misc;
 mod sync_mutex;
 mod sync_rwlock;
+mod sync_rwlock_state;
 mod sync_sem;
 mod thread;
 mod thread_extra;

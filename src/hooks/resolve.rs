@@ -8,40 +8,64 @@
 //! answers those from the arguments, so a worker would add a thread switch and, at first
 //! use, an OS thread for nothing.
 
-use crate::runtime::on_hub;
+use super::hub::Hub;
 use crate::sys::real;
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int, c_void, CStr};
 
 extern "C" {
     fn __h_errno_location() -> *mut c_int;
     fn inet_pton(family: c_int, text: *const c_char, address: *mut c_void) -> c_int;
 }
 
-/// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left them.
-unsafe fn offloaded<T: Copy>(mut call: impl FnMut() -> T) -> T {
-    // SAFETY (in the closure): the worker's own h_errno slot.
-    let (value, call_h_errno) = super::offloaded(|| (call(), unsafe { *__h_errno_location() }));
-    *__h_errno_location() = call_h_errno;
+/// This OS thread's h_errno.
+fn h_errno_slot() -> *mut c_int {
+    // SAFETY: takes nothing, and always returns the calling thread's own slot.
+    unsafe { __h_errno_location() }
+}
+
+/// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left
+/// them. The caller stays parked meanwhile, so whatever `call` reads stays in place.
+///
+/// # Safety
+/// `call` may run on another OS thread: it makes one real libc call on the program's
+/// arguments and touches nothing green.
+unsafe fn offloaded<T: Copy>(_hub: Hub, mut call: impl FnMut() -> T) -> T {
+    // SAFETY: hub thread (`_hub`), and `call` may run anywhere (caller). The slot read is
+    // the worker's own h_errno, right after its call.
+    let (value, call_h_errno) = unsafe { super::offloaded(|| (call(), *h_errno_slot())) };
+    // SAFETY: the caller's own slot, on this thread.
+    unsafe { *h_errno_slot() = call_h_errno };
     value
 }
 
 /// Whether `text` (NUL-terminated, or null) is an IPv4 or IPv6 address in numeric form.
+///
+/// # Safety
+/// `text` is null or a NUL-terminated string.
 unsafe fn is_numeric_host(text: *const c_char) -> bool {
     let mut address = [0u8; 16];
-    text.is_null()
-        || inet_pton(libc::AF_INET, text, address.as_mut_ptr() as *mut c_void) == 1
-        || inet_pton(libc::AF_INET6, text, address.as_mut_ptr() as *mut c_void) == 1
+    let mut parses_as = |family| {
+        // SAFETY: a string (caller), and room for an IPv6 address, the larger of the two.
+        unsafe { inet_pton(family, text, address.as_mut_ptr() as *mut c_void) == 1 }
+    };
+    text.is_null() || parses_as(libc::AF_INET) || parses_as(libc::AF_INET6)
 }
 
 /// Whether `text` (NUL-terminated, or null) is a port number rather than a service name.
+///
+/// # Safety
+/// `text` is null or a NUL-terminated string.
 unsafe fn is_numeric_service(text: *const c_char) -> bool {
     if text.is_null() {
         return true;
     }
-    let digits = core::ffi::CStr::from_ptr(text).to_bytes();
+    // SAFETY: not null, so a NUL-terminated string (caller).
+    let digits = unsafe { CStr::from_ptr(text) }.to_bytes();
     !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
+/// # Safety
+/// As for glibc's getaddrinfo.
 #[no_mangle]
 pub unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
@@ -49,12 +73,18 @@ pub unsafe extern "C" fn getaddrinfo(
     hints: *const libc::addrinfo,
     res: *mut *mut libc::addrinfo,
 ) -> c_int {
-    if !on_hub() || (is_numeric_host(node) && is_numeric_service(service)) {
-        return real::getaddrinfo(node, service, hints, res);
-    }
-    offloaded(|| real::getaddrinfo(node, service, hints, res))
+    // SAFETY: `node` and `service` are null or strings (caller).
+    let numeric = unsafe { is_numeric_host(node) && is_numeric_service(service) };
+    let Some(hub) = Hub::here().filter(|_| !numeric) else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::getaddrinfo(node, service, hints, res) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::getaddrinfo(node, service, hints, res)) }
 }
 
+/// # Safety
+/// As for glibc's getnameinfo.
 #[no_mangle]
 pub unsafe extern "C" fn getnameinfo(
     addr: *const libc::sockaddr,
@@ -67,36 +97,52 @@ pub unsafe extern "C" fn getnameinfo(
 ) -> c_int {
     let numbers_only = (host.is_null() || flags & libc::NI_NUMERICHOST != 0)
         && (serv.is_null() || flags & libc::NI_NUMERICSERV != 0);
-    if !on_hub() || numbers_only {
-        return real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags);
-    }
-    offloaded(|| real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags))
+    let Some(hub) = Hub::here().filter(|_| !numbers_only) else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags)) }
 }
 
+/// # Safety
+/// As for glibc's gethostbyname.
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
-    if !on_hub() {
-        return real::gethostbyname(name);
-    }
-    offloaded(|| real::gethostbyname(name))
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::gethostbyname(name) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::gethostbyname(name)) }
 }
 
+/// # Safety
+/// As for glibc's gethostbyname2.
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, family: c_int) -> *mut libc::hostent {
-    if !on_hub() {
-        return real::gethostbyname2(name, family);
-    }
-    offloaded(|| real::gethostbyname2(name, family))
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::gethostbyname2(name, family) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::gethostbyname2(name, family)) }
 }
 
+/// # Safety
+/// As for glibc's gethostbyaddr.
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: libc::socklen_t, family: c_int) -> *mut libc::hostent {
-    if !on_hub() {
-        return real::gethostbyaddr(addr, len, family);
-    }
-    offloaded(|| real::gethostbyaddr(addr, len, family))
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::gethostbyaddr(addr, len, family) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::gethostbyaddr(addr, len, family)) }
 }
 
+/// # Safety
+/// As for glibc's gethostbyname_r.
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
@@ -106,12 +152,16 @@ pub unsafe extern "C" fn gethostbyname_r(
     result: *mut *mut libc::hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    if !on_hub() {
-        return real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop);
-    }
-    offloaded(|| real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop))
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop)) }
 }
 
+/// # Safety
+/// As for glibc's gethostbyname2_r.
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
@@ -122,12 +172,16 @@ pub unsafe extern "C" fn gethostbyname2_r(
     result: *mut *mut libc::hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    if !on_hub() {
-        return real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop);
-    }
-    offloaded(|| real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop))
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop)) }
 }
 
+/// # Safety
+/// As for glibc's gethostbyaddr_r.
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyaddr_r(
     addr: *const c_void,
@@ -139,8 +193,10 @@ pub unsafe extern "C" fn gethostbyaddr_r(
     result: *mut *mut libc::hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    if !on_hub() {
-        return real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop);
-    }
-    offloaded(|| real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop))
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop) };
+    };
+    // SAFETY: only the real call, on the program's arguments.
+    unsafe { offloaded(hub, || real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop)) }
 }

@@ -1,9 +1,10 @@
 //! Signal handlers run on whatever stack was interrupted, in the middle of anything, even of
 //! the scheduler. A handler that calls write() or sleep() must get the plain libc call, never
 //! a green wait: we wrap every handler the program installs so the runtime knows when one
-//! is running on the hub thread (DESIGN.md section 2, rule 3).
+//! is running on the hub thread (ARCHITECTURE.md, Pass-through rules).
 
 use crate::runtime::{self, pending_signals, signal_depth};
+use crate::sys::real;
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -40,6 +41,8 @@ fn is_function(handler: libc::sighandler_t) -> bool {
     handler != libc::SIG_DFL && handler != libc::SIG_IGN && handler != libc::SIG_ERR
 }
 
+/// # Safety
+/// As for sigaction(2): `action` is null or readable, `old` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sigaction(
     signal: c_int,
@@ -48,48 +51,62 @@ pub unsafe extern "C" fn sigaction(
 ) -> c_int {
     let index = signal as usize;
     if !(1..MAX_SIGNALS).contains(&index) {
-        return real_sigaction(signal, action, old);
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::sigaction(signal, action, old) };
     }
     let previous = (HANDLERS[index].load(Relaxed), TAKES_INFO[index].load(Relaxed));
-    let result = if !action.is_null() && is_function((*action).sa_sigaction) {
-        let mut wrapped = *action;
-        wrapped.sa_sigaction = trampoline as *const () as usize;
-        wrapped.sa_flags |= libc::SA_SIGINFO;
-        let result = real_sigaction(signal, &wrapped, old);
-        if result == 0 {
-            HANDLERS[index].store((*action).sa_sigaction, Relaxed);
-            TAKES_INFO[index].store(((*action).sa_flags & libc::SA_SIGINFO != 0) as usize, Relaxed);
-            RESTARTS[index].store(((*action).sa_flags & libc::SA_RESTART != 0) as usize, Relaxed);
+    // A copy, so that nothing refers to `*action` while the kernel writes `*old`, which may
+    // be the same struct.
+    // SAFETY: null or readable (caller).
+    let wanted = unsafe { action.as_ref() }.copied();
+    let result = match wanted {
+        Some(wanted) if is_function(wanted.sa_sigaction) => {
+            let mut wrapped = wanted;
+            wrapped.sa_sigaction = trampoline as *const () as usize;
+            wrapped.sa_flags |= libc::SA_SIGINFO;
+            // SAFETY: our own readable action; `old` as the program gave it.
+            let result = unsafe { real::sigaction(signal, &wrapped, old) };
+            if result == 0 {
+                HANDLERS[index].store(wanted.sa_sigaction, Relaxed);
+                TAKES_INFO[index].store((wanted.sa_flags & libc::SA_SIGINFO != 0) as usize, Relaxed);
+                RESTARTS[index].store((wanted.sa_flags & libc::SA_RESTART != 0) as usize, Relaxed);
+            }
+            result
         }
-        result
-    } else {
-        real_sigaction(signal, action, old)
+        // SAFETY: the program's arguments, passed on as it gave them.
+        _ => unsafe { real::sigaction(signal, action, old) },
     };
-    if result == 0 && !old.is_null() && (*old).sa_sigaction == trampoline as *const () as usize {
-        // Report what the program installed, not our wrapper.
-        (*old).sa_sigaction = previous.0;
-        if previous.1 == 0 {
-            (*old).sa_flags &= !libc::SA_SIGINFO;
+    // SAFETY: null or writable (caller); the call above is over.
+    if let Some(old) = unsafe { old.as_mut() }.filter(|_| result == 0) {
+        if old.sa_sigaction == trampoline as *const () as usize {
+            // Report what the program installed, not our wrapper.
+            old.sa_sigaction = previous.0;
+            if previous.1 == 0 {
+                old.sa_flags &= !libc::SA_SIGINFO;
+            }
         }
     }
     result
 }
 
 /// signal(2) as glibc defines it: BSD semantics (SA_RESTART, handler stays installed).
+///
+/// # Safety
+/// As for signal(2): `handler` is SIG_DFL, SIG_IGN or a function taking the signal number.
 #[no_mangle]
 pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
-    let mut action: libc::sigaction = core::mem::zeroed();
+    // SAFETY: all-zero bytes are a valid sigaction (plain data: no handler, empty mask).
+    let (mut action, mut old): (libc::sigaction, libc::sigaction) = unsafe { core::mem::zeroed() };
     action.sa_sigaction = handler;
     action.sa_flags = libc::SA_RESTART;
-    libc::sigemptyset(&mut action.sa_mask);
-    libc::sigaddset(&mut action.sa_mask, signal);
-    let mut old: libc::sigaction = core::mem::zeroed();
-    if sigaction(signal, &action, &mut old) != 0 {
+    // SAFETY: our own sigset; sigaddset checks the signal number.
+    unsafe {
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaddset(&mut action.sa_mask, signal);
+    }
+    // SAFETY: our own readable action and writable old one; the handler is the caller's.
+    if unsafe { sigaction(signal, &action, &mut old) } != 0 {
         return libc::SIG_ERR;
     }
     old.sa_sigaction
-}
-
-unsafe fn real_sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    crate::sys::real::sigaction(signal, action, old)
 }

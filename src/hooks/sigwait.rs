@@ -16,10 +16,11 @@
 //! mask back. A handler that ran just before the call may already count as the one the call
 //! waits for (an early EINTR, which callers that loop on a flag, as they must, absorb).
 
+use super::hub::Hub;
 use crate::runtime::fdtable::READ;
-use crate::runtime::green::{self, Wake, WaitingOn};
+use crate::runtime::green::{Wake, WaitingOn};
 use crate::runtime::io as green_io;
-use crate::runtime::{on_hub, rt};
+use crate::runtime::rt;
 use crate::sys::{clock, errno, raw, real};
 use core::ffi::c_int;
 
@@ -29,21 +30,27 @@ const SIGCANCEL: c_int = 32;
 const SIGSETXID: c_int = 33;
 
 /// `set` without glibc's internal signals.
-unsafe fn without_internal(set: *const libc::sigset_t) -> libc::sigset_t {
+fn without_internal(set: &libc::sigset_t) -> libc::sigset_t {
     let mut copy = *set;
-    libc::sigdelset(&mut copy, SIGCANCEL);
-    libc::sigdelset(&mut copy, SIGSETXID);
+    // SAFETY: `copy` is a valid sigset of our own, and the signal numbers are in range.
+    unsafe {
+        libc::sigdelset(&mut copy, SIGCANCEL);
+        libc::sigdelset(&mut copy, SIGSETXID);
+    }
     copy
 }
 
 /// rt_sigtimedwait with a zero timeout: a pending signal of `set`, or -1 with errno
 /// (EAGAIN when none is pending).
+///
+/// # Safety
+/// `info` is null or writable for a siginfo_t.
 unsafe fn take_pending(set: &libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    let result = raw::syscall6(
-        libc::SYS_rt_sigtimedwait,
-        [set as *const _ as usize, info as usize, &zero as *const _ as usize, SIGSET_BYTES, 0, 0],
-    );
+    let args = [set as *const _ as usize, info as usize, &zero as *const _ as usize, SIGSET_BYTES, 0, 0];
+    // SAFETY: the set and the timeout are live for the call, the set is the kernel's size,
+    // and `info` is null or writable (caller).
+    let result = unsafe { raw::syscall6(libc::SYS_rt_sigtimedwait, args) };
     if result < 0 {
         errno::fail(-result as c_int)
     } else {
@@ -52,9 +59,11 @@ unsafe fn take_pending(set: &libc::sigset_t, info: *mut libc::siginfo_t) -> c_in
 }
 
 /// A non-blocking, close-on-exec signalfd for `set`, or the errno.
-unsafe fn signalfd_for(set: &libc::sigset_t) -> Result<c_int, c_int> {
+fn signalfd_for(set: &libc::sigset_t) -> Result<c_int, c_int> {
     let flags = libc::SFD_NONBLOCK | libc::SFD_CLOEXEC;
-    let result = raw::syscall6(libc::SYS_signalfd4, [usize::MAX, set as *const _ as usize, SIGSET_BYTES, flags as usize, 0, 0]);
+    let args = [usize::MAX, set as *const _ as usize, SIGSET_BYTES, flags as usize, 0, 0];
+    // SAFETY: the kernel only reads the set, which is live and of the kernel's size.
+    let result = unsafe { raw::syscall6(libc::SYS_signalfd4, args) };
     if result < 0 {
         Err(-result as c_int)
     } else {
@@ -62,28 +71,32 @@ unsafe fn signalfd_for(set: &libc::sigset_t) -> Result<c_int, c_int> {
     }
 }
 
-unsafe fn close_signalfd(fd: c_int) {
+fn close_signalfd(fd: c_int) {
     green_io::closing(fd, true);
-    raw::syscall6(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
+    // SAFETY: close takes a number; `fd` is the signalfd we made and nobody else holds.
+    unsafe { raw::syscall6(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]) };
 }
 
 /// The green sigtimedwait: the signal number, or -1 with errno. `deadline` is
 /// CLOCK_MONOTONIC ns; `interruptible` says whether a handler of another signal ends the
 /// wait with EINTR (sigwaitinfo, sigtimedwait) or not (sigwait).
+///
+/// # Safety
+/// `info` is null or writable for a siginfo_t.
 unsafe fn wait_for_signal(
-    set: *const libc::sigset_t,
+    _hub: Hub,
+    set: Option<&libc::sigset_t>,
     info: *mut libc::siginfo_t,
     deadline: Option<u64>,
     interruptible: bool,
 ) -> c_int {
-    if set.is_null() {
-        return errno::fail(libc::EFAULT);
-    }
+    let Some(set) = set else { return errno::fail(libc::EFAULT) };
     let set = without_internal(set);
     let saved_errno = errno::get();
     let mut signalfd = None;
     let result = loop {
-        let result = take_pending(&set, info);
+        // SAFETY: the caller's contract is take_pending's.
+        let result = unsafe { take_pending(&set, info) };
         if result >= 0 || errno::get() != libc::EAGAIN {
             break result;
         }
@@ -97,7 +110,8 @@ unsafe fn wait_for_signal(
                 Err(e) => break errno::fail(e),
             },
         };
-        match green_io::wait_fd(fd, READ, deadline) {
+        // SAFETY: hub thread (`_hub`), wait_fd's one precondition.
+        match unsafe { green_io::wait_fd(fd, READ, deadline) } {
             Ok(Wake::Interrupted { .. }) if interruptible => break errno::fail(libc::EINTR),
             Ok(_) => {}
             Err(e) => break errno::fail(if e == 0 { libc::ENOSYS } else { e }),
@@ -113,11 +127,9 @@ unsafe fn wait_for_signal(
 }
 
 /// A relative timeout as the kernel checks it: Ok(deadline) or EINVAL.
-unsafe fn deadline_after(timeout: *const libc::timespec) -> Result<Option<u64>, c_int> {
-    if timeout.is_null() {
-        return Ok(None);
-    }
-    let (sec, nsec): (i64, i64) = ((*timeout).tv_sec, (*timeout).tv_nsec);
+fn deadline_after(timeout: Option<&libc::timespec>) -> Result<Option<u64>, c_int> {
+    let Some(timeout) = timeout else { return Ok(None) };
+    let (sec, nsec): (i64, i64) = (timeout.tv_sec, timeout.tv_nsec);
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
         return Err(libc::EINVAL);
     }
@@ -125,77 +137,110 @@ unsafe fn deadline_after(timeout: *const libc::timespec) -> Result<Option<u64>, 
     Ok(Some(clock::monotonic_ns().saturating_add(ns)))
 }
 
+/// # Safety
+/// As for sigtimedwait(2): `set` and `timeout` are null or readable, `info` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sigtimedwait(
     set: *const libc::sigset_t,
     info: *mut libc::siginfo_t,
     timeout: *const libc::timespec,
 ) -> c_int {
-    if !on_hub() {
-        return real::sigtimedwait(set, info, timeout);
-    }
-    match deadline_after(timeout) {
-        Ok(deadline) => wait_for_signal(set, info, deadline, true),
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::sigtimedwait(set, info, timeout) };
+    };
+    // SAFETY: null or readable (caller).
+    match deadline_after(unsafe { timeout.as_ref() }) {
+        // SAFETY: `set` null or readable, `info` null or writable (caller).
+        Ok(deadline) => unsafe { wait_for_signal(hub, set.as_ref(), info, deadline, true) },
         Err(e) => errno::fail(e),
     }
 }
 
+/// # Safety
+/// As for sigwaitinfo(2): `set` is null or readable, `info` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
-    if !on_hub() {
-        return real::sigwaitinfo(set, info);
+    match Hub::here() {
+        // SAFETY: `set` null or readable, `info` null or writable (caller).
+        Some(hub) => unsafe { wait_for_signal(hub, set.as_ref(), info, None, true) },
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::sigwaitinfo(set, info) },
     }
-    wait_for_signal(set, info, None, true)
 }
 
+/// # Safety
+/// As for sigwait(3): `set` is null or readable, `sig` writable.
 #[no_mangle]
 pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int {
-    if !on_hub() {
-        return real::sigwait(set, sig);
-    }
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::sigwait(set, sig) };
+    };
     let saved_errno = errno::get();
-    let result = wait_for_signal(set, core::ptr::null_mut(), None, false);
+    // SAFETY: `set` null or readable (caller); no siginfo is asked for.
+    let result = unsafe { wait_for_signal(hub, set.as_ref(), core::ptr::null_mut(), None, false) };
     let e = errno::get();
     errno::set(saved_errno);
     if result < 0 {
         return e;
     }
-    *sig = result;
+    // SAFETY: writable (caller).
+    unsafe { *sig = result };
     0
 }
 
 /// Parks the calling green thread until a signal handler runs: -1 with EINTR.
-unsafe fn until_a_handler_runs() -> c_int {
-    rt().signal_waiters += 1;
-    while !matches!(green::park(None, WaitingOn::Signal), Wake::Interrupted { .. }) {}
-    rt().signal_waiters -= 1;
+fn until_a_handler_runs(hub: Hub) -> c_int {
+    // SAFETY: hub thread (`hub`); the count is a plain field, no reference kept.
+    unsafe { rt().signal_waiters += 1 };
+    while !matches!(hub.park(None, WaitingOn::Signal), Wake::Interrupted { .. }) {}
+    // SAFETY: as above.
+    unsafe { rt().signal_waiters -= 1 };
     errno::fail(libc::EINTR)
 }
 
+/// Sets the OS thread's signal mask to `mask`; returns the old one, or the errno.
+fn set_mask(mask: &libc::sigset_t) -> Result<libc::sigset_t, c_int> {
+    // SAFETY: all-zero bytes are a valid (empty) sigset_t.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    let args = [libc::SIG_SETMASK as usize, mask as *const _ as usize, &mut old as *mut _ as usize, SIGSET_BYTES, 0, 0];
+    // SAFETY: both sets are live for the call and of the kernel's size.
+    let result = unsafe { raw::syscall6(libc::SYS_rt_sigprocmask, args) };
+    if result < 0 {
+        Err(-result as c_int)
+    } else {
+        Ok(old)
+    }
+}
+
+/// # Safety
+/// As for sigsuspend(2): `mask` is null or readable.
 #[no_mangle]
 pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
-    if !on_hub() || mask.is_null() {
-        return real::sigsuspend(mask);
-    }
-    let mut old: libc::sigset_t = core::mem::zeroed();
-    let result = raw::syscall6(
-        libc::SYS_rt_sigprocmask,
-        [libc::SIG_SETMASK as usize, mask as usize, &mut old as *mut _ as usize, SIGSET_BYTES, 0, 0],
-    );
-    if result < 0 {
-        return errno::fail(-result as c_int);
-    }
+    // SAFETY: null or readable (caller).
+    let (Some(hub), Some(new_mask)) = (Hub::here(), unsafe { mask.as_ref() }) else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::sigsuspend(mask) };
+    };
+    let old = match set_mask(new_mask) {
+        Ok(old) => old,
+        Err(e) => return errno::fail(e),
+    };
     // A signal the new mask unblocks was delivered as the call above returned: its handler
     // has run and the hub will see it at its next look.
-    let result = until_a_handler_runs();
-    raw::syscall6(libc::SYS_rt_sigprocmask, [libc::SIG_SETMASK as usize, &old as *const _ as usize, 0, SIGSET_BYTES, 0, 0]);
+    let result = until_a_handler_runs(hub);
+    let _ = set_mask(&old);
     result
 }
 
+/// # Safety
+/// None: the function takes no argument.
 #[no_mangle]
 pub unsafe extern "C" fn pause() -> c_int {
-    if !on_hub() {
-        return real::pause();
+    match Hub::here() {
+        Some(hub) => until_a_handler_runs(hub),
+        // SAFETY: takes no argument.
+        None => unsafe { real::pause() },
     }
-    until_a_handler_runs()
 }

@@ -2,8 +2,8 @@
 //! handler that runs meanwhile ends the sleep early with EINTR and the time left, as the
 //! kernel does (sleeps are never restarted, SA_RESTART or not).
 
-use crate::runtime::green::{self, Wake, WaitingOn};
-use crate::runtime::on_hub;
+use super::hub::Hub;
+use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::clock::{self, NANOS_PER_SEC};
 use crate::sys::{errno, real};
 use core::ffi::c_int;
@@ -11,9 +11,9 @@ use core::ffi::c_int;
 /// Parks the current green thread until CLOCK_MONOTONIC reaches `deadline`. Returns the
 /// nanoseconds left if a signal cut it short. A zero-length sleep still yields, as gevent's
 /// sleep(0) does: it is how programs say "let others run".
-unsafe fn sleep_until(deadline: u64) -> Option<u64> {
+fn sleep_until(hub: Hub, deadline: u64) -> Option<u64> {
     if clock::monotonic_ns() >= deadline {
-        green::yield_now();
+        hub.yield_now();
         return None;
     }
     loop {
@@ -21,48 +21,60 @@ unsafe fn sleep_until(deadline: u64) -> Option<u64> {
         if now >= deadline {
             return None;
         }
-        if let Wake::Interrupted { .. } = green::park(Some(deadline), WaitingOn::Sleep) {
+        if let Wake::Interrupted { .. } = hub.park(Some(deadline), WaitingOn::Sleep) {
             return Some(deadline.saturating_sub(clock::monotonic_ns()));
         }
     }
 }
 
-unsafe fn sleep_for(ns: u64) -> Option<u64> {
-    sleep_until(clock::monotonic_ns().saturating_add(ns))
+fn sleep_for(hub: Hub, ns: u64) -> Option<u64> {
+    sleep_until(hub, clock::monotonic_ns().saturating_add(ns))
 }
 
+/// # Safety
+/// None: the argument is a number.
 #[no_mangle]
 pub unsafe extern "C" fn sleep(seconds: u32) -> u32 {
-    if !on_hub() {
-        return real::sleep(seconds);
-    }
-    match sleep_for(seconds as u64 * NANOS_PER_SEC) {
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::sleep(seconds) };
+    };
+    match sleep_for(hub, seconds as u64 * NANOS_PER_SEC) {
         // Whole seconds left, as glibc reports them.
         Some(left) => (left / NANOS_PER_SEC) as u32,
         None => 0,
     }
 }
 
+/// # Safety
+/// None: the argument is a number.
 #[no_mangle]
 pub unsafe extern "C" fn usleep(usec: libc::useconds_t) -> c_int {
-    if !on_hub() {
-        return real::usleep(usec);
-    }
-    match sleep_for(usec as u64 * 1000) {
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::usleep(usec) };
+    };
+    match sleep_for(hub, usec as u64 * 1000) {
         Some(_) => errno::fail(libc::EINTR),
         None => 0,
     }
 }
 
+/// # Safety
+/// As for nanosleep(2): `req` is null or readable, `rem` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::timespec) -> c_int {
-    if !on_hub() || req.is_null() {
-        return real::nanosleep(req, rem);
-    }
-    let Some(ns) = clock::timespec_ns(&*req) else { return errno::fail(libc::EINVAL) };
-    match sleep_for(ns) {
+    // A copy: `rem` may be the same struct.
+    // SAFETY: null or readable (caller).
+    let (Some(hub), Some(request)) = (Hub::here(), unsafe { req.as_ref() }.copied()) else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::nanosleep(req, rem) };
+    };
+    let Some(ns) = clock::timespec_ns(&request) else { return errno::fail(libc::EINVAL) };
+    match sleep_for(hub, ns) {
         Some(left) => {
-            if !rem.is_null() {
+            // SAFETY: null or writable (caller).
+            if let Some(rem) = unsafe { rem.as_mut() } {
                 *rem = clock::ns_to_timespec(left);
             }
             errno::fail(libc::EINTR)
@@ -71,6 +83,8 @@ pub unsafe extern "C" fn nanosleep(req: *const libc::timespec, rem: *mut libc::t
     }
 }
 
+/// # Safety
+/// As for clock_nanosleep(2): `req` is null or readable, `rem` null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn clock_nanosleep(
     clock_id: libc::clockid_t,
@@ -78,21 +92,29 @@ pub unsafe extern "C" fn clock_nanosleep(
     req: *const libc::timespec,
     rem: *mut libc::timespec,
 ) -> c_int {
+    // A copy: `rem` may be the same struct.
+    // SAFETY: null or readable (caller).
+    let request = unsafe { req.as_ref() }.copied();
     // CPU-time clocks (and anything odd) keep the native behaviour and errors.
-    if !on_hub() || req.is_null() || clock::now_on(clock_id).is_none() {
-        return real::clock_nanosleep(clock_id, flags, req, rem);
-    }
-    let Some(ns) = clock::timespec_ns(&*req) else { return libc::EINVAL };
+    let green = Hub::here().zip(request).filter(|_| clock::now_on(clock_id).is_some());
+    let Some((hub, request)) = green else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::clock_nanosleep(clock_id, flags, req, rem) };
+    };
+    let Some(ns) = clock::timespec_ns(&request) else { return libc::EINVAL };
     let absolute = flags & libc::TIMER_ABSTIME != 0;
     let interrupted = if absolute {
-        sleep_until(clock::deadline_from_abs(clock_id, ns).unwrap_or(0))
+        sleep_until(hub, clock::deadline_from_abs(clock_id, ns).unwrap_or(0))
     } else {
-        sleep_for(ns)
+        sleep_for(hub, ns)
     };
     match interrupted {
         Some(left) => {
-            if !absolute && !rem.is_null() {
-                *rem = clock::ns_to_timespec(left);
+            if !absolute {
+                // SAFETY: null or writable (caller).
+                if let Some(rem) = unsafe { rem.as_mut() } {
+                    *rem = clock::ns_to_timespec(left);
+                }
             }
             libc::EINTR
         }

@@ -29,92 +29,90 @@
 //! green threads between attempts (glibc's own trylock), instead of spinning the one OS
 //! thread while the holder cannot run. pthread_spin_trylock and _unlock are glibc's.
 
-use super::futex::{recheck_deadline, FIRST_NAP_NS};
-use crate::runtime::green::{self, Wake, WaitingOn};
-use crate::runtime::{on_hub, rt, tsd, waitqueue, AddressHasher};
+use super::deadline::{recheck_deadline, FIRST_NAP_NS};
+use super::hub::{Hub, HubMap};
+use crate::runtime::green::{Wake, WaitingOn};
+use crate::runtime::tsd;
 use crate::sys::{raw, real};
-use core::cell::UnsafeCell;
 use core::ffi::{c_int, c_uint, c_void};
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
-use std::collections::HashMap;
-
-/// A map only the hub thread touches.
-struct HubMap<V>(UnsafeCell<Option<HashMap<usize, V, AddressHasher>>>);
-
-// SAFETY: only the hub thread touches it (every user checks on_hub first).
-unsafe impl<V> Sync for HubMap<V> {}
-
-impl<V> HubMap<V> {
-    const fn new() -> Self {
-        HubMap(UnsafeCell::new(None))
-    }
-
-    /// # Safety
-    /// Hub thread only; no reference from an earlier call may be live.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self) -> &mut HashMap<usize, V, AddressHasher> {
-        (*self.0.get()).get_or_insert_with(|| HashMap::with_hasher(AddressHasher))
-    }
-}
 
 // ---- barriers ----
 
-/// glibc's `struct pthread_barrier` (nptl/pthreadP.h), the same on x86-64 and aarch64.
+/// glibc 2.36's `struct pthread_barrier` (sysdeps/nptl/internaltypes.h), the same on x86-64
+/// and aarch64. Foreign waiters change `in`, `current_round` and `out` atomically, so they
+/// are atomics here; `count` and `shared` change only in pthread_barrier_init. That makes a
+/// shared reference to a live barrier sound.
 #[repr(C)]
 struct GlibcBarrier {
-    in_: u32,
-    current_round: u32,
+    _in: AtomicU32,
+    _current_round: AtomicU32,
     count: u32,
     shared: i32,
-    out: u32,
+    _out: AtomicU32,
 }
+
+const _: () = assert!(core::mem::size_of::<GlibcBarrier>() <= core::mem::size_of::<libc::pthread_barrier_t>());
+const _: () = assert!(core::mem::align_of::<GlibcBarrier>() <= core::mem::align_of::<libc::pthread_barrier_t>());
 
 /// Threads that arrived in the current cycle, by barrier address.
 static ARRIVED: HubMap<u32> = HubMap::new();
 
-unsafe fn barrier_wait(b: *mut libc::pthread_barrier_t, count: u32) -> c_int {
-    let address = b as usize;
-    let arrived = ARRIVED.get().entry(address).or_insert(0);
-    *arrived += 1;
-    if *arrived >= count {
-        ARRIVED.get().remove(&address);
-        waitqueue::wake_all(address, Wake::Handoff);
+fn barrier_wait(hub: Hub, address: usize, count: u32) -> c_int {
+    let complete = ARRIVED.with(hub, |map| {
+        let arrived = map.entry(address).or_insert(0);
+        *arrived += 1;
+        let complete = *arrived >= count;
+        if complete {
+            map.remove(&address);
+        }
+        complete
+    });
+    if complete {
+        hub.wake_all(address, Wake::Handoff);
         return libc::PTHREAD_BARRIER_SERIAL_THREAD;
     }
     // Only the thread that completes the cycle wakes us; loop in case anything else does.
-    while waitqueue::wait(address, None, WaitingOn::Barrier { address }) != Wake::Handoff {}
+    while hub.wait(address, None, WaitingOn::Barrier { address }) != Wake::Handoff {}
     0
 }
 
+/// # Safety
+/// `b` is null or a barrier the program initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int {
-    if b.is_null() || !on_hub() {
-        return real::pthread_barrier_wait(b);
+    if let Some(hub) = Hub::here() {
+        // SAFETY: null or a live barrier (caller), laid out as GlibcBarrier (see there).
+        if let Some(barrier) = unsafe { (b as *const GlibcBarrier).as_ref() } {
+            if barrier.shared == 0 {
+                return barrier_wait(hub, b as usize, barrier.count);
+            }
+        }
     }
-    let barrier = &*(b as *const GlibcBarrier);
-    if barrier.shared != 0 {
-        return real::pthread_barrier_wait(b);
-    }
-    barrier_wait(b, barrier.count)
+    // SAFETY: the program's argument, passed on as it gave it.
+    unsafe { real::pthread_barrier_wait(b) }
 }
 
+/// # Safety
+/// As for glibc's pthread_barrier_init.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_barrier_init(
     b: *mut libc::pthread_barrier_t,
     attr: *const libc::pthread_barrierattr_t,
     count: c_uint,
 ) -> c_int {
-    let result = real::pthread_barrier_init(b, attr, count);
-    if result == 0 && on_hub() {
-        ARRIVED.get().remove(&(b as usize));
+    // SAFETY: the program's arguments, passed on as it gave them.
+    let result = unsafe { real::pthread_barrier_init(b, attr, count) };
+    if let Some(hub) = Hub::here().filter(|_| result == 0) {
+        ARRIVED.with(hub, |map| map.remove(&(b as usize)));
     }
     result
 }
 
 // ---- pthread_once ----
 
-/// glibc's __PTHREAD_ONCE_INPROGRESS and __PTHREAD_ONCE_DONE; the bits above hold the
-/// fork generation.
+/// glibc's __PTHREAD_ONCE_INPROGRESS and __PTHREAD_ONCE_DONE (glibc 2.36, nptl's
+/// pthreadP.h); the bits above hold the fork generation.
 const ONCE_IN_PROGRESS: i32 = 1;
 const ONCE_DONE: i32 = 2;
 
@@ -124,18 +122,22 @@ static RUNNING: HubMap<u64> = HubMap::new();
 type InitRoutine = Option<unsafe extern "C" fn()>;
 
 /// glibc's fork generation: the value of a fresh control while glibc runs its routine,
-/// without the in-progress bit. (The routine runs on the calling thread, right here.)
-unsafe fn fork_generation() -> i32 {
+/// without the in-progress bit. (The routine runs on the calling thread, right here; the
+/// Hub keeps the statics to one thread.)
+fn fork_generation(_hub: Hub) -> i32 {
     static PROBE: AtomicUsize = AtomicUsize::new(0);
     static GENERATION: AtomicI32 = AtomicI32::new(0);
-    unsafe extern "C" fn look() {
-        let control = &*(PROBE.load(Ordering::Relaxed) as *const AtomicI32);
+    extern "C" fn look() {
+        // SAFETY: PROBE holds the address of the control below, which lives on the caller's
+        // stack for as long as glibc runs this routine on it.
+        let control = unsafe { &*(PROBE.load(Ordering::Relaxed) as *const AtomicI32) };
         let generation = control.load(Ordering::Relaxed) & !(ONCE_IN_PROGRESS | ONCE_DONE);
         GENERATION.store(generation, Ordering::Relaxed);
     }
     let control = AtomicI32::new(0);
     PROBE.store(&control as *const AtomicI32 as usize, Ordering::Relaxed);
-    real::pthread_once(control.as_ptr(), Some(look));
+    // SAFETY: a live, zero (not run) control of our own, and a routine that reads only it.
+    unsafe { real::pthread_once(control.as_ptr(), Some(look)) };
     GENERATION.load(Ordering::Relaxed)
 }
 
@@ -150,114 +152,165 @@ struct OnceFrame {
 /// made yet; glibc's keys are below 1024).
 static ONCE_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
 
-unsafe fn once_key() -> Option<u32> {
+fn once_key() -> Option<u32> {
     let key = ONCE_KEY.load(Ordering::Relaxed);
     if key != u32::MAX {
         return Some(key);
     }
     let mut key: libc::pthread_key_t = 0;
-    if super::thread::pthread_key_create(&mut key, Some(abandon_routines)) != 0 {
+    // SAFETY: a valid place for the key, and a destructor of the signature glibc calls.
+    if unsafe { super::thread::pthread_key_create(&mut key, Some(abandon_routines)) } != 0 {
         return None;
     }
     ONCE_KEY.store(key, Ordering::Relaxed);
     Some(key)
 }
 
-/// Wakes every thread waiting for `control`'s routine, green and foreign.
-unsafe fn wake_once_waiters(control: *const AtomicI32) {
-    waitqueue::wake_all(control as usize, Wake::Ready);
-    raw::futex_wake(control as *const i32, i32::MAX, true);
+/// Wakes every thread waiting for `control`'s routine: green ones (when `hub` is given)
+/// and foreign ones.
+fn wake_once_waiters(hub: Option<Hub>, control: &AtomicI32) {
+    if let Some(hub) = hub {
+        hub.wake_all(control as *const AtomicI32 as usize, Wake::Ready);
+    }
+    raw::futex_wake(control.as_ptr(), i32::MAX, true);
 }
 
 /// Key destructor: the thread ended inside pthread_once routines. Each control goes back
 /// to "not run" and its waiters wake to run the routine themselves (glibc's
 /// clear_once_control).
+///
+/// # Safety
+/// `innermost` is the value run_routine set for ONCE_KEY: null or the innermost OnceFrame of
+/// the ending thread, whose stack is still in place while its key destructors run.
 unsafe extern "C" fn abandon_routines(innermost: *mut c_void) {
-    let mut frame = innermost as *mut OnceFrame;
-    while !frame.is_null() {
-        let control = (*frame).control;
-        if on_hub() {
-            RUNNING.get().remove(&(control as usize));
+    let hub = Hub::here();
+    let mut frame = innermost as *const OnceFrame;
+    // SAFETY: each frame is null or live on the ending thread's stack (caller), and its
+    // control is the program's, live while its routine runs.
+    while let Some(f) = unsafe { frame.as_ref() } {
+        // SAFETY: as above.
+        let control = unsafe { &*f.control };
+        if let Some(hub) = hub {
+            RUNNING.with(hub, |map| map.remove(&(f.control as usize)));
         }
-        (*control).store(0, Ordering::Relaxed);
-        wake_once_waiters(control);
-        frame = (*frame).outer;
+        control.store(0, Ordering::Relaxed);
+        wake_once_waiters(hub, control);
+        frame = f.outer;
     }
 }
 
 /// Runs the routine on the current green thread, registered so that its exit is noticed.
-unsafe fn run_routine(control: *const AtomicI32, init: InitRoutine) {
-    let me = green::current();
-    RUNNING.get().insert(control as usize, (*me).id);
-    let key = if me == rt().root { None } else { once_key() };
+///
+/// # Safety
+/// `init` is the program's routine, callable with no argument (pthread_once's contract).
+unsafe fn run_routine(hub: Hub, control: &AtomicI32, init: InitRoutine) {
+    let me = hub.current();
+    let address = control as *const AtomicI32 as usize;
+    // SAFETY: the running green thread is live.
+    let id = unsafe { (*me).id };
+    RUNNING.with(hub, |map| map.insert(address, id));
+    let key = if me == hub.root() { None } else { once_key() };
     let mut frame = OnceFrame { control, outer: core::ptr::null_mut() };
     if let Some(key) = key {
-        frame.outer = tsd::get(me, key) as *mut OnceFrame;
-        let _ = tsd::set(me, key, &mut frame as *mut OnceFrame as *const c_void);
+        // SAFETY: hub thread, and `me` is live; the frame outlives its registration (it is
+        // unregistered below, or the thread ends inside `init` and the destructor reads it).
+        unsafe {
+            frame.outer = tsd::get(me, key) as *mut OnceFrame;
+            let _ = tsd::set(me, key, &mut frame as *mut OnceFrame as *const c_void);
+        }
     }
     if let Some(init) = init {
-        init();
+        // SAFETY: the program's routine (caller).
+        unsafe { init() };
     }
     if let Some(key) = key {
-        let _ = tsd::set(me, key, frame.outer as *const c_void);
+        // SAFETY: hub thread, and `me` is live (it is running this).
+        let _ = unsafe { tsd::set(me, key, frame.outer as *const c_void) };
     }
-    RUNNING.get().remove(&(control as usize));
+    RUNNING.with(hub, |map| map.remove(&address));
 }
 
-unsafe fn once_slow(control: *const AtomicI32, init: InitRoutine) -> c_int {
-    let address = control as usize;
+/// Moves `control` from "not run" (or an interrupted run of an earlier fork generation) to
+/// `running`: Ok(true) if it is ours to run, Ok(false) if it is done, Err(()) if someone
+/// of this generation runs it.
+fn claim(control: &AtomicI32, running: i32) -> Result<bool, ()> {
+    let mut seen = control.load(Ordering::Acquire);
+    loop {
+        if seen & ONCE_DONE != 0 {
+            return Ok(false);
+        }
+        match control.compare_exchange_weak(seen, running, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(now) => seen = now,
+        }
+    }
+    if seen == running {
+        Err(())
+    } else {
+        Ok(true)
+    }
+}
+
+/// # Safety
+/// As for `run_routine`.
+unsafe fn once_slow(hub: Hub, control: &AtomicI32, init: InitRoutine) -> c_int {
+    let address = control as *const AtomicI32 as usize;
     let mut nap = FIRST_NAP_NS;
     loop {
-        let running = fork_generation() | ONCE_IN_PROGRESS;
-        let mut seen = (*control).load(Ordering::Acquire);
-        loop {
-            if seen & ONCE_DONE != 0 {
-                return 0;
-            }
-            match (*control).compare_exchange_weak(seen, running, Ordering::Acquire, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => seen = now,
+        match claim(control, fork_generation(hub) | ONCE_IN_PROGRESS) {
+            Ok(false) => return 0,
+            Ok(true) => break,
+            Err(()) => {
+                // Someone of this process's generation runs it: wait until it is done. A
+                // green runner wakes us; a foreign one only wakes the futex, so look again
+                // now and then.
+                let foreign = !RUNNING.with(hub, |map| map.contains_key(&address));
+                let wake_at = recheck_deadline(None, foreign, &mut nap);
+                hub.wait(address, wake_at, WaitingOn::Once { address });
             }
         }
-        if seen == running {
-            // Someone of this process's generation runs it: wait until it is done. A green
-            // runner wakes us; a foreign one only wakes the futex, so look again now and then.
-            let foreign = !RUNNING.get().contains_key(&address);
-            let wake_at = recheck_deadline(None, foreign, &mut nap);
-            waitqueue::wait(address, wake_at, WaitingOn::Once { address });
-            continue;
-        }
-        // Not run, or interrupted by a fork: ours to run.
-        run_routine(control, init);
-        (*control).store(ONCE_DONE, Ordering::Release);
-        wake_once_waiters(control);
-        return 0;
     }
+    // Not run, or interrupted by a fork: ours to run.
+    // SAFETY: the caller's contract is run_routine's.
+    unsafe { run_routine(hub, control, init) };
+    control.store(ONCE_DONE, Ordering::Release);
+    wake_once_waiters(Some(hub), control);
+    0
 }
 
+/// # Safety
+/// `control` is null or a pthread_once_t of the program; `init` is its routine.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_once(control: *mut libc::pthread_once_t, init: InitRoutine) -> c_int {
-    let word = control as *const AtomicI32;
-    if !control.is_null() && (*word).load(Ordering::Acquire) & ONCE_DONE != 0 {
+    // SAFETY: null or the program's control word, an int that glibc and our code change
+    // only atomically.
+    let word = unsafe { (control as *const AtomicI32).as_ref() };
+    if word.is_some_and(|w| w.load(Ordering::Acquire) & ONCE_DONE != 0) {
         return 0;
     }
-    if control.is_null() || !on_hub() {
-        return real::pthread_once(control, init);
+    match (word, Hub::here()) {
+        // SAFETY: the program's routine (caller).
+        (Some(word), Some(hub)) => unsafe { once_slow(hub, word, init) },
+        // SAFETY: the program's arguments, passed on as it gave them.
+        _ => unsafe { real::pthread_once(control, init) },
     }
-    once_slow(word, init)
 }
 
 // ---- spin locks ----
 
+/// # Safety
+/// `l` is null or a spin lock the program initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_spin_lock(l: *mut libc::pthread_spinlock_t) -> c_int {
-    if l.is_null() || !on_hub() {
-        return real::pthread_spin_lock(l);
-    }
+    let Some(hub) = Hub::here().filter(|_| !l.is_null()) else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::pthread_spin_lock(l) };
+    };
     // glibc's trylock speaks the lock word's protocol (which differs between x86-64 and
     // aarch64); between attempts the holder, if green, gets to run.
-    while real::pthread_spin_trylock(l) != 0 {
-        green::yield_now();
+    // SAFETY: a non-null spin lock of the program (caller).
+    while unsafe { real::pthread_spin_trylock(l) } != 0 {
+        hub.yield_now();
     }
     0
 }

@@ -11,226 +11,254 @@
 //! Robust, priority-inheritance, priority-protect and process-shared mutexes pass through
 //! to glibc: their semantics involve the kernel or other processes.
 
-use crate::runtime::green::{self, Wake, WaitingOn};
-use crate::runtime::{on_hub, rt, waitqueue};
-use crate::sys::{clock, raw, real};
+use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
+use super::hub::Hub;
+use crate::runtime::green::{Wake, WaitingOn};
+use crate::sys::{raw, real};
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::Ordering::{self, Relaxed};
+use core::sync::atomic::{AtomicI32, AtomicU32};
 
-/// glibc's `struct __pthread_mutex_s` prefix, identical on x86-64 and aarch64.
+/// The first five words of glibc's `struct __pthread_mutex_s`, as glibc 2.36 lays them out
+/// in sysdeps/x86/nptl/bits/struct_mutex.h (x86-64) and sysdeps/nptl/bits/struct_mutex.h
+/// (aarch64, `__WORDSIZE == 64`): `__lock`, `__count`, `__owner`, `__nusers`, `__kind`.
+/// These are the words glibc's own lock and unlock use, so foreign threads running glibc
+/// change them while we look: every field is atomic, which makes a shared reference to a
+/// live mutex sound (glibc's plain accesses and our relaxed ones are the same loads and
+/// stores on both architectures).
 #[repr(C)]
 pub(crate) struct GlibcMutex {
     lock: AtomicI32,
-    count: u32,
-    owner: i32,
-    nusers: u32,
-    kind: i32,
+    count: AtomicU32,
+    owner: AtomicI32,
+    nusers: AtomicU32,
+    kind: AtomicI32,
 }
 
+const _: () = assert!(core::mem::size_of::<GlibcMutex>() <= core::mem::size_of::<libc::pthread_mutex_t>());
+const _: () = assert!(core::mem::align_of::<GlibcMutex>() <= core::mem::align_of::<libc::pthread_mutex_t>());
+
+/// `__kind`: the type in the low bits (PTHREAD_MUTEX_KIND_MASK_NP) and glibc's flags above
+/// them (nptl's pthreadP.h, glibc 2.36).
 const TYPE_MASK: i32 = 3;
 const RECURSIVE: i32 = libc::PTHREAD_MUTEX_RECURSIVE;
 const ERRORCHECK: i32 = libc::PTHREAD_MUTEX_ERRORCHECK;
-/// ROBUST_NORMAL_NP | PRIO_INHERIT_NP | PRIO_PROTECT_NP | PSHARED_BIT.
+/// PTHREAD_MUTEX_ROBUST_NORMAL_NP | PRIO_INHERIT_NP | PRIO_PROTECT_NP | PSHARED_BIT.
 const KERNEL_OR_SHARED: i32 = 16 | 32 | 64 | 128;
 
-/// Green-handled mutex, or None: pass through to glibc.
-#[inline(always)]
-unsafe fn green_mutex(m: *mut libc::pthread_mutex_t) -> Option<&'static mut GlibcMutex> {
-    if m.is_null() || !on_hub() {
-        return None;
-    }
-    let mutex = &mut *(m as *mut GlibcMutex);
-    (mutex.kind & KERNEL_OR_SHARED == 0).then_some(mutex)
+/// A mutex we lock green: process-private, neither robust nor priority-aware, used on the
+/// hub thread.
+#[derive(Clone, Copy)]
+pub(crate) struct GreenMutex<'a> {
+    m: &'a GlibcMutex,
+    hub: Hub,
 }
 
-#[inline(always)]
-unsafe fn me() -> i32 {
-    green::owner_tag(green::current())
-}
-
-#[inline(always)]
-fn try_acquire(m: &mut GlibcMutex, me: i32) -> bool {
-    if m.lock.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        return false;
+impl<'a> GreenMutex<'a> {
+    /// The green mutex behind `m`, or None: pass through to glibc.
+    ///
+    /// # Safety
+    /// `m` is null or points to a mutex pthread_mutex_init (or an initialiser) set up, which
+    /// stays in place for `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn new(m: *mut libc::pthread_mutex_t) -> Option<Self> {
+        let hub = Hub::here()?;
+        // SAFETY: the caller's pointer is null or a live mutex whose first words are a
+        // GlibcMutex (see there); all of them are atomics, so sharing is sound.
+        let m = unsafe { (m as *const GlibcMutex).as_ref() }?;
+        (m.kind.load(Relaxed) & KERNEL_OR_SHARED == 0).then_some(GreenMutex { m, hub })
     }
-    m.owner = me;
-    if m.kind & TYPE_MASK == RECURSIVE {
-        m.count = 1;
-    }
-    m.nusers = m.nusers.wrapping_add(1);
-    true
-}
 
-/// Whether the holder is a green thread of ours (then it will hand the lock over).
-unsafe fn held_by_green(m: &GlibcMutex) -> bool {
-    m.owner < 0 || m.owner == rt().root_tid
-}
-
-/// Acquires `m` for the current green thread, waiting until `deadline` at most.
-/// Returns 0 or an error number, as pthread_mutex_lock does.
-pub(crate) unsafe fn lock(m: &mut GlibcMutex, deadline: Option<u64>) -> c_int {
-    let me = me();
-    if try_acquire(m, me) {
-        return 0;
+    fn kind(self) -> i32 {
+        self.m.kind.load(Relaxed) & TYPE_MASK
     }
-    if m.owner == me {
-        match m.kind & TYPE_MASK {
-            RECURSIVE => {
-                if m.count == u32::MAX {
-                    return libc::EAGAIN;
-                }
-                m.count += 1;
-                return 0;
-            }
-            ERRORCHECK => return libc::EDEADLK,
-            // A normal mutex locked twice deadlocks natively; here the thread parks
-            // forever and the deadlock report names it.
-            _ => {}
+
+    fn address(self) -> usize {
+        self.m as *const GlibcMutex as usize
+    }
+
+    #[inline(always)]
+    fn try_acquire(self, me: i32) -> bool {
+        let m = self.m;
+        if m.lock.compare_exchange(0, 1, Ordering::Acquire, Relaxed).is_err() {
+            return false;
         }
-    }
-    let address = m as *mut GlibcMutex as usize;
-    let mut backoff_ns = 50_000u64;
-    loop {
-        if held_by_green(m) {
-            // Tell a foreign locker (and our own unlock) that someone waits.
-            m.lock.store(2, Ordering::Relaxed);
-            match waitqueue::wait(address, deadline, WaitingOn::Lock { address }) {
-                Wake::Handoff => return 0,
-                Wake::Timeout => return libc::ETIMEDOUT,
-                _ => {}
-            }
-        } else {
-            // A foreign OS thread holds it: it will not hand over, so look again shortly.
-            let now = clock::monotonic_ns();
-            if deadline.is_some_and(|d| now >= d) {
-                return libc::ETIMEDOUT;
-            }
-            let nap = now + backoff_ns;
-            green::park(Some(deadline.map_or(nap, |d| d.min(nap))), WaitingOn::Lock { address });
-            backoff_ns = (backoff_ns * 2).min(10_000_000);
+        m.owner.store(me, Relaxed);
+        if self.kind() == RECURSIVE {
+            m.count.store(1, Relaxed);
         }
-        if try_acquire(m, me) {
-            return 0;
-        }
+        m.nusers.fetch_add(1, Relaxed);
+        true
     }
-}
 
-pub(crate) unsafe fn unlock(m: &mut GlibcMutex) -> c_int {
-    let kind = m.kind & TYPE_MASK;
-    if kind == RECURSIVE || kind == ERRORCHECK {
-        if m.owner != me() || m.lock.load(Ordering::Relaxed) == 0 {
-            return libc::EPERM;
-        }
-        if kind == RECURSIVE {
-            m.count -= 1;
-            if m.count != 0 {
-                return 0;
-            }
-        }
-    }
-    // Green waiters mark the word 2 before they park, so a 1 means nobody to hand over to
-    // and the wait queues need not be looked at.
-    if m.lock.load(Ordering::Relaxed) == 2 {
-        let address = m as *mut GlibcMutex as usize;
-        if let Some(next) = waitqueue::wake_one(address, Wake::Handoff) {
-            // Ownership passes directly; the lock word stays "locked, maybe waiters".
-            m.owner = green::owner_tag(next);
-            if kind == RECURSIVE {
-                m.count = 1;
-            }
-            return 0;
-        }
-    }
-    m.owner = 0;
-    m.nusers = m.nusers.wrapping_sub(1);
-    if m.lock.swap(0, Ordering::Release) == 2 {
-        // Someone may sleep on the futex: a foreign thread, as glibc would wake it.
-        raw::futex_wake(m.lock.as_ptr(), 1, true);
-    }
-    0
-}
-
-/// Converts a pthread absolute timeout to a monotonic deadline, or an error number.
-pub(crate) unsafe fn abs_deadline(clock_id: libc::clockid_t, abstime: *const libc::timespec) -> Result<u64, c_int> {
-    if abstime.is_null() {
-        return Err(libc::EINVAL);
-    }
-    let ts = &*abstime;
-    if !(0..1_000_000_000).contains(&(ts.tv_nsec as i64)) {
-        return Err(libc::EINVAL);
-    }
-    if ts.tv_sec < 0 {
-        return Ok(clock::monotonic_ns());
-    }
-    clock::timespec_ns(ts)
-        .and_then(|ns| clock::deadline_from_abs(clock_id, ns))
-        .ok_or(libc::EINVAL)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_lock(m: *mut libc::pthread_mutex_t) -> c_int {
-    match green_mutex(m) {
-        Some(mutex) => lock(mutex, None),
-        None => real::pthread_mutex_lock(m),
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut libc::pthread_mutex_t) -> c_int {
-    let Some(mutex) = green_mutex(m) else { return real::pthread_mutex_trylock(m) };
-    let me = me();
-    if try_acquire(mutex, me) {
-        return 0;
-    }
-    if mutex.kind & TYPE_MASK == RECURSIVE && mutex.owner == me {
-        if mutex.count == u32::MAX {
+    /// One more hold of a recursive mutex its owner already holds: 0, or EAGAIN when the
+    /// count would overflow.
+    fn relock(self) -> c_int {
+        let count = self.m.count.load(Relaxed);
+        if count == u32::MAX {
             return libc::EAGAIN;
         }
-        mutex.count += 1;
-        return 0;
+        self.m.count.store(count + 1, Relaxed);
+        0
     }
-    libc::EBUSY
+
+    /// Acquires the mutex for the current green thread, waiting until `deadline` at most.
+    /// Returns 0 or an error number, as pthread_mutex_lock does.
+    pub(crate) fn lock(self, deadline: Option<u64>) -> c_int {
+        let me = self.hub.my_owner_tag();
+        if self.try_acquire(me) {
+            return 0;
+        }
+        if self.m.owner.load(Relaxed) == me {
+            match self.kind() {
+                RECURSIVE => return self.relock(),
+                ERRORCHECK => return libc::EDEADLK,
+                // A normal mutex locked twice deadlocks natively; here the thread parks
+                // forever and the deadlock report names it.
+                _ => {}
+            }
+        }
+        let address = self.address();
+        let mut nap = FIRST_NAP_NS;
+        loop {
+            if self.hub.is_green_owner(self.m.owner.load(Relaxed)) {
+                // Tell a foreign locker (and our own unlock) that someone waits.
+                self.m.lock.store(2, Relaxed);
+                match self.hub.wait(address, deadline, WaitingOn::Lock { address }) {
+                    Wake::Handoff => return 0,
+                    Wake::Timeout => return libc::ETIMEDOUT,
+                    _ => {}
+                }
+            } else {
+                // A foreign OS thread holds it: it will not hand over, so look again shortly.
+                if passed(deadline) {
+                    return libc::ETIMEDOUT;
+                }
+                let wake_at = recheck_deadline(deadline, true, &mut nap);
+                self.hub.park(wake_at, WaitingOn::Lock { address });
+            }
+            if self.try_acquire(me) {
+                return 0;
+            }
+        }
+    }
+
+    /// pthread_mutex_trylock.
+    fn trylock(self) -> c_int {
+        let me = self.hub.my_owner_tag();
+        if self.try_acquire(me) {
+            return 0;
+        }
+        if self.kind() == RECURSIVE && self.m.owner.load(Relaxed) == me {
+            return self.relock();
+        }
+        libc::EBUSY
+    }
+
+    /// pthread_mutex_unlock: 0 or an error number.
+    pub(crate) fn unlock(self) -> c_int {
+        let m = self.m;
+        let kind = self.kind();
+        if kind == RECURSIVE || kind == ERRORCHECK {
+            if m.owner.load(Relaxed) != self.hub.my_owner_tag() || m.lock.load(Relaxed) == 0 {
+                return libc::EPERM;
+            }
+            if kind == RECURSIVE && m.count.fetch_sub(1, Relaxed) != 1 {
+                return 0;
+            }
+        }
+        // Green waiters mark the word 2 before they park, so a 1 means nobody to hand over to
+        // and the wait queues need not be looked at.
+        if m.lock.load(Relaxed) == 2 {
+            if let Some(next) = self.hub.hand_over(self.address()) {
+                // Ownership passes directly; the lock word stays "locked, maybe waiters".
+                m.owner.store(next, Relaxed);
+                if kind == RECURSIVE {
+                    m.count.store(1, Relaxed);
+                }
+                return 0;
+            }
+        }
+        m.owner.store(0, Relaxed);
+        m.nusers.fetch_sub(1, Relaxed);
+        if m.lock.swap(0, Ordering::Release) == 2 {
+            // Someone may sleep on the futex: a foreign thread, as glibc would wake it.
+            raw::futex_wake(m.lock.as_ptr(), 1, true);
+        }
+        0
+    }
 }
 
+/// # Safety
+/// `m` is null or a mutex the program initialised (pthread_mutex_lock's contract).
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_lock(m: *mut libc::pthread_mutex_t) -> c_int {
+    // SAFETY: the caller's contract is GreenMutex::new's.
+    match unsafe { GreenMutex::new(m) } {
+        Some(mutex) => mutex.lock(None),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_mutex_lock(m) },
+    }
+}
+
+/// # Safety
+/// `m` is null or a mutex the program initialised.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut libc::pthread_mutex_t) -> c_int {
+    // SAFETY: the caller's contract is GreenMutex::new's.
+    match unsafe { GreenMutex::new(m) } {
+        Some(mutex) => mutex.trylock(),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_mutex_trylock(m) },
+    }
+}
+
+/// # Safety
+/// `m` is null or a mutex the program initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut libc::pthread_mutex_t) -> c_int {
-    match green_mutex(m) {
-        Some(mutex) => unlock(mutex),
-        None => real::pthread_mutex_unlock(m),
+    // SAFETY: the caller's contract is GreenMutex::new's.
+    match unsafe { GreenMutex::new(m) } {
+        Some(mutex) => mutex.unlock(),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_mutex_unlock(m) },
     }
 }
 
+/// # Safety
+/// `m` is null or a mutex the program initialised; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_timedlock(
     m: *mut libc::pthread_mutex_t,
     abstime: *const libc::timespec,
 ) -> c_int {
-    pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abstime)
+    // SAFETY: the same arguments, under the same contract.
+    unsafe { pthread_mutex_clocklock(m, libc::CLOCK_REALTIME, abstime) }
 }
 
+/// # Safety
+/// `m` is null or a mutex the program initialised; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_mutex_clocklock(
     m: *mut libc::pthread_mutex_t,
     clock_id: libc::clockid_t,
     abstime: *const libc::timespec,
 ) -> c_int {
-    let Some(mutex) = green_mutex(m) else {
-        return real::pthread_mutex_clocklock(m, clock_id, abstime);
+    // SAFETY: the caller's contract is GreenMutex::new's.
+    let Some(mutex) = (unsafe { GreenMutex::new(m) }) else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::pthread_mutex_clocklock(m, clock_id, abstime) };
     };
     if clock_id != libc::CLOCK_REALTIME && clock_id != libc::CLOCK_MONOTONIC {
         return libc::EINVAL;
     }
     // Like glibc, an uncontended lock succeeds without looking at the timeout.
-    if try_acquire(mutex, me()) {
+    if mutex.try_acquire(mutex.hub.my_owner_tag()) {
         return 0;
     }
-    match abs_deadline(clock_id, abstime) {
-        Ok(deadline) => lock(mutex, Some(deadline)),
+    // SAFETY: the caller passes null or a readable timespec.
+    match abs_deadline(clock_id, unsafe { abstime.as_ref() }) {
+        Ok(deadline) => mutex.lock(Some(deadline)),
         Err(e) => e,
     }
-}
-
-/// For pthread_cond_*: the green mutex behind `m`, if green.
-pub(crate) unsafe fn as_green(m: *mut libc::pthread_mutex_t) -> Option<&'static mut GlibcMutex> {
-    green_mutex(m)
 }

@@ -9,7 +9,7 @@
 //!
 //! What glibc cannot know is which *green* thread holds the lock (they share one kernel tid,
 //! which glibc records as the writer) and who waits for it. That lives in a side table keyed
-//! by the rwlock's address, with an entry only while a green thread holds the lock or waits
+//! by the rwlock's address (sync_rwlock_state.rs, with glibc's layout), with an entry only while a green thread holds the lock or waits
 //! for it: the green writer's owner tag, the number of read holds green threads took, and
 //! how many green readers and writers wait. Green readers wait in the wait queue of the
 //! rwlock's address, green writers in the queue of the address + 1 (odd, so no other
@@ -47,196 +47,51 @@
 //! glibc's own state (its "writer waiting" bit) would natively. Holds of vanished threads
 //! stay, as natively.
 
-use super::futex::{recheck_deadline, FIRST_NAP_NS};
-use super::sync_mutex::abs_deadline;
-use crate::runtime::green::{self, Wake, WaitingOn};
-use crate::runtime::{on_hub, rt, waitqueue, AddressHasher};
-use crate::sys::{clock, real};
-use core::cell::UnsafeCell;
+use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
+use super::hub::Hub;
+use super::sync_rwlock_state::{forget, GreenRwLock, PREFER_READER, PREFER_WRITER_NONRECURSIVE};
+use crate::runtime::green::{Wake, WaitingOn};
+use crate::sys::real;
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicU8, Ordering};
-use std::collections::HashMap;
 
 type RwLock = *mut libc::pthread_rwlock_t;
 
-/// glibc's `__flags` values (pthread_rwlockattr_setkind_np).
-const PREFER_READER: u32 = 0;
-const PREFER_WRITER_NONRECURSIVE: u32 = 2;
-
-/// Where glibc keeps `__shared` and `__flags` in `struct __pthread_rwlock_arch_t`:
-/// (offset, width in bytes).
-#[cfg(target_arch = "x86_64")]
-mod layout {
-    pub const SHARED: (usize, usize) = (28, 4);
-    pub const FLAGS: (usize, usize) = (48, 4);
-}
-#[cfg(target_arch = "aarch64")]
-mod layout {
-    pub const SHARED: (usize, usize) = (25, 1);
-    pub const FLAGS: (usize, usize) = (24, 1);
-}
-
-unsafe fn field(l: *const libc::pthread_rwlock_t, (offset, width): (usize, usize)) -> u32 {
-    let p = (l as *const u8).add(offset);
-    if width == 4 {
-        *(p as *const u32)
-    } else {
-        *p as u32
-    }
-}
-
-const UNKNOWN: u8 = 0;
-const LAYOUT_OK: u8 = 1;
-const LAYOUT_BAD: u8 = 2;
-static LAYOUT: AtomicU8 = AtomicU8::new(UNKNOWN);
-
-/// Whether this glibc keeps `__shared` and `__flags` where we expect them: checked once by
-/// initialising two rwlocks with glibc's own functions.
-fn layout_ok() -> bool {
-    match LAYOUT.load(Ordering::Relaxed) {
-        LAYOUT_OK => true,
-        LAYOUT_BAD => false,
-        _ => {
-            let ok = probe_layout();
-            LAYOUT.store(if ok { LAYOUT_OK } else { LAYOUT_BAD }, Ordering::Relaxed);
-            if !ok {
-                crate::runtime::log::log!(
-                    Warn,
-                    "unexpected rwlock layout in this glibc; pthread_rwlock_* block the OS thread"
-                );
-            }
-            ok
-        }
-    }
-}
-
-fn probe_layout() -> bool {
-    let probe = |shared: c_int, kind: c_int| -> (u32, u32) {
-        // SAFETY: local pthread objects, initialised with glibc's own functions.
-        unsafe {
-            let mut attr: libc::pthread_rwlockattr_t = core::mem::zeroed();
-            libc::pthread_rwlockattr_init(&mut attr);
-            libc::pthread_rwlockattr_setpshared(&mut attr, shared);
-            libc::pthread_rwlockattr_setkind_np(&mut attr, kind);
-            let mut l: libc::pthread_rwlock_t = core::mem::zeroed();
-            real::pthread_rwlock_init(&mut l, &attr);
-            libc::pthread_rwlockattr_destroy(&mut attr);
-            (field(&l, layout::SHARED), field(&l, layout::FLAGS))
-        }
-    };
-    let (shared, kind) = probe(libc::PTHREAD_PROCESS_SHARED, PREFER_WRITER_NONRECURSIVE as c_int);
-    let (private, default_kind) = probe(libc::PTHREAD_PROCESS_PRIVATE, PREFER_READER as c_int);
-    shared != 0 && kind == PREFER_WRITER_NONRECURSIVE && private == 0 && default_kind == PREFER_READER
-}
-
-/// The kind of a green-handled rwlock, or None: pass through to glibc.
-#[inline(always)]
-unsafe fn green_kind(l: RwLock) -> Option<u32> {
-    if l.is_null() || !on_hub() || !layout_ok() || field(l, layout::SHARED) != 0 {
-        return None;
-    }
-    Some(field(l, layout::FLAGS))
-}
-
-/// What the green world knows about one rwlock.
-#[derive(Default)]
-struct State {
-    /// Owner tag of the green thread holding the write lock; 0 when none does.
-    writer: i32,
-    /// Read holds taken by green threads.
-    readers: u32,
-    readers_waiting: u32,
-    writers_waiting: u32,
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.writer == 0 && self.readers == 0 && self.readers_waiting == 0 && self.writers_waiting == 0
-    }
-}
-
-struct Table(UnsafeCell<Option<HashMap<usize, State, AddressHasher>>>);
-
-// SAFETY: only the hub thread touches it (every user checks on_hub first).
-unsafe impl Sync for Table {}
-
-static TABLE: Table = Table(UnsafeCell::new(None));
-
-/// # Safety
-/// Hub thread only; no reference from an earlier call may be live.
-#[allow(clippy::mut_from_ref)]
-unsafe fn table() -> &'static mut HashMap<usize, State, AddressHasher> {
-    (*TABLE.0.get()).get_or_insert_with(|| HashMap::with_hasher(AddressHasher))
-}
-
-/// The entry of `address`, made if missing. Re-fetch it after anything that can switch.
-unsafe fn state(address: usize) -> &'static mut State {
-    table().entry(address).or_default()
-}
-
-/// The green writer's tag, without making an entry.
-unsafe fn writer_of(address: usize) -> i32 {
-    table().get(&address).map_or(0, |s| s.writer)
-}
-
-/// Drops the entry of `address` once nobody green holds or waits for the lock.
-unsafe fn tidy(address: usize) {
-    let map = table();
-    if map.get(&address).is_some_and(State::idle) {
-        map.remove(&address);
-    }
-}
-
-#[inline(always)]
-fn writers_key(address: usize) -> usize {
-    address + 1
-}
-
-#[inline(always)]
-unsafe fn me() -> i32 {
-    green::owner_tag(green::current())
-}
-
-fn passed(deadline: Option<u64>) -> bool {
-    deadline.is_some_and(|d| clock::monotonic_ns() >= d)
-}
-
-/// Read-locks `l` for the current green thread, waiting until `deadline` at most.
-unsafe fn rdlock(l: RwLock, kind: u32, deadline: Option<u64>) -> c_int {
-    let address = l as usize;
-    if writer_of(address) == me() {
+/// Read-locks `r` for the current green thread, waiting until `deadline` at most.
+fn rdlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
+    let hub = r.hub();
+    let address = r.address();
+    if r.peek(|s| s.writer) == hub.my_owner_tag() {
         return libc::EDEADLK;
     }
     let mut nap = FIRST_NAP_NS;
     loop {
-        let defer = kind == PREFER_WRITER_NONRECURSIVE
-            && table().get(&address).is_some_and(|s| s.writers_waiting > 0);
+        let defer = r.kind() == PREFER_WRITER_NONRECURSIVE && r.peek(|s| s.writers_waiting > 0);
         if !defer {
-            match real::pthread_rwlock_tryrdlock(l) {
+            match r.glibc_tryrdlock() {
                 0 => {
-                    state(address).readers += 1;
+                    r.state(|s| s.readers += 1);
                     return 0;
                 }
                 libc::EAGAIN => {
-                    tidy(address);
+                    r.tidy();
                     return libc::EAGAIN;
                 }
                 _ => {}
             }
         }
         if passed(deadline) {
-            tidy(address);
+            r.tidy();
             return libc::ETIMEDOUT;
         }
-        let s = state(address);
         // Someone green will hand the lock over (a holder's unlock, a waiting writer's unlock
         // or timeout); otherwise a foreign thread holds it and we must look again ourselves.
-        let foreign = s.writer == 0 && s.readers == 0 && s.writers_waiting == 0;
-        s.readers_waiting += 1;
+        let foreign = r.state(|s| {
+            s.readers_waiting += 1;
+            s.writer == 0 && s.readers == 0 && s.writers_waiting == 0
+        });
         let wake_at = recheck_deadline(deadline, foreign, &mut nap);
-        let why = waitqueue::wait(address, wake_at, WaitingOn::RwLock { address, write: false });
-        let s = state(address);
-        s.readers_waiting = s.readers_waiting.saturating_sub(1);
+        let why = hub.wait(address, wake_at, WaitingOn::RwLock { address, write: false });
+        r.state(|s| s.readers_waiting = s.readers_waiting.saturating_sub(1));
         if why == Wake::Handoff {
             // The read hold was taken for us and counted.
             return 0;
@@ -244,32 +99,33 @@ unsafe fn rdlock(l: RwLock, kind: u32, deadline: Option<u64>) -> c_int {
     }
 }
 
-/// Write-locks `l` for the current green thread, waiting until `deadline` at most.
-unsafe fn wrlock(l: RwLock, kind: u32, deadline: Option<u64>) -> c_int {
-    let address = l as usize;
-    let me = me();
-    if writer_of(address) == me {
+/// Write-locks `r` for the current green thread, waiting until `deadline` at most.
+fn wrlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
+    let hub = r.hub();
+    let address = r.address();
+    let me = hub.my_owner_tag();
+    if r.peek(|s| s.writer) == me {
         return libc::EDEADLK;
     }
     let mut nap = FIRST_NAP_NS;
     loop {
-        if real::pthread_rwlock_trywrlock(l) == 0 {
-            state(address).writer = me;
+        if r.glibc_trywrlock() == 0 {
+            r.state(|s| s.writer = me);
             return 0;
         }
         if passed(deadline) {
             // Readers that stood back for this writer may go now.
-            dispatch(l, kind, false);
-            tidy(address);
+            dispatch(r, false);
+            r.tidy();
             return libc::ETIMEDOUT;
         }
-        let s = state(address);
-        let foreign = s.writer == 0 && s.readers == 0;
-        s.writers_waiting += 1;
+        let foreign = r.state(|s| {
+            s.writers_waiting += 1;
+            s.writer == 0 && s.readers == 0
+        });
         let wake_at = recheck_deadline(deadline, foreign, &mut nap);
-        let why = waitqueue::wait(writers_key(address), wake_at, WaitingOn::RwLock { address, write: true });
-        let s = state(address);
-        s.writers_waiting = s.writers_waiting.saturating_sub(1);
+        let why = hub.wait(r.writers_key(), wake_at, WaitingOn::RwLock { address, write: true });
+        r.state(|s| s.writers_waiting = s.writers_waiting.saturating_sub(1));
         if why == Wake::Handoff {
             // The write lock was taken for us and we are its recorded writer.
             return 0;
@@ -279,221 +135,280 @@ unsafe fn wrlock(l: RwLock, kind: u32, deadline: Option<u64>) -> c_int {
 
 /// Hands the lock to the longest-waiting green writer, taking it in glibc on its behalf.
 /// Returns whether there was a writer to try.
-unsafe fn grant_writer(l: RwLock) -> bool {
-    let address = l as usize;
-    let Some(w) = rt().queues.pop(writers_key(address)) else { return false };
-    if real::pthread_rwlock_trywrlock(l) == 0 {
-        state(address).writer = green::owner_tag(w);
-        green::wake(w, Wake::Handoff);
-    } else {
-        // A foreign thread got there first: let the writer try (and nap) itself.
-        green::wake(w, Wake::Ready);
-    }
-    true
+fn grant_writer(r: GreenRwLock) -> bool {
+    r.hub().wake_one_with(r.writers_key(), |tag| {
+        if r.glibc_trywrlock() == 0 {
+            r.state(|s| s.writer = tag);
+            Wake::Handoff
+        } else {
+            // A foreign thread got there first: let the writer try (and nap) itself.
+            Wake::Ready
+        }
+    })
 }
 
 /// Lets every waiting green reader in; returns how many there were.
-unsafe fn grant_readers(l: RwLock) -> usize {
-    let address = l as usize;
-    let mut woken = 0;
-    while let Some(r) = rt().queues.pop(address) {
-        if real::pthread_rwlock_tryrdlock(l) == 0 {
-            state(address).readers += 1;
-            green::wake(r, Wake::Handoff);
+fn grant_readers(r: GreenRwLock) -> usize {
+    let grant_one = |_| {
+        if r.glibc_tryrdlock() == 0 {
+            r.state(|s| s.readers += 1);
+            Wake::Handoff
         } else {
-            green::wake(r, Wake::Ready);
+            Wake::Ready
         }
+    };
+    let mut woken = 0;
+    while r.hub().wake_one_with(r.address(), grant_one) {
         woken += 1;
     }
     woken
 }
 
 /// No green writer holds the lock any more (or a writer gave up waiting): pass it on.
-unsafe fn dispatch(l: RwLock, kind: u32, readers_first: bool) {
-    let address = l as usize;
-    if writer_of(address) != 0 {
+fn dispatch(r: GreenRwLock, readers_first: bool) {
+    if r.peek(|s| s.writer) != 0 {
         return;
     }
-    if readers_first && grant_readers(l) > 0 {
+    if readers_first && grant_readers(r) > 0 {
         return;
     }
-    if state(address).readers == 0 && grant_writer(l) {
+    if r.peek(|s| s.readers) == 0 && grant_writer(r) {
         return;
     }
-    if kind == PREFER_WRITER_NONRECURSIVE && state(address).writers_waiting > 0 {
+    if r.kind() == PREFER_WRITER_NONRECURSIVE && r.peek(|s| s.writers_waiting) > 0 {
         return;
     }
-    grant_readers(l);
+    grant_readers(r);
 }
 
-unsafe fn release_write(l: RwLock, kind: u32) -> c_int {
-    let address = l as usize;
-    let s = state(address);
-    s.writer = 0;
-    if kind != PREFER_READER || s.readers_waiting == 0 {
+fn release_write(r: GreenRwLock) -> c_int {
+    let kind = r.kind();
+    let readers_waiting = r.state(|s| {
+        s.writer = 0;
+        s.readers_waiting
+    });
+    if kind != PREFER_READER || readers_waiting == 0 {
         // Writer to writer: glibc's lock stays write-locked (same kernel tid), only the
         // green owner changes.
-        if let Some(w) = waitqueue::wake_one(writers_key(address), Wake::Handoff) {
-            state(address).writer = green::owner_tag(w);
+        if let Some(next) = r.hub().hand_over(r.writers_key()) {
+            r.state(|s| s.writer = next);
             return 0;
         }
     }
-    let result = real::pthread_rwlock_unlock(l);
-    dispatch(l, kind, kind == PREFER_READER);
-    tidy(address);
+    let result = r.glibc_unlock();
+    dispatch(r, kind == PREFER_READER);
+    r.tidy();
     result
 }
 
-unsafe fn unlock(l: RwLock, kind: u32) -> c_int {
-    let address = l as usize;
-    let me = me();
-    let (writer, readers) = table().get(&address).map_or((0, 0), |s| (s.writer, s.readers));
-    if writer == me {
-        return release_write(l, kind);
+fn unlock(r: GreenRwLock) -> c_int {
+    let (writer, readers) = r.peek(|s| (s.writer, s.readers));
+    if writer == r.hub().my_owner_tag() {
+        return release_write(r);
     }
     if writer != 0 {
         // Write-locked by another green thread: undefined; leave it with its owner.
         return 0;
     }
     if readers > 0 {
-        let s = state(address);
-        s.readers -= 1;
-        let last = s.readers == 0;
-        let result = real::pthread_rwlock_unlock(l);
+        let last = r.state(|s| {
+            s.readers -= 1;
+            s.readers == 0
+        });
+        let result = r.glibc_unlock();
         if last {
-            dispatch(l, kind, false);
+            dispatch(r, false);
         }
-        tidy(address);
+        r.tidy();
         return result;
     }
     // No green thread holds it: a hold taken before the runtime started, or a mistake that
     // glibc answers as natively.
-    let result = real::pthread_rwlock_unlock(l);
-    dispatch(l, kind, kind == PREFER_READER);
-    tidy(address);
+    let result = r.glibc_unlock();
+    dispatch(r, r.kind() == PREFER_READER);
+    r.tidy();
     result
 }
 
-/// The deadline of a timed call, or EINVAL as glibc checks it: before anything else, even
-/// when the lock is free. A null abstime waits forever, as in glibc.
-unsafe fn timed_deadline(clock_id: libc::clockid_t, abstime: *const libc::timespec) -> Result<Option<u64>, c_int> {
-    if abstime.is_null() {
-        return Ok(None);
-    }
-    if clock_id != libc::CLOCK_REALTIME && clock_id != libc::CLOCK_MONOTONIC {
-        return Err(libc::EINVAL);
-    }
-    abs_deadline(clock_id, abstime).map(Some)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_rdlock(l: RwLock) -> c_int {
-    match green_kind(l) {
-        Some(kind) => rdlock(l, kind, None),
-        None => real::pthread_rwlock_rdlock(l),
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_wrlock(l: RwLock) -> c_int {
-    match green_kind(l) {
-        Some(kind) => wrlock(l, kind, None),
-        None => real::pthread_rwlock_wrlock(l),
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_tryrdlock(l: RwLock) -> c_int {
-    let Some(kind) = green_kind(l) else { return real::pthread_rwlock_tryrdlock(l) };
-    let address = l as usize;
+fn tryrdlock(r: GreenRwLock) -> c_int {
     // glibc's tryrdlock fails while a writer waits on a writer-preferring lock; our waiting
     // writers are invisible to glibc, so say it for them.
-    if kind == PREFER_WRITER_NONRECURSIVE && table().get(&address).is_some_and(|s| s.writers_waiting > 0) {
+    if r.kind() == PREFER_WRITER_NONRECURSIVE && r.peek(|s| s.writers_waiting > 0) {
         return libc::EBUSY;
     }
-    let result = real::pthread_rwlock_tryrdlock(l);
+    let result = r.glibc_tryrdlock();
     if result == 0 {
-        state(address).readers += 1;
+        r.state(|s| s.readers += 1);
     }
     result
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_trywrlock(l: RwLock) -> c_int {
-    if green_kind(l).is_none() {
-        return real::pthread_rwlock_trywrlock(l);
-    }
-    let result = real::pthread_rwlock_trywrlock(l);
+fn trywrlock(r: GreenRwLock) -> c_int {
+    let result = r.glibc_trywrlock();
     if result == 0 {
-        state(l as usize).writer = me();
+        let me = r.hub().my_owner_tag();
+        r.state(|s| s.writer = me);
     }
     result
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn pthread_rwlock_timedrdlock(l: RwLock, abstime: *const libc::timespec) -> c_int {
-    let Some(kind) = green_kind(l) else { return real::pthread_rwlock_timedrdlock(l, abstime) };
-    match timed_deadline(libc::CLOCK_REALTIME, abstime) {
-        Ok(deadline) => rdlock(l, kind, deadline),
+/// A timed call: `lock` with the deadline of `abstime` on `clock_id`, or EINVAL as glibc
+/// checks it, before anything else, even when the lock is free. No abstime waits forever,
+/// as in glibc.
+fn timed(
+    r: GreenRwLock,
+    clock_id: libc::clockid_t,
+    abstime: Option<&libc::timespec>,
+    lock: fn(GreenRwLock, Option<u64>) -> c_int,
+) -> c_int {
+    let Some(abstime) = abstime else { return lock(r, None) };
+    if clock_id != libc::CLOCK_REALTIME && clock_id != libc::CLOCK_MONOTONIC {
+        return libc::EINVAL;
+    }
+    match abs_deadline(clock_id, Some(abstime)) {
+        Ok(deadline) => lock(r, Some(deadline)),
         Err(e) => e,
     }
 }
 
+/// # Safety
+/// `l` is null or a rwlock the program initialised.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_rdlock(l: RwLock) -> c_int {
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        Some(r) => rdlock(r, None),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_rwlock_rdlock(l) },
+    }
+}
+
+/// # Safety
+/// `l` is null or a rwlock the program initialised.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_wrlock(l: RwLock) -> c_int {
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        Some(r) => wrlock(r, None),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_rwlock_wrlock(l) },
+    }
+}
+
+/// # Safety
+/// `l` is null or a rwlock the program initialised.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_tryrdlock(l: RwLock) -> c_int {
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        Some(r) => tryrdlock(r),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_rwlock_tryrdlock(l) },
+    }
+}
+
+/// # Safety
+/// `l` is null or a rwlock the program initialised.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_trywrlock(l: RwLock) -> c_int {
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        Some(r) => trywrlock(r),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_rwlock_trywrlock(l) },
+    }
+}
+
+/// # Safety
+/// `l` is null or a rwlock the program initialised; `abstime` is null or a timespec.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_rwlock_timedrdlock(l: RwLock, abstime: *const libc::timespec) -> c_int {
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        // SAFETY: the caller passes null or a readable timespec.
+        Some(r) => timed(r, libc::CLOCK_REALTIME, unsafe { abstime.as_ref() }, rdlock),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::pthread_rwlock_timedrdlock(l, abstime) },
+    }
+}
+
+/// # Safety
+/// `l` is null or a rwlock the program initialised; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_clockrdlock(
     l: RwLock,
     clock_id: libc::clockid_t,
     abstime: *const libc::timespec,
 ) -> c_int {
-    let Some(kind) = green_kind(l) else { return real::pthread_rwlock_clockrdlock(l, clock_id, abstime) };
-    match timed_deadline(clock_id, abstime) {
-        Ok(deadline) => rdlock(l, kind, deadline),
-        Err(e) => e,
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        // SAFETY: the caller passes null or a readable timespec.
+        Some(r) => timed(r, clock_id, unsafe { abstime.as_ref() }, rdlock),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::pthread_rwlock_clockrdlock(l, clock_id, abstime) },
     }
 }
 
+/// # Safety
+/// `l` is null or a rwlock the program initialised; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_timedwrlock(l: RwLock, abstime: *const libc::timespec) -> c_int {
-    let Some(kind) = green_kind(l) else { return real::pthread_rwlock_timedwrlock(l, abstime) };
-    match timed_deadline(libc::CLOCK_REALTIME, abstime) {
-        Ok(deadline) => wrlock(l, kind, deadline),
-        Err(e) => e,
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        // SAFETY: the caller passes null or a readable timespec.
+        Some(r) => timed(r, libc::CLOCK_REALTIME, unsafe { abstime.as_ref() }, wrlock),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::pthread_rwlock_timedwrlock(l, abstime) },
     }
 }
 
+/// # Safety
+/// `l` is null or a rwlock the program initialised; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_clockwrlock(
     l: RwLock,
     clock_id: libc::clockid_t,
     abstime: *const libc::timespec,
 ) -> c_int {
-    let Some(kind) = green_kind(l) else { return real::pthread_rwlock_clockwrlock(l, clock_id, abstime) };
-    match timed_deadline(clock_id, abstime) {
-        Ok(deadline) => wrlock(l, kind, deadline),
-        Err(e) => e,
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        // SAFETY: the caller passes null or a readable timespec.
+        Some(r) => timed(r, clock_id, unsafe { abstime.as_ref() }, wrlock),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::pthread_rwlock_clockwrlock(l, clock_id, abstime) },
     }
 }
 
+/// # Safety
+/// `l` is null or a rwlock the program initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_unlock(l: RwLock) -> c_int {
-    match green_kind(l) {
-        Some(kind) => unlock(l, kind),
-        None => real::pthread_rwlock_unlock(l),
+    // SAFETY: the caller's contract is GreenRwLock::new's.
+    match unsafe { GreenRwLock::new(l) } {
+        Some(r) => unlock(r),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_rwlock_unlock(l) },
     }
 }
 
+/// # Safety
+/// As for glibc's pthread_rwlock_init.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_init(l: RwLock, attr: *const libc::pthread_rwlockattr_t) -> c_int {
-    if !l.is_null() && on_hub() {
-        table().remove(&(l as usize));
+    if let Some(hub) = Hub::here().filter(|_| !l.is_null()) {
+        forget(hub, l as usize);
     }
-    real::pthread_rwlock_init(l, attr)
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::pthread_rwlock_init(l, attr) }
 }
 
+/// # Safety
+/// As for glibc's pthread_rwlock_destroy.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_rwlock_destroy(l: RwLock) -> c_int {
-    if !l.is_null() && on_hub() {
-        table().remove(&(l as usize));
+    if let Some(hub) = Hub::here().filter(|_| !l.is_null()) {
+        forget(hub, l as usize);
     }
-    real::pthread_rwlock_destroy(l)
+    // SAFETY: the program's argument, passed on as it gave it.
+    unsafe { real::pthread_rwlock_destroy(l) }
 }

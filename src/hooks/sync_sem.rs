@@ -25,25 +25,32 @@
 //! Foreign posters: a foreign OS thread (or a signal handler on the hub thread) that posts
 //! cannot wake a parked green thread, because it must not touch the runtime. Once one has
 //! been seen, green waiters look at the value again after a short, growing nap (see
-//! futex::recheck_deadline); a green thread already parked without a deadline when the
+//! deadline::recheck_deadline); a green thread already parked without a deadline when the
 //! first such post comes is not woken by it. A signal handler does not interrupt a green
 //! wait yet (no EINTR), so a post from a handler to the only waiter is such a first post.
 
-use super::futex::{recheck_deadline, FIRST_NAP_NS};
-use super::sync_mutex::abs_deadline;
+use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
+use super::hub::Hub;
 use crate::runtime::green::{Wake, WaitingOn};
-use crate::runtime::{self, on_hub, waitqueue};
-use crate::sys::{clock, errno, raw, real};
+use crate::runtime;
+use crate::sys::{errno, raw, real};
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// glibc's `struct new_sem` (64-bit atomics: x86-64 and aarch64).
+/// glibc 2.36's `struct new_sem` with 64-bit atomics (x86-64 and aarch64), from
+/// sysdeps/nptl/internaltypes.h: `data` (value in the low 32 bits, SEM_VALUE_MASK; waiters
+/// sleeping in the kernel above SEM_NWAITERS_SHIFT), `private` (the futex flag) and `pad`.
+/// glibc changes `data` only atomically, and `private` only in sem_init, so a shared
+/// reference to a live semaphore is sound.
 #[repr(C)]
 struct GlibcSem {
     data: AtomicU64,
     private: i32,
-    pad: i32,
+    _pad: i32,
 }
+
+const _: () = assert!(core::mem::size_of::<GlibcSem>() <= core::mem::size_of::<libc::sem_t>());
+const _: () = assert!(core::mem::align_of::<GlibcSem>() <= core::mem::align_of::<libc::sem_t>());
 
 const VALUE_MASK: u64 = 0xffff_ffff;
 const NWAITERS_SHIFT: u32 = 32;
@@ -54,106 +61,139 @@ const FUTEX_PRIVATE: i32 = 0;
 /// Set once a private semaphore was posted from outside the green world (see the header).
 static FOREIGN_POSTS: AtomicBool = AtomicBool::new(false);
 
-/// The green-handled semaphore behind `sem`, or None: pass through to glibc.
-#[inline(always)]
-unsafe fn green_sem(sem: *mut libc::sem_t) -> Option<&'static GlibcSem> {
-    if sem.is_null() || !on_hub() {
-        return None;
+/// The glibc semaphore behind `sem`.
+///
+/// # Safety
+/// `sem` is null or a semaphore sem_init or sem_open set up, live for `'a`.
+unsafe fn glibc_sem<'a>(sem: *mut libc::sem_t) -> Option<&'a GlibcSem> {
+    // SAFETY: null or a live, initialised semaphore (caller), laid out as GlibcSem.
+    unsafe { (sem as *const GlibcSem).as_ref() }
+}
+
+/// A semaphore we wait on green: any semaphore, on the hub thread.
+#[derive(Clone, Copy)]
+struct GreenSem<'a> {
+    s: &'a GlibcSem,
+    hub: Hub,
+}
+
+impl<'a> GreenSem<'a> {
+    /// # Safety
+    /// As for `glibc_sem`.
+    #[inline(always)]
+    unsafe fn new(sem: *mut libc::sem_t) -> Option<Self> {
+        let hub = Hub::here()?;
+        // SAFETY: the caller's contract is glibc_sem's.
+        let s = unsafe { glibc_sem(sem) }?;
+        Some(GreenSem { s, hub })
     }
-    Some(&*(sem as *const GlibcSem))
-}
 
-/// Whether other processes may use it (sem_init with pshared = 1, sem_open).
-#[inline(always)]
-fn shared(s: &GlibcSem) -> bool {
-    s.private != FUTEX_PRIVATE
-}
-
-#[inline(always)]
-fn address(s: &GlibcSem) -> usize {
-    s as *const GlibcSem as usize
-}
-
-/// The 32-bit word foreign waiters sleep on: the value half of `data`.
-fn value_word(s: &GlibcSem) -> *const i32 {
-    let base = s.data.as_ptr() as *const i32;
-    if cfg!(target_endian = "little") {
-        base
-    } else {
-        base.wrapping_add(1)
+    /// Whether other processes may use it (sem_init with pshared = 1, sem_open).
+    #[inline(always)]
+    fn shared(self) -> bool {
+        self.s.private != FUTEX_PRIVATE
     }
-}
 
-/// Takes one unit if the value is not zero.
-#[inline(always)]
-fn try_take(s: &GlibcSem) -> bool {
-    let mut d = s.data.load(Ordering::Relaxed);
-    while d & VALUE_MASK != 0 {
-        match s.data.compare_exchange_weak(d, d - 1, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(now) => d = now,
+    #[inline(always)]
+    fn address(self) -> usize {
+        self.s as *const GlibcSem as usize
+    }
+
+    /// The 32-bit word foreign waiters sleep on: the value half of `data`.
+    fn value_word(self) -> *const i32 {
+        let base = self.s.data.as_ptr() as *const i32;
+        if cfg!(target_endian = "little") {
+            base
+        } else {
+            base.wrapping_add(1)
         }
     }
-    false
-}
 
-/// Waits for a unit until `deadline` (CLOCK_MONOTONIC ns) at most: Ok, or an error number.
-unsafe fn take(s: &GlibcSem, deadline: Option<u64>) -> Result<(), c_int> {
-    let address = address(s);
-    let mut nap = FIRST_NAP_NS;
-    loop {
-        if try_take(s) {
-            return Ok(());
+    /// Takes one unit if the value is not zero.
+    #[inline(always)]
+    fn try_take(self) -> bool {
+        let data = &self.s.data;
+        let mut d = data.load(Ordering::Relaxed);
+        while d & VALUE_MASK != 0 {
+            match data.compare_exchange_weak(d, d - 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => d = now,
+            }
         }
-        if deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
-            return Err(libc::ETIMEDOUT);
-        }
-        // Foreign threads sleeping on it hint that foreign threads also post it; another
-        // process may post a shared one at any time.
-        let foreign = shared(s)
-            || FOREIGN_POSTS.load(Ordering::Relaxed)
-            || s.data.load(Ordering::Relaxed) >> NWAITERS_SHIFT != 0;
-        let wake_at = recheck_deadline(deadline, foreign, &mut nap);
-        match waitqueue::wait(address, wake_at, WaitingOn::Semaphore { address }) {
-            Wake::Handoff => return Ok(()),
-            // sem_wait is never restarted after a signal handler, SA_RESTART or not.
-            Wake::Interrupted { .. } => return Err(libc::EINTR),
-            _ => {}
-        }
+        false
     }
-}
 
-unsafe fn post(s: &GlibcSem) -> Result<(), c_int> {
-    let mut d = s.data.load(Ordering::Relaxed);
-    if d & VALUE_MASK == SEM_VALUE_MAX {
-        return Err(libc::EOVERFLOW);
+    /// Waits for a unit until `deadline` (CLOCK_MONOTONIC ns) at most: Ok, or an error number.
+    fn take(self, deadline: Option<u64>) -> Result<(), c_int> {
+        let address = self.address();
+        let mut nap = FIRST_NAP_NS;
+        loop {
+            if self.try_take() {
+                return Ok(());
+            }
+            if passed(deadline) {
+                return Err(libc::ETIMEDOUT);
+            }
+            // Foreign threads sleeping on it hint that foreign threads also post it; another
+            // process may post a shared one at any time.
+            let foreign = self.shared()
+                || FOREIGN_POSTS.load(Ordering::Relaxed)
+                || self.s.data.load(Ordering::Relaxed) >> NWAITERS_SHIFT != 0;
+            let wake_at = recheck_deadline(deadline, foreign, &mut nap);
+            match self.hub.wait(address, wake_at, WaitingOn::Semaphore { address }) {
+                Wake::Handoff => return Ok(()),
+                // sem_wait is never restarted after a signal handler, SA_RESTART or not.
+                Wake::Interrupted { .. } => return Err(libc::EINTR),
+                _ => {}
+            }
+        }
     }
-    if waitqueue::wake_one(address(s), Wake::Handoff).is_some() {
-        // The unit goes to the woken thread; the value stays as it is.
-        return Ok(());
-    }
-    loop {
+
+    fn post(self) -> Result<(), c_int> {
+        let data = &self.s.data;
+        let mut d = data.load(Ordering::Relaxed);
         if d & VALUE_MASK == SEM_VALUE_MAX {
             return Err(libc::EOVERFLOW);
         }
-        match s.data.compare_exchange_weak(d, d + 1, Ordering::Release, Ordering::Relaxed) {
-            Ok(_) => break,
-            Err(now) => d = now,
+        if self.hub.wake_one(self.address(), Wake::Handoff) {
+            // The unit goes to the woken thread; the value stays as it is.
+            return Ok(());
         }
+        loop {
+            if d & VALUE_MASK == SEM_VALUE_MAX {
+                return Err(libc::EOVERFLOW);
+            }
+            match data.compare_exchange_weak(d, d + 1, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(now) => d = now,
+            }
+        }
+        if d >> NWAITERS_SHIFT != 0 {
+            raw::futex_wake(self.value_word(), 1, !self.shared());
+        }
+        Ok(())
     }
-    if d >> NWAITERS_SHIFT != 0 {
-        raw::futex_wake(value_word(s), 1, !shared(s));
+
+    /// The timed wait behind sem_timedwait and sem_clockwait. glibc checks tv_nsec before
+    /// anything else, even when a unit is available.
+    fn timed_take(self, clock_id: libc::clockid_t, abstime: Option<&libc::timespec>) -> c_int {
+        if !abstime.is_some_and(|ts| (0..1_000_000_000).contains(&ts.tv_nsec)) {
+            return errno::fail(libc::EINVAL);
+        }
+        if self.try_take() {
+            return 0;
+        }
+        // A negative tv_sec is a deadline long past: ETIMEDOUT, as glibc says.
+        status(abs_deadline(clock_id, abstime).and_then(|deadline| self.take(Some(deadline))))
     }
-    Ok(())
 }
 
 /// A pass-through sem_post on a private semaphore, from a thread that must not touch the
 /// runtime while it is running: remember that such posts happen.
-unsafe fn note_foreign_post(sem: *mut libc::sem_t) {
-    if !sem.is_null()
-        && !FOREIGN_POSTS.load(Ordering::Relaxed)
+fn note_foreign_post(s: Option<&GlibcSem>) {
+    if !FOREIGN_POSTS.load(Ordering::Relaxed)
         && runtime::started()
-        && (*(sem as *const GlibcSem)).private == FUTEX_PRIVATE
+        && s.is_some_and(|s| s.private == FUTEX_PRIVATE)
     {
         FOREIGN_POSTS.store(true, Ordering::Relaxed);
     }
@@ -168,76 +208,76 @@ fn status(result: Result<(), c_int>) -> c_int {
     }
 }
 
-/// glibc checks tv_nsec before anything else, even when a unit is available.
-unsafe fn valid_abstime(abstime: *const libc::timespec) -> bool {
-    if abstime.is_null() {
-        return false;
-    }
-    let nsec: i64 = (*abstime).tv_nsec.into();
-    (0..1_000_000_000).contains(&nsec)
-}
-
-/// The timed wait behind sem_timedwait and sem_clockwait.
-unsafe fn timed_take(s: &GlibcSem, clock_id: libc::clockid_t, abstime: *const libc::timespec) -> c_int {
-    if !valid_abstime(abstime) {
-        return errno::fail(libc::EINVAL);
-    }
-    if try_take(s) {
-        return 0;
-    }
-    // A negative tv_sec is a deadline long past: ETIMEDOUT, as glibc says.
-    status(abs_deadline(clock_id, abstime).and_then(|deadline| take(s, Some(deadline))))
-}
-
+/// # Safety
+/// `sem` is null or a semaphore sem_init or sem_open set up.
 #[no_mangle]
 pub unsafe extern "C" fn sem_wait(sem: *mut libc::sem_t) -> c_int {
-    match green_sem(sem) {
-        Some(s) => status(take(s, None)),
-        None => real::sem_wait(sem),
+    // SAFETY: the caller's contract is GreenSem::new's.
+    match unsafe { GreenSem::new(sem) } {
+        Some(s) => status(s.take(None)),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::sem_wait(sem) },
     }
 }
 
+/// # Safety
+/// `sem` is null or a semaphore sem_init or sem_open set up.
 #[no_mangle]
 pub unsafe extern "C" fn sem_trywait(sem: *mut libc::sem_t) -> c_int {
-    match green_sem(sem) {
-        Some(s) if try_take(s) => 0,
+    // SAFETY: the caller's contract is GreenSem::new's.
+    match unsafe { GreenSem::new(sem) } {
+        Some(s) if s.try_take() => 0,
         Some(_) => errno::fail(libc::EAGAIN),
-        None => real::sem_trywait(sem),
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::sem_trywait(sem) },
     }
 }
 
+/// # Safety
+/// `sem` as for sem_wait; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn sem_timedwait(sem: *mut libc::sem_t, abstime: *const libc::timespec) -> c_int {
-    match green_sem(sem) {
-        Some(s) => timed_take(s, libc::CLOCK_REALTIME, abstime),
-        None => real::sem_timedwait(sem, abstime),
+    // SAFETY: the caller's contract is GreenSem::new's.
+    match unsafe { GreenSem::new(sem) } {
+        // SAFETY: the caller passes null or a readable timespec.
+        Some(s) => s.timed_take(libc::CLOCK_REALTIME, unsafe { abstime.as_ref() }),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::sem_timedwait(sem, abstime) },
     }
 }
 
+/// # Safety
+/// `sem` as for sem_wait; `abstime` is null or a timespec.
 #[no_mangle]
 pub unsafe extern "C" fn sem_clockwait(
     sem: *mut libc::sem_t,
     clock_id: libc::clockid_t,
     abstime: *const libc::timespec,
 ) -> c_int {
-    match green_sem(sem) {
-        Some(s) => {
-            if clock_id != libc::CLOCK_REALTIME && clock_id != libc::CLOCK_MONOTONIC {
-                return errno::fail(libc::EINVAL);
-            }
-            timed_take(s, clock_id, abstime)
+    // SAFETY: the caller's contract is GreenSem::new's.
+    match unsafe { GreenSem::new(sem) } {
+        Some(_) if clock_id != libc::CLOCK_REALTIME && clock_id != libc::CLOCK_MONOTONIC => {
+            errno::fail(libc::EINVAL)
         }
-        None => real::sem_clockwait(sem, clock_id, abstime),
+        // SAFETY: the caller passes null or a readable timespec.
+        Some(s) => s.timed_take(clock_id, unsafe { abstime.as_ref() }),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::sem_clockwait(sem, clock_id, abstime) },
     }
 }
 
+/// # Safety
+/// `sem` is null or a semaphore sem_init or sem_open set up.
 #[no_mangle]
 pub unsafe extern "C" fn sem_post(sem: *mut libc::sem_t) -> c_int {
-    match green_sem(sem) {
-        Some(s) => status(post(s)),
+    // SAFETY: the caller's contract is GreenSem::new's.
+    match unsafe { GreenSem::new(sem) } {
+        Some(s) => status(s.post()),
         None => {
-            note_foreign_post(sem);
-            real::sem_post(sem)
+            // SAFETY: as above: the same contract is glibc_sem's.
+            note_foreign_post(unsafe { glibc_sem(sem) });
+            // SAFETY: the program's argument, passed on as it gave it.
+            unsafe { real::sem_post(sem) }
         }
     }
 }

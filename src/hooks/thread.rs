@@ -1,10 +1,10 @@
 //! Thread creation, identity and ending. On the hub thread every pthread is a green thread;
 //! its pthread_t is the address of its runtime record, which no glibc thread can share.
 
-use crate::runtime::green::{self, StackRequest, StartRoutine};
-use crate::runtime::{tls, tsd};
-use crate::runtime::{self, on_hub};
-use crate::sys::real;
+use super::hub::Hub;
+use crate::runtime::green::{self, Green, StackRequest, StartRoutine};
+use crate::runtime::{self, tls, tsd};
+use crate::sys::{errno, raw, real};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,6 +15,8 @@ extern "C" {
     fn pthread_attr_getdetachstate(attr: *const libc::pthread_attr_t, state: *mut c_int) -> c_int;
 }
 
+/// # Safety
+/// As for glibc's pthread_create: `thread` is writable, `attr` null or initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_create(
     thread: *mut libc::pthread_t,
@@ -23,13 +25,17 @@ pub unsafe extern "C" fn pthread_create(
     arg: *mut c_void,
 ) -> c_int {
     runtime::start();
-    if !on_hub() {
-        return real::pthread_create(thread, attr, start, arg);
-    }
-    let (request, detached) = read_attr(attr);
-    match green::spawn(start, arg, request, detached) {
+    let Some(_hub) = Hub::here() else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::pthread_create(thread, attr, start, arg) };
+    };
+    // SAFETY: `attr` is null or initialised (caller).
+    let (request, detached) = unsafe { read_attr(attr) };
+    // SAFETY: hub thread (`_hub`), spawn's one precondition.
+    match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
-            *thread = (*g).handle;
+            // SAFETY: `g` was just made and is live; `thread` is writable (caller).
+            unsafe { *thread = (*g).handle };
             0
         }
         Err(e) => e,
@@ -38,17 +44,23 @@ pub unsafe extern "C" fn pthread_create(
 
 /// The stack and detach state a pthread_attr_t asks for. A size equal to glibc's default
 /// counts as "default", so GREEN_STACK_SIZE applies to threads that did not choose.
+///
+/// # Safety
+/// `attr` is null or an attribute object pthread_attr_init set up.
 unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
     if attr.is_null() {
         return (StackRequest::Default, false);
     }
     let mut detach_state = 0;
-    pthread_attr_getdetachstate(attr, &mut detach_state);
-    let detached = detach_state == libc::PTHREAD_CREATE_DETACHED;
     let mut size = 0usize;
-    libc::pthread_attr_getstacksize(attr, &mut size);
     let mut address: *mut c_void = core::ptr::null_mut();
-    pthread_attr_getstackaddr(attr, &mut address);
+    // SAFETY: an initialised attr (caller); the outputs are our locals.
+    unsafe {
+        pthread_attr_getdetachstate(attr, &mut detach_state);
+        libc::pthread_attr_getstacksize(attr, &mut size);
+        pthread_attr_getstackaddr(attr, &mut address);
+    }
+    let detached = detach_state == libc::PTHREAD_CREATE_DETACHED;
     let request = if !address.is_null() {
         // glibc's stackaddr is the top of the stack.
         StackRequest::Borrowed(address as usize - size, size)
@@ -64,9 +76,10 @@ fn glibc_default_stack_size() -> usize {
     static SIZE: AtomicUsize = AtomicUsize::new(0);
     let mut size = SIZE.load(Ordering::Relaxed);
     if size == 0 {
-        // SAFETY: a local attr, initialised and destroyed here.
+        // SAFETY: all-zero bytes are a valid pthread_attr_t (plain data), initialised below.
+        let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
+        // SAFETY: a local attr, initialised, read and destroyed here in glibc's order.
         unsafe {
-            let mut attr: libc::pthread_attr_t = core::mem::zeroed();
             libc::pthread_attr_init(&mut attr);
             libc::pthread_attr_getstacksize(&attr, &mut size);
             libc::pthread_attr_destroy(&mut attr);
@@ -76,15 +89,19 @@ fn glibc_default_stack_size() -> usize {
     size
 }
 
+/// # Safety
+/// As for glibc's pthread_join: `retval` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int {
-    if !on_hub() {
-        return real::pthread_join(thread, retval);
-    }
-    let Some(target) = green::lookup(thread) else { return real::pthread_join(thread, retval) };
-    match green::join(target) {
+    let Some(target) = Hub::here().and_then(|hub| hub.lookup(thread)) else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::pthread_join(thread, retval) };
+    };
+    // SAFETY: hub thread (lookup needed a Hub), and `target` came from lookup.
+    match unsafe { green::join(target) } {
         Ok(value) => {
-            if !retval.is_null() {
+            // SAFETY: null or writable (caller).
+            if let Some(retval) = unsafe { retval.as_mut() } {
                 *retval = value;
             }
             0
@@ -93,36 +110,40 @@ pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut
     }
 }
 
+/// # Safety
+/// As for glibc's pthread_detach.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_detach(thread: libc::pthread_t) -> c_int {
-    if !on_hub() {
-        return real::pthread_detach(thread);
-    }
-    match green::lookup(thread) {
-        Some(target) => green::detach(target).err().unwrap_or(0),
-        None => real::pthread_detach(thread),
-    }
+    let Some(target) = Hub::here().and_then(|hub| hub.lookup(thread)) else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::pthread_detach(thread) };
+    };
+    // SAFETY: hub thread (lookup needed a Hub), and `target` came from lookup.
+    unsafe { green::detach(target) }.err().unwrap_or(0)
 }
 
+/// # Safety
+/// As for glibc's pthread_exit: nothing on the calling stack needs dropping.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_exit(retval: *mut c_void) -> ! {
-    if on_hub() {
-        green::exit_current(retval);
+    if Hub::here().is_some() {
+        // SAFETY: hub thread; a C caller has no Drop values on its stack (caller).
+        unsafe { green::exit_current(retval) };
     }
-    real::pthread_exit(retval);
-    unreachable_exit()
-}
-
-fn unreachable_exit() -> ! {
+    // SAFETY: the program's argument, passed on as it gave it.
+    unsafe { real::pthread_exit(retval) };
     crate::runtime::log::fatal(&[b"pthread_exit returned"])
 }
 
+/// # Safety
+/// None beyond glibc's: the function takes no pointer.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_self() -> libc::pthread_t {
-    if on_hub() {
-        (*green::current()).handle
-    } else {
-        real::pthread_self()
+    match Hub::here() {
+        // SAFETY: the running green thread is live.
+        Some(hub) => unsafe { (*hub.current()).handle },
+        // SAFETY: takes no argument.
+        None => unsafe { real::pthread_self() },
     }
 }
 
@@ -132,112 +153,149 @@ pub extern "C" fn pthread_equal(a: libc::pthread_t, b: libc::pthread_t) -> c_int
 }
 
 /// Reports a green thread's own stack (Rust's std, for one, reads it to place its guard).
+///
+/// # Safety
+/// As for glibc's pthread_getattr_np: `attr` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_getattr_np(thread: libc::pthread_t, attr: *mut libc::pthread_attr_t) -> c_int {
-    if !on_hub() {
-        return real::pthread_getattr_np(thread, attr);
-    }
-    let target = match green::lookup(thread) {
-        Some(g) if g != runtime::rt().root => g,
-        _ => return real::pthread_getattr_np(thread, attr),
+    let target = match Hub::here().map(|hub| (hub, hub.lookup(thread))) {
+        Some((hub, Some(g))) if g != hub.root() => g,
+        // SAFETY: the program's arguments, passed on as it gave them.
+        _ => return unsafe { real::pthread_getattr_np(thread, attr) },
     };
-    let result = real::pthread_getattr_np(real::pthread_self(), attr);
+    // SAFETY: the OS thread's own attributes into the program's writable attr (caller).
+    let result = unsafe { real::pthread_getattr_np(real::pthread_self(), attr) };
     if result != 0 {
         return result;
     }
-    libc::pthread_attr_setstack(attr, (*target).stack_low as *mut c_void, (*target).stack_size);
-    libc::pthread_attr_setguardsize(attr, (*target).guard_size);
-    let state = if (*target).detached { libc::PTHREAD_CREATE_DETACHED } else { libc::PTHREAD_CREATE_JOINABLE };
-    libc::pthread_attr_setdetachstate(attr, state);
+    // SAFETY: `target` came from lookup, so it is live; only plain fields are copied.
+    let (low, size, guard, detached) =
+        unsafe { ((*target).stack_low, (*target).stack_size, (*target).guard_size, (*target).detached) };
+    let state = if detached { libc::PTHREAD_CREATE_DETACHED } else { libc::PTHREAD_CREATE_JOINABLE };
+    // SAFETY: `attr` was initialised by glibc just above.
+    unsafe {
+        libc::pthread_attr_setstack(attr, low as *mut c_void, size);
+        libc::pthread_attr_setguardsize(attr, guard);
+        libc::pthread_attr_setdetachstate(attr, state);
+    }
     0
 }
 
+/// # Safety
+/// None: the function takes no argument.
 #[no_mangle]
 pub unsafe extern "C" fn sched_yield() -> c_int {
-    if !on_hub() {
-        return real::sched_yield();
+    match Hub::here() {
+        Some(hub) => {
+            hub.yield_now();
+            0
+        }
+        // SAFETY: takes no argument.
+        None => unsafe { real::sched_yield() },
     }
-    green::yield_now();
-    0
 }
 
 /// The green thread whose pthread key values we keep, or None for the root and for other
 /// OS threads (glibc keeps theirs).
-unsafe fn tsd_owner() -> Option<*mut green::Green> {
-    if !on_hub() {
-        return None;
-    }
-    let g = green::current();
-    (g != runtime::rt().root).then_some(g)
+fn tsd_owner() -> Option<(Hub, *mut Green)> {
+    let hub = Hub::here()?;
+    let g = hub.current();
+    (g != hub.root()).then_some((hub, g))
 }
 
+/// # Safety
+/// As for glibc's pthread_key_create: `key` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_key_create(
     key: *mut libc::pthread_key_t,
     destructor: Option<tsd::Destructor>,
 ) -> c_int {
-    let result = real::pthread_key_create(key, destructor);
+    // SAFETY: the program's arguments, passed on as it gave them.
+    let result = unsafe { real::pthread_key_create(key, destructor) };
     if result == 0 {
-        tsd::created(*key, destructor);
+        // SAFETY: glibc just wrote the new key there.
+        tsd::created(unsafe { *key }, destructor);
     }
     result
 }
 
+/// # Safety
+/// None beyond glibc's: the key is a number.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_key_delete(key: libc::pthread_key_t) -> c_int {
-    let result = real::pthread_key_delete(key);
+    // SAFETY: the program's argument, passed on as it gave it.
+    let result = unsafe { real::pthread_key_delete(key) };
     if result == 0 {
         tsd::deleted(key);
     }
     result
 }
 
+/// # Safety
+/// None beyond glibc's: the key is a number.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_getspecific(key: libc::pthread_key_t) -> *mut c_void {
     match tsd_owner() {
-        Some(g) => tsd::get(g, key),
-        None => real::pthread_getspecific(key),
+        // SAFETY: `g` is the running green thread, so live.
+        Some((_, g)) => unsafe { tsd::get(g, key) },
+        // SAFETY: the program's argument, passed on as it gave it.
+        None => unsafe { real::pthread_getspecific(key) },
     }
 }
 
+/// # Safety
+/// None beyond glibc's: the value is stored, never read through.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_setspecific(key: libc::pthread_key_t, value: *const c_void) -> c_int {
     match tsd_owner() {
-        Some(g) => tsd::set(g, key, value).err().unwrap_or(0),
-        None => real::pthread_setspecific(key, value),
+        // SAFETY: `g` is the running green thread, so live.
+        Some((_, g)) => unsafe { tsd::set(g, key, value) }.err().unwrap_or(0),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::pthread_setspecific(key, value) },
     }
 }
 
 /// Registers a thread-local variable's destructor (C++ `thread_local`, Rust `thread_local!`).
 /// For an object in a green thread's own copy of the TLS blocks (see runtime/tls.rs) the
 /// destructor runs when that green thread ends, on its contents; everything else is glibc's.
+///
+/// # Safety
+/// As for glibc's __cxa_thread_atexit_impl: `destructor` may be called with `object`.
 #[no_mangle]
 pub unsafe extern "C" fn __cxa_thread_atexit_impl(
     destructor: tls::Destructor,
     object: *mut c_void,
     dso: *mut c_void,
 ) -> c_int {
-    match tsd_owner() {
-        Some(g) if tls::is_per_green(object as usize) => {
-            tls::register_destructor(g, destructor, object);
-            0
+    if let Some((_hub, g)) = tsd_owner() {
+        // SAFETY: hub thread (`_hub`), is_per_green's one precondition.
+        if unsafe { tls::is_per_green(object as usize) } {
+            // SAFETY: hub thread, on `g`, the running green thread, which is not the root.
+            unsafe { tls::register_destructor(g, destructor, object) };
+            return 0;
         }
-        _ => real::__cxa_thread_atexit_impl(destructor, object, dso),
     }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::__cxa_thread_atexit_impl(destructor, object, dso) }
 }
 
 /// The CPU this thread runs on. glibc reads it from the rseq area in the thread descriptor,
 /// which the kernel updates only in the OS thread's real descriptor, not in a green thread's
 /// TLS copy (runtime/tls_area.rs): ask the kernel.
+///
+/// # Safety
+/// None: the function takes no argument.
 #[no_mangle]
 pub unsafe extern "C" fn sched_getcpu() -> c_int {
-    if !on_hub() {
-        return real::sched_getcpu();
+    if Hub::here().is_none() {
+        // SAFETY: takes no argument.
+        return unsafe { real::sched_getcpu() };
     }
     let mut cpu: u32 = 0;
-    let result = crate::sys::raw::syscall6(libc::SYS_getcpu, [&mut cpu as *mut u32 as usize, 0, 0, 0, 0, 0]);
+    // SAFETY: getcpu writes one u32 to our local and ignores the null node and cache.
+    let result = unsafe { raw::syscall6(libc::SYS_getcpu, [&mut cpu as *mut u32 as usize, 0, 0, 0, 0, 0]) };
     if result < 0 {
-        crate::sys::errno::fail(-result as c_int)
+        errno::fail(-result as c_int)
     } else {
         cpu as c_int
     }

@@ -33,10 +33,11 @@
 //! we cannot run on a green stack. Ending the thread without them would leave its mutexes
 //! locked and its resources held, which is worse than a clear error.
 
+use super::hub::Hub;
 use crate::runtime::green::{self, Green, State, Wake, WaitingOn};
-use crate::runtime::{on_hub, pending_signals, rt};
+use crate::runtime::{pending_signals, rt};
 use crate::sys::real;
-use core::ffi::{c_char, c_int};
+use core::ffi::{c_char, c_int, CStr};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The kernel's TASK_COMM_LEN: names are at most 15 bytes and a NUL.
@@ -50,130 +51,186 @@ enum Target {
     Passthrough,
     /// Not a live or unjoined green thread.
     Gone,
-    Green(*mut Green),
+    /// A green thread, live until it is joined or reclaimed, with the proof we are on the
+    /// hub thread.
+    Green(Hub, *mut Green),
 }
 
-unsafe fn target(thread: libc::pthread_t) -> Target {
-    if !on_hub() {
-        return Target::Passthrough;
-    }
-    match green::lookup(thread) {
-        Some(g) => Target::Green(g),
+fn target(thread: libc::pthread_t) -> Target {
+    let Some(hub) = Hub::here() else { return Target::Passthrough };
+    match hub.lookup(thread) {
+        Some(g) => Target::Green(hub, g),
         None => Target::Gone,
     }
 }
 
+/// A green thread other than the root, which names and reads names through the OS thread.
+fn named_target(thread: libc::pthread_t) -> Target {
+    match target(thread) {
+        Target::Green(hub, g) if g == hub.root() => Target::Passthrough,
+        other => other,
+    }
+}
+
+/// Whether `g` has ended (it is not reclaimed until joined).
+///
+/// # Safety
+/// `g` came from Hub::lookup during this call, so it is live.
+unsafe fn ended(g: *mut Green) -> bool {
+    // SAFETY: live (caller); one plain field read.
+    unsafe { (*g).state == State::Done }
+}
+
+/// # Safety
+/// As for glibc's pthread_setname_np: `name` is a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_setname_np(thread: libc::pthread_t, name: *const c_char) -> c_int {
-    let g = match target(thread) {
-        Target::Green(g) if g != rt().root => g,
-        Target::Gone => {
-            return if libc::strlen(name) >= NAME_LEN { libc::ERANGE } else { libc::ESRCH };
-        }
-        _ => return real::pthread_setname_np(thread, name),
+    let g = match named_target(thread) {
+        Target::Green(_, g) => g,
+        // SAFETY: the program's arguments, passed on as it gave them.
+        Target::Passthrough => return unsafe { real::pthread_setname_np(thread, name) },
+        Target::Gone => core::ptr::null_mut(),
     };
-    let len = libc::strlen(name);
-    if len >= NAME_LEN {
+    // SAFETY: a NUL-terminated string (caller).
+    let name = unsafe { CStr::from_ptr(name) }.to_bytes();
+    if name.len() >= NAME_LEN {
         return libc::ERANGE;
     }
-    if (*g).state == State::Done {
+    if g.is_null() {
+        return libc::ESRCH;
+    }
+    // SAFETY: `g` came from lookup in this call.
+    if unsafe { ended(g) } {
         return libc::ENOENT;
     }
     let mut stored = [0u8; NAME_LEN];
-    core::ptr::copy_nonoverlapping(name as *const u8, stored.as_mut_ptr(), len);
-    if len == 0 {
+    stored[..name.len()].copy_from_slice(name);
+    if name.is_empty() {
         stored[1] = 1;
     }
-    (*g).name = stored;
+    // SAFETY: live (from lookup); only the hub thread touches green records.
+    unsafe { (*g).name = stored };
     0
 }
 
+/// # Safety
+/// As for glibc's pthread_getname_np: `buf` has room for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_getname_np(thread: libc::pthread_t, buf: *mut c_char, len: usize) -> c_int {
-    let g = match target(thread) {
-        Target::Green(g) if g != rt().root => g,
+    let g = match named_target(thread) {
+        Target::Green(_, g) => g,
         Target::Gone => return if len < NAME_LEN { libc::ERANGE } else { libc::ESRCH },
-        _ => return real::pthread_getname_np(thread, buf, len),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        Target::Passthrough => return unsafe { real::pthread_getname_np(thread, buf, len) },
     };
     if len < NAME_LEN {
         return libc::ERANGE;
     }
-    if (*g).state == State::Done {
+    // SAFETY: `g` came from lookup in this call.
+    if unsafe { ended(g) } {
         return libc::ENOENT;
     }
-    let name = (*g).name;
+    // SAFETY: live (from lookup); a copy of a plain field.
+    let name = unsafe { (*g).name };
     if name == [0u8; NAME_LEN] {
         // Never named: what a native thread inherits, the OS thread's name.
-        return real::pthread_getname_np(real::pthread_self(), buf, len);
+        // SAFETY: the program's buffer, of `len` bytes (caller).
+        return unsafe { real::pthread_getname_np(real::pthread_self(), buf, len) };
     }
     let end = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN - 1);
-    core::ptr::copy_nonoverlapping(name.as_ptr(), buf as *mut u8, end);
-    *buf.add(end) = 0;
+    // SAFETY: `buf` has room for `len` >= NAME_LEN > `end` bytes (caller, checked above).
+    let out = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, end + 1) };
+    out[..end].copy_from_slice(&name[..end]);
+    out[end] = 0;
     0
 }
 
+/// # Safety
+/// None beyond glibc's: both arguments are numbers.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_kill(thread: libc::pthread_t, signal: c_int) -> c_int {
-    let g = match target(thread) {
-        Target::Green(g) => g,
+    let (hub, g) = match target(thread) {
+        Target::Green(hub, g) => (hub, g),
         Target::Gone => return libc::ESRCH,
-        Target::Passthrough => return real::pthread_kill(thread, signal),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        Target::Passthrough => return unsafe { real::pthread_kill(thread, signal) },
     };
     if signal == SIGCANCEL || signal == SIGSETXID {
         return libc::EINVAL;
     }
-    if (*g).state == State::Done || signal == 0 {
+    // SAFETY: `g` came from lookup in this call.
+    if unsafe { ended(g) } || signal == 0 {
         return 0;
     }
-    let hub = real::pthread_self();
-    if g == green::current() {
-        return real::pthread_kill(hub, signal);
+    // SAFETY: no arguments.
+    let os_thread = unsafe { real::pthread_self() };
+    if g == hub.current() {
+        // SAFETY: our own OS thread, and the program's signal number.
+        return unsafe { real::pthread_kill(os_thread, signal) };
     }
     // The handler runs before glibc's pthread_kill returns (the signal is for this very OS
     // thread). Its note would make the hub interrupt the main thread's wait; the signal was
     // meant for `g`, so take the note and interrupt `g` instead.
     let earlier = pending_signals::take();
-    let result = real::pthread_kill(hub, signal);
+    // SAFETY: as above.
+    let result = unsafe { real::pthread_kill(os_thread, signal) };
     let handled = pending_signals::take();
     pending_signals::restore(earlier);
     if let Some(restart) = handled {
-        interrupt(g, restart);
+        // SAFETY: `g` is still live: a handler cannot reclaim a green thread.
+        unsafe { interrupt(hub, g, restart) };
     }
     result
 }
 
 /// A handler ran on behalf of `g`: its interruptible wait ends, and semaphore and futex
 /// waiters look again (the handler may have posted or woken one: see poller.rs).
-unsafe fn interrupt(g: *mut Green, restart: bool) {
-    if (*g).state == State::Parked && (*g).waiting_on.interruptible() {
-        green::wake(g, Wake::Interrupted { restart });
+///
+/// # Safety
+/// `g` is live.
+unsafe fn interrupt(_hub: Hub, g: *mut Green, restart: bool) {
+    // SAFETY: hub thread (`_hub`), `g` live (caller).
+    unsafe {
+        if (*g).state == State::Parked && (*g).waiting_on.interruptible() {
+            green::wake(g, Wake::Interrupted { restart });
+        }
     }
-    for (_, &other) in rt().threads.iter() {
-        if (*other).state == State::Parked
-            && matches!((*other).waiting_on, WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. })
-        {
-            green::wake(other, Wake::Ready);
+    // SAFETY: hub thread (`_hub`); every thread in the table is live, and waking one does
+    // not change the table.
+    unsafe {
+        for (_, &other) in rt().threads.iter() {
+            if (*other).state == State::Parked
+                && matches!((*other).waiting_on, WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. })
+            {
+                green::wake(other, Wake::Ready);
+            }
         }
     }
 }
 
 static CANCEL_WARNED: AtomicBool = AtomicBool::new(false);
 
+/// # Safety
+/// None beyond glibc's: the thread id is a number.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cancel(thread: libc::pthread_t) -> c_int {
     let g = match target(thread) {
-        Target::Green(g) => g,
+        Target::Green(_, g) => g,
         Target::Gone => return libc::ESRCH,
-        Target::Passthrough => return real::pthread_cancel(thread),
+        // SAFETY: the program's argument, passed on as it gave it.
+        Target::Passthrough => return unsafe { real::pthread_cancel(thread) },
     };
-    if (*g).state == State::Done {
+    // SAFETY: `g` came from lookup in this call.
+    if unsafe { ended(g) } {
         return 0;
     }
     if !CANCEL_WARNED.swap(true, Ordering::Relaxed) {
+        // SAFETY: live (from lookup); a copy of a plain field.
+        let id = unsafe { (*g).id };
         crate::runtime::log::log!(
             Warn,
             "pthread_cancel(thread {}) refused with ENOTSUP: green threads cannot be cancelled",
-            (*g).id
+            id
         );
     }
     libc::ENOTSUP

@@ -3,14 +3,14 @@
 //! child is ready we park on the child's pidfd, or nap (runtime::child). A signal handler
 //! interrupts the wait with EINTR, or restarts it under SA_RESTART, as the kernel does.
 
+use super::hub::Hub;
 use crate::runtime::child::ChildWatch;
 use crate::runtime::green::Wake;
-use crate::runtime::on_hub;
 use crate::sys::{errno, real};
 use core::ffi::c_int;
 
 /// Repeats `attempt` (a WNOHANG call: > 0 done, 0 nothing yet, < 0 error) until it is done.
-unsafe fn park_until(pid: i32, mut attempt: impl FnMut() -> c_int) -> c_int {
+fn park_until(_hub: Hub, pid: i32, mut attempt: impl FnMut() -> c_int) -> c_int {
     let saved_errno = errno::get();
     let mut watch = ChildWatch::new(pid);
     loop {
@@ -21,25 +21,35 @@ unsafe fn park_until(pid: i32, mut attempt: impl FnMut() -> c_int) -> c_int {
             }
             return result;
         }
-        if let Wake::Interrupted { restart: false } = watch.wait() {
+        // SAFETY: hub thread (`_hub`), the one precondition.
+        if let Wake::Interrupted { restart: false } = unsafe { watch.wait() } {
             return errno::fail(libc::EINTR);
         }
     }
 }
 
+/// # Safety
+/// As for waitpid(2): `status` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
-    if !on_hub() || options & libc::WNOHANG != 0 {
-        return real::waitpid(pid, status, options);
+    match Hub::here().filter(|_| options & libc::WNOHANG == 0) {
+        // SAFETY: the program's arguments, with WNOHANG added.
+        Some(hub) => park_until(hub, pid, || unsafe { real::waitpid(pid, status, options | libc::WNOHANG) }),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::waitpid(pid, status, options) },
     }
-    park_until(pid, || real::waitpid(pid, status, options | libc::WNOHANG))
 }
 
+/// # Safety
+/// As for wait(2): `status` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn wait(status: *mut c_int) -> libc::pid_t {
-    waitpid(-1, status, 0)
+    // SAFETY: the same pointer, under the same contract.
+    unsafe { waitpid(-1, status, 0) }
 }
 
+/// # Safety
+/// As for wait4(2): `status` and `usage` are null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn wait4(
     pid: libc::pid_t,
@@ -47,17 +57,53 @@ pub unsafe extern "C" fn wait4(
     options: c_int,
     usage: *mut libc::rusage,
 ) -> libc::pid_t {
-    if !on_hub() || options & libc::WNOHANG != 0 {
-        return real::wait4(pid, status, options, usage);
+    match Hub::here().filter(|_| options & libc::WNOHANG == 0) {
+        // SAFETY: the program's arguments, with WNOHANG added.
+        Some(hub) => park_until(hub, pid, || unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) }),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::wait4(pid, status, options, usage) },
     }
-    park_until(pid, || real::wait4(pid, status, options | libc::WNOHANG, usage))
 }
 
+/// # Safety
+/// As for wait3(2): `status` and `usage` are null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, usage: *mut libc::rusage) -> libc::pid_t {
-    wait4(-1, status, options, usage)
+    // SAFETY: the same pointers, under the same contract.
+    unsafe { wait4(-1, status, options, usage) }
 }
 
+/// Where the kernel puts si_pid in a siginfo_t for SIGCHLD (after signo, errno, code and
+/// the 64-bit alignment padding): the same on x86-64 and aarch64.
+const SI_PID_OFFSET: usize = 16;
+
+/// waitid with WNOHANG, as park_until wants it: 1 when a child was reported, 0 when none
+/// was yet, -1 on error.
+///
+/// # Safety
+/// `info` is writable for a siginfo_t.
+unsafe fn waitid_now(id_type: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int {
+    // waitid says "nothing yet" with 0 and si_pid 0; clear it so a stale value cannot
+    // pass for a child.
+    // SAFETY: `info` is writable (caller), and si_pid is an aligned pid_t at SI_PID_OFFSET.
+    unsafe {
+        (*info).si_signo = 0;
+        info.cast::<u8>().add(SI_PID_OFFSET).cast::<libc::pid_t>().write(0);
+    }
+    // SAFETY: the program's arguments, with WNOHANG added.
+    let result = unsafe { real::waitid(id_type, id, info, options | libc::WNOHANG) };
+    // SAFETY: the kernel filled `info` in (or left it as we cleared it).
+    if result == 0 && unsafe { (*info).si_pid() } == 0 {
+        0
+    } else if result == 0 {
+        1
+    } else {
+        result
+    }
+}
+
+/// # Safety
+/// As for waitid(2): `info` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn waitid(
     id_type: libc::idtype_t,
@@ -65,27 +111,11 @@ pub unsafe extern "C" fn waitid(
     info: *mut libc::siginfo_t,
     options: c_int,
 ) -> c_int {
-    if !on_hub() || options & libc::WNOHANG != 0 || info.is_null() {
-        return real::waitid(id_type, id, info, options);
-    }
+    let Some(hub) = Hub::here().filter(|_| options & libc::WNOHANG == 0 && !info.is_null()) else {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        return unsafe { real::waitid(id_type, id, info, options) };
+    };
     let pid = if id_type == libc::P_PID { id as i32 } else { -1 };
-    // waitid says "nothing yet" with 0 and si_pid 0; clear it so a stale value cannot
-    // pass for a child.
-    park_until(pid, || {
-        (*info).si_signo = 0;
-        *(core::ptr::addr_of_mut!(*info) as *mut u8).add(SI_PID_OFFSET).cast::<libc::pid_t>() = 0;
-        let result = real::waitid(id_type, id, info, options | libc::WNOHANG);
-        if result == 0 && (*info).si_pid() == 0 {
-            0
-        } else if result == 0 {
-            1
-        } else {
-            result
-        }
-    })
-    .min(0)
+    // SAFETY: `info` is not null, so writable (caller).
+    park_until(hub, pid, || unsafe { waitid_now(id_type, id, info, options) }).min(0)
 }
-
-/// Where the kernel puts si_pid in a siginfo_t for SIGCHLD (after signo, errno, code and
-/// the 64-bit alignment padding): the same on x86-64 and aarch64.
-const SI_PID_OFFSET: usize = 16;
