@@ -20,9 +20,12 @@
 //! one that no further instance may watch (ELOOP): waits on that one ask again after short
 //! naps instead.
 //!
-//! The signal mask of epoll_pwait and epoll_pwait2 is handled as pselect's is
-//! (`select::masked_wait`).
+//! The signal mask of epoll_pwait and epoll_pwait2 is handled as sigmask.rs says.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
+use super::sigmask::masked_wait;
+use super::user_mem::read_user;
 use crate::runtime::fdtable::READ;
 use crate::runtime::green::{self, Wake, WaitingOn};
 use crate::runtime::{io as green_io, on_hub};
@@ -55,7 +58,7 @@ pub unsafe extern "C" fn epoll_pwait(
         return pass();
     }
     let deadline = ms_deadline(timeout);
-    super::select::masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
+    masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
 }
 
 #[no_mangle]
@@ -74,7 +77,7 @@ pub unsafe extern "C" fn epoll_pwait2(
         None
     } else {
         // A bad pointer: the real call answers EFAULT, as natively.
-        let Some(ts) = super::io_route::read_user(timeout) else { return pass() };
+        let Some(ts) = read_user(timeout) else { return pass() };
         match clock::timespec_ns(&ts) {
             Some(ns) => Some(ns),
             None => return pass(), // EINVAL, as natively
@@ -84,7 +87,7 @@ pub unsafe extern "C" fn epoll_pwait2(
         return pass();
     }
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
-    super::select::masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
+    masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
 }
 
 /// A millisecond timeout (negative: forever) as a monotonic deadline.

@@ -1,5 +1,8 @@
-//! Fd bookkeeping: close, the dup family, fcntl's flags and duplicates, FIONBIO, fclose, and
-//! fork (which must not let a child share the parent's hub).
+//! Fd bookkeeping: close, the dup family, fcntl's flags and duplicates, FIONBIO, fclose.
+//! The fd table follows every change of what a number refers to, and the program sees the
+//! O_NONBLOCK it asked for, whatever we set underneath.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
 use crate::runtime::fdtable;
 use crate::runtime::io as green_io;
@@ -148,24 +151,4 @@ unsafe fn real_ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
 /// The description behind `fd` if we made it non-blocking ourselves.
 fn owned_desc(fd: c_int) -> Option<&'static mut fdtable::Desc> {
     fdtable::existing(fd).and_then(|e| e.desc()).filter(|d| d.owned_nonblock)
-}
-
-/// The child shares every description with us; see `release_inheritable` for why they go
-/// back to blocking first.
-#[no_mangle]
-pub unsafe extern "C" fn fork() -> libc::pid_t {
-    green_io::release_inheritable();
-    let forked_on_hub = runtime::on_hub_thread();
-    let pid = real::fork();
-    if pid == 0 {
-        runtime::after_fork_in_child(forked_on_hub);
-    }
-    pid
-}
-
-/// vfork's child shares our memory, so anything it did through our hooks (close, dup2)
-/// would rewrite the parent's fd table and epoll set. A fork is always a correct vfork.
-#[no_mangle]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
-    fork()
 }

@@ -14,7 +14,7 @@
 //! (EOPNOTSUPP), and every other error of the first try, gets the plain call, inline, so
 //! errors are exactly the native ones.
 
-use super::offloaded;
+use super::offload::offloaded;
 use crate::runtime::io as green_io;
 use crate::runtime::{on_hub, rt};
 use crate::sys::{errno, raw, real};

@@ -20,7 +20,7 @@ extern "C" {
 /// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left them.
 unsafe fn offloaded<T: Copy>(mut call: impl FnMut() -> T) -> T {
     // SAFETY (in the closure): the worker's own h_errno slot.
-    let (value, call_h_errno) = super::offloaded(|| (call(), unsafe { *__h_errno_location() }));
+    let (value, call_h_errno) = super::offload::offloaded(|| (call(), unsafe { *__h_errno_location() }));
     *__h_errno_location() = call_h_errno;
     value
 }

@@ -18,26 +18,15 @@
 //! on), on every return that got past the argument checks: ready, timed out (zero), error,
 //! EINTR. pselect's timeout is const. A zero timeout is a plain poll: straight through.
 //!
-//! The signal mask of pselect (and of ppoll and epoll_pwait, which share [`masked_wait`]):
-//! when the caller is the only thread of the program, nothing else could run while it
-//! waits, so the real call is made: the kernel swaps the mask atomically and the answer is
-//! exact. Otherwise the mask is installed on the OS thread for the length of the green wait
-//! (with the real pthread_sigmask) and put back after. Signal masks are per OS thread, so
-//! every green thread that runs meanwhile runs under that mask too (the README says masks
-//! are shared), and a mask change one of them makes meanwhile is undone when the wait ends.
-//! This beats the other honest choice, the real call whatever the thread count: that one
-//! would stop every other green thread for the length of the wait, forever for a program
-//! whose main thread waits in pselect for its workers.
+//! pselect's signal mask is handled as sigmask.rs says.
 //!
-//! Signals during such a wait: a handler that runs because the mask unblocked a pending
-//! signal makes the call fail with EINTR at once, as natively, when the caller is the main
-//! thread; a signal that arrives during the green wait interrupts the main thread's wait,
-//! whichever thread called pselect (the runtime's rule for every signal). A green thread
-//! other than the main one is not yet woken with EINTR by a signal.
+//! Every hook here has the contract of the libc function it replaces.
 
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
-use crate::runtime::{io as green_io, on_hub, pending_signals, rt};
+use super::sigmask::masked_wait;
+use super::user_mem::copy_self;
+use crate::runtime::{io as green_io, on_hub};
 use crate::sys::{clock, errno, real};
 use core::ffi::c_int;
 use core::mem::size_of;
@@ -148,7 +137,7 @@ impl Question {
                 // Byte copies: a program's own bigger "fd_set" need not be word-aligned. A
                 // bad pointer gives None: the real call then answers EFAULT, as natively.
                 let (to, len) = (saved[i * words..].as_mut_ptr() as *mut core::ffi::c_void, words * size_of::<Word>());
-                match super::io_route::copy_self(libc::SYS_process_vm_readv, to, *set as *mut core::ffi::c_void, len) {
+                match copy_self(libc::SYS_process_vm_readv, to, *set as *mut core::ffi::c_void, len) {
                     Some(true) => {}
                     Some(false) => core::ptr::copy_nonoverlapping(*set as *const u8, to as *mut u8, len),
                     None => return None,
@@ -261,50 +250,4 @@ fn fd_table_size() -> Option<usize> {
         any = true;
     }
     any.then_some(size)
-}
-
-/// Runs a green wait for a call that takes a signal mask (pselect, ppoll, epoll_pwait,
-/// epoll_pwait2): see the top of this file. `real_call` is the program's call as it made
-/// it, `wait` the green wait (whose attempts take no mask).
-///
-/// # Safety
-/// Hub thread only.
-pub(super) unsafe fn masked_wait(
-    sigmask: *const libc::sigset_t,
-    real_call: impl FnOnce() -> c_int,
-    wait: impl FnOnce() -> c_int,
-) -> c_int {
-    if sigmask.is_null() {
-        return wait();
-    }
-    let rt = rt();
-    let main = rt.current == rt.root;
-    if rt.live == 0 {
-        // Only the main thread exists: blocking the OS thread blocks no one else.
-        let result = real_call();
-        // A handler that ran meanwhile interrupted this call (or found nothing blocked):
-        // its note must not interrupt the next green wait.
-        pending_signals::take();
-        return result;
-    }
-    if main {
-        // Handlers that ran while the main thread was running interrupted nothing.
-        pending_signals::take();
-    }
-    let mut old: libc::sigset_t = core::mem::zeroed();
-    let e = real::pthread_sigmask(libc::SIG_SETMASK, sigmask, &mut old);
-    if e != 0 {
-        return errno::fail(e);
-    }
-    // Unblocking a pending signal runs its handler right here, before the wait: natively
-    // the call then fails with EINTR without waiting.
-    let result = if main && pending_signals::take().is_some() {
-        errno::fail(libc::EINTR)
-    } else {
-        wait()
-    };
-    let saved = errno::get();
-    real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
-    errno::set(saved);
-    result
 }
