@@ -1,8 +1,9 @@
 """Differential semantics: the same scenarios, natively and greened, must give the same
 results.
 
-Four programs (shim-tests/c/diff_*.c) run scenarios over stream sockets, readiness waits
-(select, poll, epoll), message sockets and pipes/eventfds/timerfds. Each scenario prints
+Five programs (shim-tests/c/diff_*.c) run scenarios over stream sockets, readiness waits
+(select, poll, epoll), message sockets, pipes/eventfds/timerfds, and MSG_WAITALL through
+each of recv, recvfrom and recvmsg. Each scenario prints
 exactly one line, "name: result...", built only from values that are the same on every
 native run: return values, errno names, byte counts, flags, revents, and bound checks
 ("waited=1": at least 0.9 of the expected wait and under 5 s) instead of times. Work that
@@ -69,6 +70,12 @@ SCENARIOS = {
         pipe_close_while_reading eventfd_blocking_read eventfd_semaphore
         eventfd_errors_nonblock eventfd_write_blocks timerfd_blocking_read timerfd_periodic
         timerfd_nonblock_errors fd_close_dup_errors fd_directory_and_file fd_dup_write_ends
+    """.split(),
+    "diff_waitall": """
+        recv_waitall_pieces recvfrom_waitall_pieces recvmsg_waitall_pieces
+        recv_waitall_rcvtimeo recvfrom_waitall_rcvtimeo recvmsg_waitall_rcvtimeo
+        recv_waitall_eof recvfrom_waitall_eof recvmsg_waitall_eof
+        recv_peek_waitall recvfrom_peek_waitall recvmsg_peek_waitall
     """.split(),
 }
 

@@ -24,12 +24,6 @@
 
 /* ---- Sockets */
 
-static struct sockaddr_in loopback(int port) {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
 /* A UDP socket bound to a free loopback port. */
 static int udp_socket(struct sockaddr_in *addr) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -654,13 +648,6 @@ static void s_sendmmsg_counts(const char *name) {
 
 /* ---- Table */
 
-#define SCENARIO_LIMIT_S 10
-
-struct scenario {
-    const char *name;
-    void (*fn)(const char *);
-};
-
 static const struct scenario scenarios[] = {
     {"udp_boundaries", s_udp_boundaries},
     {"udp_trunc", s_udp_trunc},
@@ -686,27 +673,5 @@ static const struct scenario scenarios[] = {
 
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
-    size_t n = sizeof scenarios / sizeof scenarios[0];
-    int ran = 0;
-    for (size_t i = 0; i < n; i++) {
-        int wanted = argc == 1;
-        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], scenarios[i].name) == 0;
-        if (!wanted) continue;
-        int before = lines_printed;
-        /* A scenario takes well under 2 s natively: one that hangs ends the program
-         * (SIGALRM), and the test runs the remaining ones in a new process. */
-        alarm(SCENARIO_LIMIT_S);
-        scenarios[i].fn(scenarios[i].name);
-        alarm(0);
-        if (lines_printed != before + 1) {
-            fprintf(stderr, "scenario %s printed %d lines\n", scenarios[i].name, lines_printed - before);
-            return 3;
-        }
-        ran++;
-    }
-    if (ran == 0) {
-        fprintf(stderr, "usage: diff_dgram [SCENARIO...]\n");
-        return 2;
-    }
-    return 0;
+    return run_scenarios("diff_dgram", scenarios, sizeof scenarios / sizeof scenarios[0], argc, argv);
 }

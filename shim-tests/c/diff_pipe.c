@@ -29,52 +29,6 @@ static void make_pipe(int p[2]) {
     if (pipe(p) != 0) DIE("pipe");
 }
 
-static void *bad_pointer(void) {
-    volatile uintptr_t address = 8;
-    return (void *)address;
-}
-
-enum { OP_WRITE = 1, OP_CLOSE, OP_WRITE_U64 };
-
-struct step {
-    int delay_ms;
-    int op;
-    int fd;
-    const char *data;
-    uint64_t value;
-};
-
-struct script {
-    struct step steps[8];
-    int n;
-    double t0;
-};
-
-static void *run_script(void *arg) {
-    struct script *s = arg;
-    for (int i = 0; i < s->n; i++) {
-        struct step *st = &s->steps[i];
-        if (st->delay_ms) msleep(st->delay_ms);
-        switch (st->op) {
-        case OP_WRITE:
-            if (write(st->fd, st->data, strlen(st->data)) != (ssize_t)strlen(st->data)) DIE("script write");
-            break;
-        case OP_CLOSE:
-            close(st->fd);
-            break;
-        case OP_WRITE_U64:
-            if (write(st->fd, &st->value, 8) != 8) DIE("script write u64");
-            break;
-        }
-    }
-    return NULL;
-}
-
-static pthread_t start_script(struct script *s) {
-    s->t0 = mono_now();
-    return spawn(run_script, s);
-}
-
 struct rd {
     int fd;
     size_t want; /* 0: the whole buffer */
@@ -609,13 +563,6 @@ static void s_fd_dup_write_ends(const char *name) {
 
 /* ---- Table */
 
-#define SCENARIO_LIMIT_S 10
-
-struct scenario {
-    const char *name;
-    void (*fn)(const char *);
-};
-
 static const struct scenario scenarios[] = {
     {"pipe_eof_after_writer_close", s_pipe_eof_after_writer_close},
     {"pipe_partial_read", s_pipe_partial_read},
@@ -643,27 +590,5 @@ static const struct scenario scenarios[] = {
 
 int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
-    size_t n = sizeof scenarios / sizeof scenarios[0];
-    int ran = 0;
-    for (size_t i = 0; i < n; i++) {
-        int wanted = argc == 1;
-        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], scenarios[i].name) == 0;
-        if (!wanted) continue;
-        int before = lines_printed;
-        /* A scenario takes well under 2 s natively: one that hangs ends the program
-         * (SIGALRM), and the test runs the remaining ones in a new process. */
-        alarm(SCENARIO_LIMIT_S);
-        scenarios[i].fn(scenarios[i].name);
-        alarm(0);
-        if (lines_printed != before + 1) {
-            fprintf(stderr, "scenario %s printed %d lines\n", scenarios[i].name, lines_printed - before);
-            return 3;
-        }
-        ran++;
-    }
-    if (ran == 0) {
-        fprintf(stderr, "usage: diff_pipe [SCENARIO...]\n");
-        return 2;
-    }
-    return 0;
+    return run_scenarios("diff_pipe", scenarios, sizeof scenarios / sizeof scenarios[0], argc, argv);
 }

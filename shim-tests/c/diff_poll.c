@@ -26,84 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { OP_WRITE = 1, OP_CLOSE, OP_SHUT_WR, OP_OOB, OP_READ_ALL, OP_READ1 };
-
-struct step {
-    int delay_ms;
-    int op;
-    int fd;
-    const char *data;
-};
-
-struct script {
-    struct step steps[8];
-    int n;
-    double t0; /* when the script started: waits it ends are timed from here */
-};
-
-static void *run_script(void *arg) {
-    struct script *s = arg;
-    for (int i = 0; i < s->n; i++) {
-        struct step *st = &s->steps[i];
-        if (st->delay_ms) msleep(st->delay_ms);
-        switch (st->op) {
-        case OP_WRITE:
-            if (write(st->fd, st->data, strlen(st->data)) != (ssize_t)strlen(st->data)) DIE("script write");
-            break;
-        case OP_CLOSE:
-            close(st->fd);
-            break;
-        case OP_SHUT_WR:
-            if (shutdown(st->fd, SHUT_WR) != 0) DIE("script shutdown");
-            break;
-        case OP_OOB:
-            if (send(st->fd, "!", 1, MSG_OOB) != 1) DIE("script oob");
-            break;
-        case OP_READ1: { /* wait for the other side's go-ahead: one byte */
-            char c;
-            if (read(st->fd, &c, 1) != 1) DIE("script read");
-            break;
-        }
-        case OP_READ_ALL: {
-            char buf[65536];
-            int fl = fcntl(st->fd, F_GETFL);
-            fcntl(st->fd, F_SETFL, fl | O_NONBLOCK);
-            while (read(st->fd, buf, sizeof buf) > 0) {}
-            fcntl(st->fd, F_SETFL, fl);
-            break;
-        }
-        }
-    }
-    return NULL;
-}
-
-static pthread_t start_script(struct script *s) {
-    s->t0 = mono_now();
-    return spawn(run_script, s);
-}
-
-static void unix_pair(int sv[2]) {
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) DIE("socketpair");
-}
-
-static void tcp_pair(int fds[2]) {
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    if (lfd < 0) DIE("socket");
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons((unsigned short)listen_on_loopback(lfd, 0, 4));
-    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (fds[0] < 0 || connect(fds[0], (struct sockaddr *)&a, sizeof a) != 0) DIE("connect");
-    fds[1] = accept(lfd, NULL, NULL);
-    if (fds[1] < 0) DIE("accept");
-    close(lfd);
-}
-
-static void *bad_pointer(void) {
-    volatile uintptr_t address = 8;
-    return (void *)address;
-}
-
 /* Fills a socket's buffers with non-blocking sends. */
 static void fill_socket(int fd) {
     static char chunk[65536];
@@ -1012,13 +934,6 @@ static void s_epoll_two_waiters(const char *name) {
 
 /* ---- Table */
 
-#define SCENARIO_LIMIT_S 10
-
-struct scenario {
-    const char *name;
-    void (*fn)(const char *);
-};
-
 static const struct scenario scenarios[] = {
     {"select_fd64", s_select_fd64},
     {"select_fd_setsize_minus_1", s_select_fd_setsize_minus_1},
@@ -1074,27 +989,5 @@ int main(int argc, char **argv) {
         rl.rlim_cur = want;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) DIE("setrlimit");
     }
-    size_t n = sizeof scenarios / sizeof scenarios[0];
-    int ran = 0;
-    for (size_t i = 0; i < n; i++) {
-        int wanted = argc == 1;
-        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], scenarios[i].name) == 0;
-        if (!wanted) continue;
-        int before = lines_printed;
-        /* A scenario takes well under 2 s natively: one that hangs ends the program
-         * (SIGALRM), and the test runs the remaining ones in a new process. */
-        alarm(SCENARIO_LIMIT_S);
-        scenarios[i].fn(scenarios[i].name);
-        alarm(0);
-        if (lines_printed != before + 1) {
-            fprintf(stderr, "scenario %s printed %d lines\n", scenarios[i].name, lines_printed - before);
-            return 3;
-        }
-        ran++;
-    }
-    if (ran == 0) {
-        fprintf(stderr, "usage: diff_poll [SCENARIO...]\n");
-        return 2;
-    }
-    return 0;
+    return run_scenarios("diff_poll", scenarios, sizeof scenarios / sizeof scenarios[0], argc, argv);
 }

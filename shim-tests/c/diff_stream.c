@@ -29,87 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A script of delayed actions, run by a thread of its own. */
-enum { OP_WRITE = 1, OP_CLOSE, OP_SHUT_WR, OP_RST_CLOSE, OP_READ1 };
-
-struct step {
-    int delay_ms; /* before this step */
-    int op;
-    int fd;
-    const char *data;
-    size_t len;
-};
-
-struct script {
-    struct step steps[12];
-    int n;
-};
-
-static void *run_script(void *arg) {
-    struct script *s = arg;
-    for (int i = 0; i < s->n; i++) {
-        struct step *st = &s->steps[i];
-        if (st->delay_ms) msleep(st->delay_ms);
-        switch (st->op) {
-        case OP_WRITE: {
-            size_t len = st->len ? st->len : strlen(st->data);
-            if (write(st->fd, st->data, len) != (ssize_t)len) DIE("script write");
-            break;
-        }
-        case OP_CLOSE:
-            close(st->fd);
-            break;
-        case OP_SHUT_WR:
-            if (shutdown(st->fd, SHUT_WR) != 0) DIE("script shutdown");
-            break;
-        case OP_RST_CLOSE: {
-            struct linger lg = {1, 0};
-            if (setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) != 0) DIE("linger");
-            close(st->fd);
-            break;
-        }
-        case OP_READ1: { /* wait for the other side's go-ahead: one byte */
-            char c;
-            if (read(st->fd, &c, 1) != 1) DIE("script read");
-            break;
-        }
-        }
-    }
-    return NULL;
-}
-
 /* ---- Sockets */
-
-static void unix_pair(int sv[2]) {
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) DIE("socketpair");
-}
-
-static struct sockaddr_in loopback(int port) {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-/* A listening TCP socket on a free loopback port. */
-static int tcp_listener(struct sockaddr_in *addr, int backlog) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) DIE("socket");
-    int port = listen_on_loopback(fd, 0, backlog);
-    if (addr) *addr = loopback(port);
-    return fd;
-}
-
-/* fds[0] the connecting end, fds[1] the accepted one. */
-static void tcp_pair(int fds[2]) {
-    struct sockaddr_in a;
-    int lfd = tcp_listener(&a, 4);
-    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (fds[0] < 0) DIE("socket");
-    if (connect(fds[0], (struct sockaddr *)&a, sizeof a) != 0) DIE("connect");
-    fds[1] = accept(lfd, NULL, NULL);
-    if (fds[1] < 0) DIE("accept");
-    close(lfd);
-}
 
 /* A TCP port nobody listens on: a socket bound to it and kept, not listening. */
 static int closed_port(struct sockaddr_in *addr) {
@@ -246,7 +166,7 @@ static void partial_read(const char *name, int fds[2]) {
     if (write(fds[1], "hello", 5) != 5) DIE("write");
     struct rd a = {.fd = fds[0], .want = 100};
     in_thread(reader, &a);
-    struct script s = {{{20, OP_WRITE, fds[1], "abc", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, fds[1], "abc", 0}}, .n = 1};
     struct rd b = {.fd = fds[0], .want = 100};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &b);
     join(rt);
@@ -272,8 +192,8 @@ static void s_partial_read_tcp(const char *name) {
 static void s_partial_read_main(const char *name) {
     int sv[2];
     unix_pair(sv);
-    struct script s = {{{20, OP_WRITE, sv[1], "late", 0}, {0, OP_READ1, sv[1], NULL, 0},
-                        {20, OP_WRITE, sv[1], "r", 0}}, 3};
+    struct script s = {.steps = {{20, OP_WRITE, sv[1], "late", 0}, {0, OP_READ1, sv[1], NULL, 0},
+                        {20, OP_WRITE, sv[1], "r", 0}}, .n = 3};
     pthread_t st = spawn(run_script, &s);
     char buf[64];
     res_t a = CALL(read(sv[0], buf, sizeof buf));
@@ -438,7 +358,7 @@ static void s_eof_after_close(const char *name) {
 }
 
 static void eof_wait(const char *name, int fds[2]) {
-    struct script s = {{{30, OP_CLOSE, fds[1], NULL, 0}}, 1};
+    struct script s = {.steps = {{30, OP_CLOSE, fds[1], NULL, 0}}, .n = 1};
     struct rd a = {.fd = fds[0]};
     double t0 = mono_now();
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &a);
@@ -466,7 +386,7 @@ static void s_reset_linger0(const char *name) {
     sigpipe_handler();
     int tp[2];
     tcp_pair(tp);
-    struct script s = {{{30, OP_RST_CLOSE, tp[1], NULL, 0}}, 1};
+    struct script s = {.steps = {{30, OP_RST_CLOSE, tp[1], NULL, 0}}, .n = 1};
     struct rd a = {.fd = tp[0]}, b = {.fd = tp[0]};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &a);
     join(rt);
@@ -619,7 +539,7 @@ static void s_sigpipe_thread_main_unaffected(const char *name) {
     unix_pair(broken);
     close(broken[1]);
     struct pipe_write p = {.fd = broken[0], .flags = -1};
-    struct script s = {{{150, OP_WRITE, sv[1], "data", 0}}, 1};
+    struct script s = {.steps = {{150, OP_WRITE, sv[1], "data", 0}}, .n = 1};
     pthread_t wt = spawn(late_broken_write, &p), st = spawn(run_script, &s);
     char buf[16];
     res_t r = CALL(read(sv[0], buf, sizeof buf));
@@ -743,9 +663,9 @@ static void s_connect_sndtimeo(const char *name) {
 static void waitall(const char *name, int fds[2]) {
     static char block[100];
     memset(block, 'w', sizeof block);
-    struct script s = {{{10, OP_WRITE, fds[1], block, 100},
+    struct script s = {.steps = {{10, OP_WRITE, fds[1], block, 100},
                         {10, OP_WRITE, fds[1], block, 100},
-                        {10, OP_WRITE, fds[1], block, 100}}, 3};
+                        {10, OP_WRITE, fds[1], block, 100}}, .n = 3};
     struct rd r = {.fd = fds[0], .want = 250, .flags = MSG_WAITALL, .use_recv = 1};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &r);
     join(rt);
@@ -771,8 +691,8 @@ static void s_waitall_tcp(const char *name) {
 static void s_waitall_eof(const char *name) {
     int sv[2];
     unix_pair(sv);
-    struct script s = {{{10, OP_WRITE, sv[1], "fifty bytes of data, more or less, sent at once!!!", 0},
-                        {10, OP_CLOSE, sv[1], NULL, 0}}, 2};
+    struct script s = {.steps = {{10, OP_WRITE, sv[1], "fifty bytes of data, more or less, sent at once!!!", 0},
+                        {10, OP_CLOSE, sv[1], NULL, 0}}, .n = 2};
     struct rd r = {.fd = sv[0], .want = 200, .flags = MSG_WAITALL, .use_recv = 1};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &r);
     join(rt);
@@ -813,7 +733,7 @@ static void s_peek(const char *name) {
     struct rd r = {.fd = sv[0], .want = 100};
     in_thread(reader, &r);
     /* A peek that waits for data sent later, then the read. */
-    struct script s = {{{20, OP_WRITE, sv[1], "ghijkl", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, sv[1], "ghijkl", 0}}, .n = 1};
     struct rd p2 = {.fd = sv[0], .want = 3, .flags = MSG_PEEK, .use_recv = 1};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &p2);
     join(rt);
@@ -828,7 +748,7 @@ static void s_peek(const char *name) {
 static void s_peek_tcp_waitall(const char *name) {
     int tp[2];
     tcp_pair(tp);
-    struct script s = {{{10, OP_WRITE, tp[1], "12345", 0}, {20, OP_WRITE, tp[1], "67890", 0}}, 2};
+    struct script s = {.steps = {{10, OP_WRITE, tp[1], "12345", 0}, {20, OP_WRITE, tp[1], "67890", 0}}, .n = 2};
     struct rd p = {.fd = tp[0], .want = 8, .flags = MSG_PEEK | MSG_WAITALL, .use_recv = 1};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &p);
     join(rt);
@@ -887,7 +807,7 @@ static void s_nonblock_fcntl(const char *name) {
     int quick = at_once(t0);
     set_nonblock(sv[0], 0);
     int after = fcntl(sv[0], F_GETFL);
-    struct script s = {{{20, OP_WRITE, sv[1], "wait", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, sv[1], "wait", 0}}, .n = 1};
     struct rd w = {.fd = sv[0]};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &w);
     join(rt);
@@ -907,7 +827,7 @@ static void s_nonblock_fionbio(const char *name) {
     in_thread(reader, &r);
     res_t i2 = CALL(ioctl(tp[0], FIONBIO, &off));
     int after = fcntl(tp[0], F_GETFL);
-    struct script s = {{{20, OP_WRITE, tp[1], "wait", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, tp[1], "wait", 0}}, .n = 1};
     struct rd w = {.fd = tp[0]};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &w);
     join(rt);
@@ -974,14 +894,14 @@ static void s_dup_after_close_original(const char *name) {
     int sv[2];
     unix_pair(sv);
     /* Register the original with a wait first, so the dup is not the only thing known. */
-    struct script s0 = {{{10, OP_WRITE, sv[1], "one", 0}}, 1};
+    struct script s0 = {.steps = {{10, OP_WRITE, sv[1], "one", 0}}, .n = 1};
     struct rd r0 = {.fd = sv[0]};
     pthread_t st = spawn(run_script, &s0), rt = spawn(reader, &r0);
     join(rt);
     join(st);
     int d = dup(sv[0]);
     close(sv[0]);
-    struct script s = {{{20, OP_WRITE, sv[1], "two", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, sv[1], "two", 0}}, .n = 1};
     struct rd r = {.fd = d};
     st = spawn(run_script, &s);
     rt = spawn(reader, &r);
@@ -1001,7 +921,7 @@ static void s_dup2_onto_open(const char *name) {
     unix_pair(a);
     unix_pair(b);
     /* Make b[0] known and waited on, then replace it with a dup of a[0]. */
-    struct script s0 = {{{10, OP_WRITE, b[1], "bbb", 0}}, 1};
+    struct script s0 = {.steps = {{10, OP_WRITE, b[1], "bbb", 0}}, .n = 1};
     struct rd r0 = {.fd = b[0]};
     pthread_t st = spawn(run_script, &s0), rt = spawn(reader, &r0);
     join(rt);
@@ -1009,7 +929,7 @@ static void s_dup2_onto_open(const char *name) {
     res_t d = CALL(dup2(a[0], b[0]));
     /* The old description behind b[0] is closed: its peer's writes fail. */
     res_t old = CALL(send(b[1], "old", 3, MSG_NOSIGNAL));
-    struct script s = {{{20, OP_WRITE, a[1], "new", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, a[1], "new", 0}}, .n = 1};
     struct rd r = {.fd = b[0]};
     st = spawn(run_script, &s);
     rt = spawn(reader, &r);
@@ -1072,7 +992,7 @@ static void s_close_while_reading(const char *name) {
 static void s_shutdown_wr_eof(const char *name) {
     int tp[2];
     tcp_pair(tp);
-    struct script s = {{{20, OP_SHUT_WR, tp[0], NULL, 0}}, 1};
+    struct script s = {.steps = {{20, OP_SHUT_WR, tp[0], NULL, 0}}, .n = 1};
     struct rd r = {.fd = tp[1]};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &r);
     join(rt);
@@ -1125,11 +1045,6 @@ static void s_ebadf(const char *name) {
     };
     out(name, " read=%s write=%s recv=%s send=%s accept=%s read_m1=%s send_m1=%s getfl=%s",
         rs(r[0]), rs(r[1]), rs(r[2]), rs(r[3]), rs(r[4]), rs(r[5]), rs(r[6]), rs(r[7]));
-}
-
-static void *bad_pointer(void) {
-    volatile uintptr_t address = 8;
-    return (void *)address;
 }
 
 struct efault {
@@ -1431,7 +1346,7 @@ static void s_rcvlowat_wait(const char *name) {
     tcp_pair(tp);
     int low = 6;
     setsockopt(tp[0], SOL_SOCKET, SO_RCVLOWAT, &low, sizeof low);
-    struct script s = {{{10, OP_WRITE, tp[1], "abc", 0}, {30, OP_WRITE, tp[1], "defgh", 0}}, 2};
+    struct script s = {.steps = {{10, OP_WRITE, tp[1], "abc", 0}, {30, OP_WRITE, tp[1], "defgh", 0}}, .n = 2};
     struct rd r = {.fd = tp[0], .want = 100};
     pthread_t st = spawn(run_script, &s), rt = spawn(reader, &r);
     join(rt);
@@ -1592,7 +1507,7 @@ static void s_splice_pipe_to_socket(const char *name) {
     struct spl a = {.in = p[0], .out = sv[0], .len = 10000};
     in_thread(splicer, &a);
     /* A blocking splice from an empty pipe waits for the writer. */
-    struct script s = {{{20, OP_WRITE, p[1], "later", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, p[1], "later", 0}}, .n = 1};
     struct spl b = {.in = p[0], .out = sv[0], .len = 100};
     double t0 = mono_now();
     pthread_t st = spawn(run_script, &s), pt = spawn(splicer, &b);
@@ -1621,7 +1536,7 @@ static void s_splice_socket_to_pipe(const char *name) {
     int p[2], tp[2];
     if (pipe(p) != 0) DIE("pipe");
     tcp_pair(tp);
-    struct script s = {{{20, OP_WRITE, tp[1], "over tcp", 0}}, 1};
+    struct script s = {.steps = {{20, OP_WRITE, tp[1], "over tcp", 0}}, .n = 1};
     struct spl a = {.in = tp[0], .out = p[1], .len = 1000};
     pthread_t st = spawn(run_script, &s), pt = spawn(splicer, &a);
     join(pt);
@@ -1634,13 +1549,6 @@ static void s_splice_socket_to_pipe(const char *name) {
 }
 
 /* ---- Table */
-
-#define SCENARIO_LIMIT_S 10
-
-struct scenario {
-    const char *name;
-    void (*fn)(const char *);
-};
 
 static const struct scenario scenarios[] = {
     {"partial_read_unix", s_partial_read_unix},
@@ -1709,27 +1617,5 @@ static const struct scenario scenarios[] = {
 
 int main(int argc, char **argv) {
     sigpipe_ignore();
-    size_t n = sizeof scenarios / sizeof scenarios[0];
-    int ran = 0;
-    for (size_t i = 0; i < n; i++) {
-        int wanted = argc == 1;
-        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], scenarios[i].name) == 0;
-        if (!wanted) continue;
-        int before = lines_printed;
-        /* A scenario takes well under 2 s natively: one that hangs ends the program
-         * (SIGALRM), and the test runs the remaining ones in a new process. */
-        alarm(SCENARIO_LIMIT_S);
-        scenarios[i].fn(scenarios[i].name);
-        alarm(0);
-        if (lines_printed != before + 1) {
-            fprintf(stderr, "scenario %s printed %d lines\n", scenarios[i].name, lines_printed - before);
-            return 3;
-        }
-        ran++;
-    }
-    if (ran == 0) {
-        fprintf(stderr, "usage: diff_stream [SCENARIO...]\n");
-        return 2;
-    }
-    return 0;
+    return run_scenarios("diff_stream", scenarios, sizeof scenarios / sizeof scenarios[0], argc, argv);
 }

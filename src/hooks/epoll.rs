@@ -20,15 +20,21 @@
 //! one that no further instance may watch (ELOOP): waits on that one ask again after short
 //! naps instead.
 //!
-//! The signal mask of epoll_pwait and epoll_pwait2 is handled as pselect's is
-//! (`select::masked_wait`).
+//! The signal mask of epoll_pwait and epoll_pwait2 is handled as sigmask.rs says.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
+use super::sigmask::masked_wait;
+use super::user_mem::read_user;
 use crate::runtime::fdtable::READ;
 use crate::runtime::green::{self, Wake, WaitingOn};
 use crate::runtime::{io as green_io, on_hub};
 use crate::sys::{clock, errno, real};
 use core::ffi::c_int;
 
+/// # Safety
+/// As for epoll_wait(2): `events` is writable for `maxevents` events (the kernel reports
+/// EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn epoll_wait(
     epfd: c_int,
@@ -37,11 +43,15 @@ pub unsafe extern "C" fn epoll_wait(
     timeout: c_int,
 ) -> c_int {
     if !on_hub() || timeout == 0 {
-        return real::epoll_wait(epfd, events, maxevents, timeout);
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::epoll_wait(epfd, events, maxevents, timeout) };
     }
-    wait_events(epfd, events, maxevents, ms_deadline(timeout))
+    // SAFETY: the hub thread; the program's arguments.
+    unsafe { wait_events(epfd, events, maxevents, ms_deadline(timeout)) }
 }
 
+/// # Safety
+/// As for epoll_pwait(2): `events` as for epoll_wait, `sigmask` null or a sigset_t.
 #[no_mangle]
 pub unsafe extern "C" fn epoll_pwait(
     epfd: c_int,
@@ -50,14 +60,19 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
-    let pass = || real::epoll_pwait(epfd, events, maxevents, timeout, sigmask);
+    // SAFETY: the program's call as it made it.
+    let pass = || unsafe { real::epoll_pwait(epfd, events, maxevents, timeout, sigmask) };
     if !on_hub() || timeout == 0 {
         return pass();
     }
     let deadline = ms_deadline(timeout);
-    super::select::masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
+    // SAFETY: the hub thread; the program's arguments.
+    unsafe { masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline)) }
 }
 
+/// # Safety
+/// As for epoll_pwait2(2): `events` as for epoll_wait, `timeout` and `sigmask` null or valid
+/// (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn epoll_pwait2(
     epfd: c_int,
@@ -66,7 +81,8 @@ pub unsafe extern "C" fn epoll_pwait2(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
-    let pass = || real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask);
+    // SAFETY: the program's call as it made it.
+    let pass = || unsafe { real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask) };
     if !on_hub() {
         return pass();
     }
@@ -74,7 +90,8 @@ pub unsafe extern "C" fn epoll_pwait2(
         None
     } else {
         // A bad pointer: the real call answers EFAULT, as natively.
-        let Some(ts) = super::io_route::read_user(timeout) else { return pass() };
+        // SAFETY: read_user checks the pointer itself.
+        let Some(ts) = (unsafe { read_user(timeout) }) else { return pass() };
         match clock::timespec_ns(&ts) {
             Some(ns) => Some(ns),
             None => return pass(), // EINVAL, as natively
@@ -84,7 +101,8 @@ pub unsafe extern "C" fn epoll_pwait2(
         return pass();
     }
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
-    super::select::masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline))
+    // SAFETY: the hub thread; the program's arguments.
+    unsafe { masked_wait(sigmask, pass, || wait_events(epfd, events, maxevents, deadline)) }
 }
 
 /// A millisecond timeout (negative: forever) as a monotonic deadline.
@@ -93,26 +111,33 @@ fn ms_deadline(timeout: c_int) -> Option<u64> {
 }
 
 /// The green epoll wait: see the top of this file.
+///
+/// # Safety
+/// Hub thread only; the arguments are the program's epoll_wait arguments.
 unsafe fn wait_events(
     epfd: c_int,
     events: *mut libc::epoll_event,
     maxevents: c_int,
     deadline: Option<u64>,
 ) -> c_int {
+    // SAFETY: the program's arguments, with a zero timeout.
+    let ask = || unsafe { real::epoll_wait(epfd, events, maxevents, 0) };
     loop {
-        let ready = real::epoll_wait(epfd, events, maxevents, 0);
+        let ready = ask();
         if ready != 0 {
             return ready;
         }
-        match green_io::wait_fd(epfd, READ, deadline) {
-            Ok(Wake::Timeout) => return real::epoll_wait(epfd, events, maxevents, 0),
+        // SAFETY: the hub thread (the caller's promise).
+        match unsafe { green_io::wait_fd(epfd, READ, deadline) } {
+            Ok(Wake::Timeout) => return ask(),
             // epoll_wait is never restarted after a handler, SA_RESTART or not.
             Ok(Wake::Interrupted { .. }) => return errno::fail(libc::EINTR),
             // Ready, or closed under us (the next call says EBADF).
             Ok(_) => {}
             // The hub cannot watch this instance: the program nests epoll instances as deep
             // as the kernel allows (ELOOP at one more level).
-            Err(_) => return nap_until_ready(epfd, events, maxevents, deadline),
+            // SAFETY: the caller's promises.
+            Err(_) => return unsafe { nap_until_ready(epfd, events, maxevents, deadline) },
         }
     }
 }
@@ -120,6 +145,9 @@ unsafe fn wait_events(
 /// The wait for an instance the hub cannot watch: ask again after short naps (1 ms,
 /// doubling up to 16 ms), so that the other green threads keep running meanwhile; blocking
 /// in the real call would stop the very threads that would make it ready.
+///
+/// # Safety
+/// As for [`wait_events`].
 unsafe fn nap_until_ready(
     epfd: c_int,
     events: *mut libc::epoll_event,
@@ -131,10 +159,12 @@ unsafe fn nap_until_ready(
     loop {
         let wake_at = clock::monotonic_ns().saturating_add(nap);
         let wake_at = deadline.map_or(wake_at, |d| d.min(wake_at));
-        if let Wake::Interrupted { .. } = green::park(Some(wake_at), WaitingOn::Sleep) {
+        // SAFETY: the hub thread (the caller's promise).
+        if let Wake::Interrupted { .. } = unsafe { green::park(Some(wake_at), WaitingOn::Sleep) } {
             return errno::fail(libc::EINTR);
         }
-        let ready = real::epoll_wait(epfd, events, maxevents, 0);
+        // SAFETY: the program's arguments, with a zero timeout.
+        let ready = unsafe { real::epoll_wait(epfd, events, maxevents, 0) };
         if ready != 0 || deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
             return ready;
         }

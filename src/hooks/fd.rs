@@ -1,12 +1,18 @@
-//! Fd bookkeeping: close, the dup family, fcntl's flags and duplicates, FIONBIO, fclose, and
-//! fork (which must not let a child share the parent's hub).
+//! Fd bookkeeping: close, the dup family, fcntl's flags and duplicates, FIONBIO, fclose.
+//! The fd table follows every change of what a number refers to, and the program sees the
+//! O_NONBLOCK it asked for, whatever we set underneath.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
+use super::user_mem::read_user;
 use crate::runtime::fdtable;
 use crate::runtime::io as green_io;
 use crate::runtime::{self, on_hub};
 use crate::sys::{errno, real};
 use core::ffi::{c_int, c_ulong};
 
+/// # Safety
+/// None beyond close(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if runtime::is_internal_fd(fd) {
@@ -14,41 +20,55 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         return errno::fail(libc::EBADF);
     }
     green_io::closing(fd, on_hub());
-    real::close(fd)
+    // SAFETY: a plain fd number.
+    unsafe { real::close(fd) }
 }
 
+/// # Safety
+/// As for fclose(3): `stream` is an open FILE (or null, which glibc rejects itself).
 #[no_mangle]
 pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
     if !stream.is_null() {
         // fclose closes its fd inside libc, where no hook sees it.
-        let fd = libc::fileno(stream);
+        // SAFETY: an open FILE (the caller's promise); fileno only reads it.
+        let fd = unsafe { libc::fileno(stream) };
         if fd >= 0 {
             green_io::closing(fd, on_hub());
         }
     }
-    real::fclose(stream)
+    // SAFETY: the program's call as it made it.
+    unsafe { real::fclose(stream) }
 }
 
+/// # Safety
+/// None beyond dup(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn dup(old: c_int) -> c_int {
-    let new = real::dup(old);
+    // SAFETY: a plain fd number.
+    let new = unsafe { real::dup(old) };
     if new >= 0 {
         green_io::duplicated(old, new);
     }
     new
 }
 
+/// # Safety
+/// None beyond dup2(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    dup_onto(old, new, |old, new| real::dup2(old, new))
+    // SAFETY: plain fd numbers.
+    dup_onto(old, new, |old, new| unsafe { real::dup2(old, new) })
 }
 
+/// # Safety
+/// None beyond dup3(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    dup_onto(old, new, |old, new| real::dup3(old, new, flags))
+    // SAFETY: plain fd numbers.
+    dup_onto(old, new, |old, new| unsafe { real::dup3(old, new, flags) })
 }
 
-unsafe fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int) -> c_int {
+fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int) -> c_int {
     if runtime::is_internal_fd(new) || runtime::is_internal_fd(old) {
         return errno::fail(libc::EBADF);
     }
@@ -58,7 +78,8 @@ unsafe fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int)
     // dup2 closes `new` silently: drop its registration first, or epoll would keep
     // reporting the old file under this number.
     // (-1 cannot even be borrowed; any negative number is EBADF from the real call.)
-    let valid_old = old >= 0 && rustix::io::fcntl_getfd(rustix::fd::BorrowedFd::borrow_raw(old)).is_ok();
+    // SAFETY: the borrowed fd lives only for this fcntl, which reads nothing but its number.
+    let valid_old = old >= 0 && rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(old) }).is_ok();
     if valid_old {
         green_io::closing(new, on_hub());
     }
@@ -69,11 +90,18 @@ unsafe fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int)
     result
 }
 
+/// fcntl's flags as the program set them, whatever we set underneath; the duplicates it
+/// makes join the fd table.
+///
+/// # Safety
+/// As for fcntl(2): `arg` is what `cmd` expects.
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's call, with the argument `cmd` expects (the caller's promise).
+    let call = |arg: usize| unsafe { real::fcntl(fd, cmd, arg) };
     match cmd {
         libc::F_GETFL => {
-            let flags = real::fcntl(fd, cmd, arg);
+            let flags = call(arg);
             match owned_desc(fd) {
                 Some(desc) if flags >= 0 => {
                     let view = if desc.user_nonblock { libc::O_NONBLOCK } else { 0 };
@@ -83,89 +111,77 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             }
         }
         libc::F_SETFL => {
-            let wants_nonblock = arg as c_int & libc::O_NONBLOCK != 0;
-            match owned_desc(fd) {
-                Some(desc) => {
-                    let result = real::fcntl(fd, cmd, arg | libc::O_NONBLOCK as usize);
-                    if result == 0 {
-                        desc.user_nonblock = wants_nonblock;
-                    }
-                    result
-                }
-                None => {
-                    let result = real::fcntl(fd, cmd, arg);
-                    if result == 0 {
-                        if let Some(desc) = fdtable::existing(fd).and_then(|e| e.desc()) {
-                            desc.user_nonblock = wants_nonblock;
-                        }
-                    }
-                    result
-                }
+            let owned = owned_desc(fd).is_some();
+            // On a description we own, O_NONBLOCK stays set underneath.
+            let extra = if owned { libc::O_NONBLOCK as usize } else { 0 };
+            let result = call(arg | extra);
+            if result == 0 {
+                note_user_nonblock(fd, arg as c_int & libc::O_NONBLOCK != 0);
             }
+            result
         }
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
-            let new = real::fcntl(fd, cmd, arg);
+            let new = call(arg);
             if new >= 0 {
                 green_io::duplicated(fd, new);
             }
             new
         }
-        _ => real::fcntl(fd, cmd, arg),
+        _ => call(arg),
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    fcntl(fd, cmd, arg)
+/// The program's view of O_NONBLOCK on `fd`'s description changed.
+fn note_user_nonblock(fd: c_int, nonblock: bool) {
+    if let Some(desc) = fdtable::existing(fd).and_then(|e| e.desc()) {
+        desc.user_nonblock = nonblock;
+    }
 }
 
+/// # Safety
+/// As for fcntl(2).
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's arguments.
+    unsafe { fcntl(fd, cmd, arg) }
+}
+
+/// FIONBIO changes the program's view of O_NONBLOCK; on a description we own it stays
+/// non-blocking underneath.
+///
+/// # Safety
+/// As for ioctl(2): `arg` is what `request` expects.
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     if request == libc::FIONBIO as c_ulong && arg != 0 {
-        if let Some(desc) = owned_desc(fd) {
-            // The description stays non-blocking for us; only the program's view changes.
-            desc.user_nonblock = *(arg as *const c_int) != 0;
+        // SAFETY: read_user checks the pointer itself (a bad one: the real call's EFAULT).
+        let on = unsafe { read_user(arg as *const c_int) };
+        if let (Some(on), Some(desc)) = (on, owned_desc(fd)) {
+            desc.user_nonblock = on != 0;
             return 0;
         }
-        let result = real_ioctl(fd, request, arg);
-        if result == 0 {
-            if let Some(desc) = fdtable::existing(fd).and_then(|e| e.desc()) {
-                desc.user_nonblock = *(arg as *const c_int) != 0;
-            }
+        // SAFETY: the program's call as it made it.
+        let result = unsafe { real_ioctl(fd, request, arg) };
+        if let (0, Some(on)) = (result, on) {
+            note_user_nonblock(fd, on != 0);
         }
         return result;
     }
-    real_ioctl(fd, request, arg)
+    // SAFETY: the program's call as it made it.
+    unsafe { real_ioctl(fd, request, arg) }
 }
 
+/// # Safety
+/// As for ioctl(2).
 unsafe fn real_ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     static SYMBOL: crate::sys::real::RealSymbol = crate::sys::real::RealSymbol::new(b"ioctl\0");
     // SAFETY: glibc's ioctl is `int ioctl(int, unsigned long, ...)`.
-    let f: unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int = core::mem::transmute(SYMBOL.get());
-    f(fd, request, arg)
+    let f: unsafe extern "C" fn(c_int, c_ulong, ...) -> c_int = unsafe { core::mem::transmute(SYMBOL.get()) };
+    // SAFETY: the caller's promise: `arg` is what `request` expects.
+    unsafe { f(fd, request, arg) }
 }
 
 /// The description behind `fd` if we made it non-blocking ourselves.
 fn owned_desc(fd: c_int) -> Option<&'static mut fdtable::Desc> {
     fdtable::existing(fd).and_then(|e| e.desc()).filter(|d| d.owned_nonblock)
-}
-
-/// The child shares every description with us; see `release_inheritable` for why they go
-/// back to blocking first.
-#[no_mangle]
-pub unsafe extern "C" fn fork() -> libc::pid_t {
-    green_io::release_inheritable();
-    let forked_on_hub = runtime::on_hub_thread();
-    let pid = real::fork();
-    if pid == 0 {
-        runtime::after_fork_in_child(forked_on_hub);
-    }
-    pid
-}
-
-/// vfork's child shares our memory, so anything it did through our hooks (close, dup2)
-/// would rewrite the parent's fd table and epoll set. A fork is always a correct vfork.
-#[no_mangle]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
-    fork()
 }

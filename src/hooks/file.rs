@@ -13,8 +13,10 @@
 //! thread gains nothing from a hand-off. A file system without RWF_NOWAIT support
 //! (EOPNOTSUPP), and every other error of the first try, gets the plain call, inline, so
 //! errors are exactly the native ones.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
-use super::offloaded;
+use super::offload::offloaded;
 use crate::runtime::io as green_io;
 use crate::runtime::{on_hub, rt};
 use crate::sys::{errno, raw, real};
@@ -22,17 +24,21 @@ use core::ffi::{c_int, c_void};
 
 /// Whether a regular-file call on the hub thread should take the path above.
 #[inline(always)]
-unsafe fn worth_it(fd: c_int) -> bool {
-    on_hub() && rt().live > 0 && green_io::is_regular_file(fd)
+fn worth_it(fd: c_int) -> bool {
+    // SAFETY: rt() is read only on the hub thread (on_hub() is checked first), at once.
+    on_hub() && unsafe { rt().live } > 0 && green_io::is_regular_file(fd)
 }
 
 /// preadv2(fd, [buf, len], offset, RWF_NOWAIT); offset -1 uses and moves the file position.
+///
+/// # Safety
+/// `buf` is writable for `len` bytes, or the program's own argument (the kernel checks it).
 unsafe fn read_cached(fd: c_int, buf: *mut u8, len: usize, offset: i64) -> isize {
     let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: len };
-    let result = raw::syscall6(
-        libc::SYS_preadv2,
-        [fd as usize, &iov as *const _ as usize, 1, offset as usize, (offset >> 32) as usize, libc::RWF_NOWAIT as usize],
-    );
+    let (low, high) = (offset as usize, (offset >> 32) as usize);
+    let args = [fd as usize, &iov as *const _ as usize, 1, low, high, libc::RWF_NOWAIT as usize];
+    // SAFETY: one iovec, alive across the call, describing the caller's buffer.
+    let result = unsafe { raw::syscall6(libc::SYS_preadv2, args) };
     if result < 0 {
         errno::fail(-result as c_int)
     } else {
@@ -42,6 +48,10 @@ unsafe fn read_cached(fd: c_int, buf: *mut u8, len: usize, offset: i64) -> isize
 
 /// A read of `count` bytes at `offset` (None: at the file position, moving it).
 /// `plain` makes the ordinary call for a given buffer, length and offset.
+///
+/// # Safety
+/// Hub thread only; `buf` and `count` are the program's read arguments, and `plain` makes
+/// the program's call on any part of them.
 unsafe fn read_regular(
     fd: c_int,
     buf: *mut u8,
@@ -53,7 +63,10 @@ unsafe fn read_regular(
     let mut done = 0usize;
     while done < count {
         let at = offset.map(|o| o + done as i64);
-        let got = read_cached(fd, buf.add(done), count - done, at.unwrap_or(-1));
+        // An address inside the program's buffer (done < count): no claim to break.
+        let rest = buf.wrapping_add(done);
+        // SAFETY: the unread part of the program's buffer.
+        let got = unsafe { read_cached(fd, rest, count - done, at.unwrap_or(-1)) };
         if got > 0 {
             done += got as usize;
             continue;
@@ -69,11 +82,12 @@ unsafe fn read_regular(
             return plain(buf, count, offset);
         }
         // The rest is not in memory: read it on a worker, as a blocking read would.
-        let rest = offloaded(|| plain(buf.add(done), count - done, at));
-        if rest < 0 {
-            return if done > 0 { done as isize } else { rest };
+        // SAFETY: the hub thread; the buffer outlives the call, which waits for the worker.
+        let more = unsafe { offloaded(|| plain(rest, count - done, at)) };
+        if more < 0 {
+            return if done > 0 { done as isize } else { more };
         }
-        done += rest as usize;
+        done += more as usize;
         break;
     }
     errno::set(saved_errno);
@@ -81,44 +95,68 @@ unsafe fn read_regular(
 }
 
 /// The read hook's path for regular files: Some(result), or None when the call is not one.
-pub(crate) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<isize> {
+///
+/// # Safety
+/// As for read(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
+pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<isize> {
     if !worth_it(fd) {
         return None;
     }
-    Some(read_regular(fd, buf as *mut u8, count, None, |b, n, at| match at {
-        Some(at) => real::pread64(fd, b as *mut c_void, n, at),
-        None => real::read(fd, b as *mut c_void, n),
-    }))
+    let plain = |b: *mut u8, n, at: Option<i64>| match at {
+        // SAFETY: part of the program's buffer, at the offset it asked for.
+        Some(at) => unsafe { real::pread64(fd, b as *mut c_void, n, at) },
+        // SAFETY: as above, at the file position.
+        None => unsafe { real::read(fd, b as *mut c_void, n) },
+    };
+    // SAFETY: the hub thread (worth_it); the program's arguments.
+    Some(unsafe { read_regular(fd, buf as *mut u8, count, None, plain) })
 }
 
+/// # Safety
+/// As for pread(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: usize, offset: libc::off64_t) -> isize {
     // A negative offset is EINVAL, from the kernel.
     if offset < 0 || !worth_it(fd) {
-        return real::pread64(fd, buf, count, offset);
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::pread64(fd, buf, count, offset) };
     }
-    read_regular(fd, buf as *mut u8, count, Some(offset), |b, n, at| {
-        real::pread64(fd, b as *mut c_void, n, at.unwrap_or(offset))
-    })
+    // SAFETY: part of the program's buffer, at the offset it asked for.
+    let plain = |b: *mut u8, n, at: Option<i64>| unsafe { real::pread64(fd, b as *mut c_void, n, at.unwrap_or(offset)) };
+    // SAFETY: the hub thread (worth_it); the program's arguments.
+    unsafe { read_regular(fd, buf as *mut u8, count, Some(offset), plain) }
 }
 
+/// # Safety
+/// As for pread(2).
 #[no_mangle]
 pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: usize, offset: libc::off_t) -> isize {
-    pread64(fd, buf, count, offset)
+    // SAFETY: the program's arguments; off_t is off64_t on the targets we build for.
+    unsafe { pread64(fd, buf, count, offset) }
 }
 
+/// # Safety
+/// None beyond fsync(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    // SAFETY: a plain fd number.
+    let call = || unsafe { real::fsync(fd) };
     if !worth_it(fd) {
-        return real::fsync(fd);
+        return call();
     }
-    offloaded(|| real::fsync(fd))
+    // SAFETY: the hub thread (worth_it); the call touches no memory of ours.
+    unsafe { offloaded(call) }
 }
 
+/// # Safety
+/// None beyond fdatasync(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    // SAFETY: a plain fd number.
+    let call = || unsafe { real::fdatasync(fd) };
     if !worth_it(fd) {
-        return real::fdatasync(fd);
+        return call();
     }
-    offloaded(|| real::fdatasync(fd))
+    // SAFETY: the hub thread (worth_it); the call touches no memory of ours.
+    unsafe { offloaded(call) }
 }

@@ -1,115 +1,119 @@
-//! read, write, recv, send and their fortified variants.
+//! read and write, and the socket calls on one flat buffer: recv, recvfrom, send, sendto,
+//! with their fortified variants. Every one is a blocking-mode call routed as
+//! blocking.rs says; recv and recvfrom share MSG_WAITALL with recvmsg (receive.rs), send
+//! and sendto complete partial writes as writev does (write_all.rs).
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
-use super::{fortify_fail, input, input_until, output};
+use super::blocking::{dontwait_flag, note_read, route, socket_route, wait_call, Route};
+use super::fortify::fortify_fail;
+use super::nowait::write_nowait;
+use super::receive::{receive, Receiver};
+use super::write_all::write_all;
 use crate::runtime::fdtable::READ;
-use crate::runtime::io as green_io;
-use crate::runtime::on_hub;
 use crate::runtime::io::Attempt;
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
+use libc::{sockaddr, socklen_t};
 
-const MSG_DONTWAIT: c_int = libc::MSG_DONTWAIT;
-
+/// # Safety
+/// As for read(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize {
-    if let Some(result) = super::file::read(fd, buf, count) {
+    // SAFETY: the program's arguments, passed on as it gave them.
+    if let Some(result) = unsafe { super::file::read(fd, buf, count) } {
         return result;
     }
-    input(fd, count, |dontwait| {
-        if dontwait {
-            // On a socket, read(2) is recv(2) with no flags.
-            real::recv(fd, buf, count, MSG_DONTWAIT)
+    let route = route(fd);
+    let call = |attempt| {
+        if attempt == Attempt::DontWait {
+            // SAFETY: the program's buffer; on a socket, read(2) is recv(2) with no flags.
+            unsafe { real::recv(fd, buf, count, libc::MSG_DONTWAIT) }
         } else {
-            real::read(fd, buf, count)
+            // SAFETY: the program's call as it made it.
+            unsafe { real::read(fd, buf, count) }
         }
-    })
+    };
+    // SAFETY: fd's route for this call; `call` makes read(2) with the program's arguments.
+    let got = unsafe { wait_call(fd, READ, route, None, call) };
+    note_read(route, fd, got, || count);
+    got
 }
 
+/// # Safety
+/// As for read(2); `size` is the size of the object at `buf`.
 #[no_mangle]
 pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, count: usize, size: usize) -> isize {
     if count > size {
         fortify_fail();
     }
-    read(fd, buf, count)
+    // SAFETY: the program's arguments, checked as glibc checks them.
+    unsafe { read(fd, buf, count) }
 }
 
+/// # Safety
+/// As for write(2): `buf` is readable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> isize {
-    output(fd, count, |offset, attempt| {
-        let (at, left) = ((buf as *const u8).add(offset) as *const c_void, count - offset);
+    let route = route(fd);
+    let send = |done: usize, attempt| {
+        // An address inside the program's buffer (done < count): no claim to break.
+        let at = (buf as *const u8).wrapping_add(done) as *const c_void;
+        let left = count - done;
         match attempt {
-            Attempt::DontWait => real::send(fd, at, left, MSG_DONTWAIT),
-            // poll(2) said there is room, but a blocking pipe takes a large write only whole:
-            // the plain call could hold the hub until the reader drained it all.
-            Attempt::PollFirst => super::io_vec::write_nowait(fd, at, left),
-            Attempt::Direct => real::write(fd, at, left),
+            // SAFETY: the rest of the program's buffer, which the first attempt's success
+            // showed readable (or the program's own call when done is 0).
+            Attempt::DontWait => unsafe { real::send(fd, at, left, libc::MSG_DONTWAIT) },
+            // SAFETY: as above.
+            Attempt::PollFirst => unsafe { write_nowait(fd, at, left) },
+            // SAFETY: as above.
+            Attempt::Direct => unsafe { real::write(fd, at, left) },
         }
-    })
+    };
+    // SAFETY: fd's route for this call; `send` writes the program's buffer.
+    unsafe { write_all(fd, route, || count, send) }
 }
 
+/// The one flat buffer of recv and recvfrom. The source address is the first receive's:
+/// a later one at end of stream would report none.
+struct Flat {
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+}
+
+impl Receiver for Flat {
+    unsafe fn attempt(&mut self, done: usize, attempt: Attempt) -> isize {
+        let flags = self.flags | dontwait_flag(attempt);
+        if done == 0 {
+            // SAFETY: the program's call with its own arguments.
+            return unsafe { real::recvfrom(self.fd, self.buf, self.len, flags, self.addr, self.addrlen) };
+        }
+        let at = (self.buf as *mut u8).wrapping_add(done) as *mut c_void;
+        let (none, no_len) = (core::ptr::null_mut(), core::ptr::null_mut());
+        // SAFETY: the rest of the program's buffer, which the first receive showed writable.
+        unsafe { real::recvfrom(self.fd, at, self.len - done, flags, none, no_len) }
+    }
+
+    unsafe fn capacity(&self) -> usize {
+        self.len
+    }
+}
+
+/// # Safety
+/// As for recv(2): `buf` is writable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
-    if flags & MSG_DONTWAIT != 0 {
-        return real::recv(fd, buf, len, flags);
-    }
-    if flags & libc::MSG_WAITALL != 0
-        && flags & libc::MSG_PEEK == 0
-        && crate::runtime::io::is_stream_socket(fd)
-    {
-        return recv_all(fd, buf as *mut u8, len, flags);
-    }
-    if flags & libc::MSG_WAITALL != 0 && on_hub() && green_io::is_tcp_stream(fd) {
-        return peek_all(fd, buf, len, flags);
-    }
-    let wanted = if flags & libc::MSG_PEEK != 0 { 0 } else { len };
-    input(fd, wanted, |dontwait| {
-        real::recv(fd, buf, len, if dontwait { flags | MSG_DONTWAIT } else { flags })
-    })
+    let (addr, addrlen) = (core::ptr::null_mut(), core::ptr::null_mut());
+    // SAFETY: the program's arguments; recv is recvfrom without an address.
+    unsafe { receive(fd, flags, &mut Flat { fd, buf, len, flags, addr, addrlen }) }
 }
 
-/// MSG_PEEK|MSG_WAITALL on TCP: the kernel waits until `len` bytes are queued (or end of
-/// stream, or an error) and copies them without consuming any. Our attempts return what
-/// is queued at once, so wait for more data after each one that finds too little.
-unsafe fn peek_all(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
-    let deadline = green_io::socket_timeout_deadline(fd, READ);
-    loop {
-        let got = super::input_until(fd, 0, deadline, |dontwait| {
-            real::recv(fd, buf, len, if dontwait { flags | MSG_DONTWAIT } else { flags })
-        });
-        if got <= 0 || got as usize >= len || green_io::read_closed(fd) {
-            return got;
-        }
-        match green_io::wait_for_more(fd, deadline) {
-            Ok(true) => {}
-            // Timed out or interrupted: what is queued now, as the kernel returns then.
-            Ok(false) => return got,
-            Err(e) => return crate::sys::errno::fail(e),
-        }
-    }
-}
-
-/// MSG_WAITALL: keep receiving until `len` bytes, EOF or an error, as the kernel does for a
-/// blocking socket (our attempts are non-blocking, where the kernel would return early).
-unsafe fn recv_all(fd: c_int, buf: *mut u8, len: usize, flags: c_int) -> isize {
-    // SO_RCVTIMEO bounds the whole call, not each receive in it.
-    let deadline = if on_hub() { green_io::socket_timeout_deadline(fd, READ) } else { None };
-    let mut got = 0usize;
-    while got < len {
-        let result = input_until(fd, len - got, deadline, |dontwait| {
-            let f = if dontwait { flags | MSG_DONTWAIT } else { flags };
-            real::recv(fd, buf.add(got) as *mut c_void, len - got, f)
-        });
-        if result < 0 {
-            return if got > 0 { got as isize } else { result };
-        }
-        if result == 0 {
-            break;
-        }
-        got += result as usize;
-    }
-    got as isize
-}
-
+/// # Safety
+/// As for recv(2); `size` is the size of the object at `buf`.
 #[no_mangle]
 pub unsafe extern "C" fn __recv_chk(
     fd: c_int,
@@ -121,17 +125,79 @@ pub unsafe extern "C" fn __recv_chk(
     if len > size {
         fortify_fail();
     }
-    recv(fd, buf, len, flags)
+    // SAFETY: the program's arguments, checked as glibc checks them.
+    unsafe { recv(fd, buf, len, flags) }
 }
 
+/// # Safety
+/// As for recvfrom(2): `buf` is writable for `len` bytes, `addr` and `addrlen` as the call
+/// documents (the kernel reports EFAULT for bad ones).
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> isize {
+    // SAFETY: the program's arguments.
+    unsafe { receive(fd, flags, &mut Flat { fd, buf, len, flags, addr, addrlen }) }
+}
+
+/// # Safety
+/// As for recvfrom(2); `size` is the size of the object at `buf`.
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    size: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> isize {
+    if len > size {
+        fortify_fail();
+    }
+    // SAFETY: the program's arguments, checked as glibc checks them.
+    unsafe { recvfrom(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// # Safety
+/// As for send(2): `buf` is readable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize {
-    if flags & MSG_DONTWAIT != 0 {
-        return real::send(fd, buf, len, flags);
-    }
-    output(fd, len, |offset, attempt| {
-        let at = (buf as *const u8).add(offset) as *const c_void;
-        let dontwait = if attempt == Attempt::DontWait { MSG_DONTWAIT } else { 0 };
-        real::send(fd, at, len - offset, flags | dontwait)
-    })
+    // SAFETY: the program's arguments; send is sendto without an address.
+    unsafe { sendto(fd, buf, len, flags, core::ptr::null(), 0) }
+}
+
+/// # Safety
+/// As for sendto(2): `buf` is readable for `len` bytes, `addr` for `addrlen` (the kernel
+/// reports EFAULT for bad ones).
+#[no_mangle]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> isize {
+    let route = if flags & libc::MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
+    let send = |done: usize, attempt| {
+        if done == 0 {
+            let flags = flags | dontwait_flag(attempt);
+            // SAFETY: the program's call with its own arguments.
+            return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
+        }
+        // On a stream: go on like send(2). MSG_FASTOPEN asked for a connect with the first
+        // bytes, which is done by now.
+        let flags = (flags & !libc::MSG_FASTOPEN) | dontwait_flag(attempt);
+        let at = (buf as *const u8).wrapping_add(done) as *const c_void;
+        // SAFETY: the rest of the program's buffer, which the first send showed readable.
+        unsafe { real::sendto(fd, at, len - done, flags, addr, addrlen) }
+    };
+    // SAFETY: fd's route for this call; `send` sends the program's buffer.
+    unsafe { write_all(fd, route, || len, send) }
 }

@@ -1,10 +1,7 @@
-//! The message calls: recvfrom, sendto, recvmsg, sendmsg, recvmmsg, sendmmsg and the
-//! fortified __recvfrom_chk (readv and writev are in io_vec.rs, shared parts in io_route.rs).
-//!
-//! The policy is io.rs's: a blocking-mode call parks the green thread between non-blocking
-//! attempts; MSG_DONTWAIT, an fd the program made non-blocking, and everything DESIGN.md
-//! section 2 lists pass straight through. Three rules keep the results those of the native
-//! call:
+//! The message calls: recvmsg, sendmsg, recvmmsg and sendmmsg (recv/recvfrom/send/sendto
+//! are in io.rs, readv and writev in io_vec.rs). They are routed as blocking.rs says, recvmsg
+//! shares MSG_WAITALL with recv (receive.rs), sendmsg and sendmmsg complete partial writes
+//! on streams (write_all.rs). Three rules keep the results those of the native call:
 //!
 //! * The caller's structures (iovec arrays, msghdr, mmsghdr vectors) go to the real call
 //!   untouched, and we read them ourselves only once a real call has accepted them: a bad
@@ -13,275 +10,200 @@
 //!   also answers EFAULT instead of faulting (unless a seccomp filter forbids
 //!   process_vm_readv: then we read directly, and a bad pointer there faults).
 //! * Calls that never block natively are made as the program made them: MSG_DONTWAIT;
-//!   MSG_OOB and MSG_ERRQUEUE receives (the kernel never waits for urgent data or queued
-//!   errors); an iovec count readv/writev refuse at once; zero-length vectors; socket calls
-//!   on anything that is not a socket (ENOTSOCK at once, even where we would otherwise have
-//!   polled first).
+//!   MSG_OOB and MSG_ERRQUEUE receives; zero-length vectors; socket calls on anything that
+//!   is not a socket (ENOTSOCK at once, even where we would otherwise have polled first).
 //! * The in/out fields need no restoring between attempts. The kernel writes msg_namelen,
-//!   msg_controllen and msg_flags (`____sys_recvmsg`), `*addrlen` (`__sys_recvfrom`), an
-//!   mmsghdr's msg_len and recvmmsg's timeout only when the call succeeds: an attempt that
-//!   failed with EAGAIN leaves every one of them as the caller set it.
+//!   msg_controllen and msg_flags (`____sys_recvmsg`), an mmsghdr's msg_len and recvmmsg's
+//!   timeout only when the call succeeds: an attempt that failed with EAGAIN leaves every
+//!   one of them as the caller set it.
 //!
-//! Blocking writes are complete (DESIGN.md section 3): writev, and sendto/sendmsg/sendmmsg
-//! on a stream socket, go on after a partial write from a local copy of the iovec array
-//! (the caller's is never modified) until every byte is queued, or return the count queued
-//! so far when an error or signal stops them after progress. Like the kernel, a blocking
-//! write never queues more than MAX_RW_COUNT bytes per call. On datagram and seqpacket
-//! sockets each message is one attempt: atomic, as natively.
+//! Every hook here has the contract of the libc function it replaces.
 
-
+use super::blocking::{dontwait_flag, socket_route, wait_call, Route};
+use super::iov::{iov_slice, iov_total, max_rw_count, remaining, UIO_MAXIOV};
+use super::receive::{receive, Receiver};
+use super::user_mem::{read_user, write_user};
+use super::write_all::{finish_write, write_all};
 use crate::runtime::fdtable::{READ, WRITE};
-use crate::runtime::io::{self as green_io};
+use crate::runtime::io::{self as green_io, Attempt};
 use crate::sys::{clock, errno, real};
-use core::ffi::{c_int, c_uint, c_void};
-use libc::{iovec, mmsghdr, msghdr, sockaddr, socklen_t};
-use super::io_route::*;
+use core::ffi::{c_int, c_uint};
+use libc::{iovec, mmsghdr, msghdr};
 
-// ---- recvfrom, sendto
-
-#[no_mangle]
-pub unsafe extern "C" fn recvfrom(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    flags: c_int,
-    addr: *mut sockaddr,
-    addrlen: *mut socklen_t,
-) -> isize {
-    let route = if flags & NEVER_WAITS != 0 { Route::Real } else { socket_route(fd) };
-    if route == Route::Real {
-        return real::recvfrom(fd, buf, len, flags, addr, addrlen);
-    }
-    let waitall = flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0;
-    let wanted = if flags & libc::MSG_PEEK != 0 { 0 } else { len };
-    let first = wait_call(fd, READ, route, |dontwait| {
-        real::recvfrom(fd, buf, len, flags | dontwait_flag(dontwait), addr, addrlen)
-    });
-    note_read(route, fd, first, || wanted);
-    if !(waitall && route.is_stream_socket()) || first <= 0 || first as usize >= len {
-        return first;
-    }
-    // MSG_WAITALL: the kernel would keep receiving until `len` bytes, EOF or an error; our
-    // attempts are non-blocking, so it returned early. The source address is the first
-    // call's (a later call at EOF would report none).
-    let saved = errno::get();
-    let mut got = first as usize;
-    while got < len {
-        let at = (buf as *mut u8).add(got) as *mut c_void;
-        let result = wait_call(fd, READ, route, |dontwait| {
-            real::recvfrom(
-                fd,
-                at,
-                len - got,
-                flags | dontwait_flag(dontwait),
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-            )
-        });
-        note_read(route, fd, result, || len - got);
-        if result <= 0 {
-            errno::set(saved);
-            break;
-        }
-        got += result as usize;
-    }
-    got as isize
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __recvfrom_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    size: usize,
-    flags: c_int,
-    addr: *mut sockaddr,
-    addrlen: *mut socklen_t,
-) -> isize {
-    if len > size {
-        super::fortify_fail();
-    }
-    recvfrom(fd, buf, len, flags, addr, addrlen)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendto(
-    fd: c_int,
-    buf: *const c_void,
-    len: usize,
-    flags: c_int,
-    addr: *const sockaddr,
-    addrlen: socklen_t,
-) -> isize {
-    let route = if flags & MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
-    if route == Route::Real {
-        return real::sendto(fd, buf, len, flags, addr, addrlen);
-    }
-    let first = wait_call(fd, WRITE, route, |dontwait| {
-        real::sendto(fd, buf, len, flags | dontwait_flag(dontwait), addr, addrlen)
-    });
-    if first < 0 || !route.is_stream_socket() {
-        return first;
-    }
-    // A stream: go on like send(2). MSG_FASTOPEN asked for a connect with the first bytes,
-    // which is done by now.
-    let whole = [iovec { iov_base: buf as *mut c_void, iov_len: len }];
-    let flags = flags & !libc::MSG_FASTOPEN;
-    finish_write(fd, route, &whole, first as usize, |rest, _, dontwait| {
-        let rest = &*rest;
-        real::sendto(
-            fd,
-            rest.iov_base,
-            rest.iov_len,
-            flags | dontwait_flag(dontwait),
-            addr,
-            addrlen,
-        )
-    })
-}
-
-// ---- recvmsg, sendmsg
+// ---- recvmsg
 
 /// Whether a successful recvmsg returned ancillary data, or had to drop some. On an AF_UNIX
 /// stream the kernel ends a read early at a message that carries descriptors (and, with
 /// SO_PASSCRED, where the writer changes), so such a short read says nothing about the
 /// queue being empty, and MSG_WAITALL stops there too.
+///
+/// # Safety
+/// `msg` is readable (a recvmsg call has just accepted it).
 unsafe fn control_returned(msg: *const msghdr) -> bool {
-    (*msg).msg_controllen > 0 || (*msg).msg_flags & libc::MSG_CTRUNC != 0
+    // SAFETY: the caller's promise.
+    let msg = unsafe { &*msg };
+    msg.msg_controllen > 0 || msg.msg_flags & libc::MSG_CTRUNC != 0
 }
 
+/// recvmsg's buffers. With MSG_WAITALL, later receives get a local header with the rest of
+/// the iovecs, no name (the address is the first receive's), and the caller's control
+/// buffer at its original size, which the first receive overwrote (hence `original`, the
+/// copy made before it).
+struct Message {
+    fd: c_int,
+    msg: *mut msghdr,
+    flags: c_int,
+    original: Option<msghdr>,
+    rest: Vec<iovec>,
+}
+
+impl Receiver for Message {
+    unsafe fn attempt(&mut self, done: usize, attempt: Attempt) -> isize {
+        let flags = self.flags | dontwait_flag(attempt);
+        let Some(original) = self.original.filter(|_| done > 0) else {
+            // SAFETY: the program's call with its own arguments.
+            return unsafe { real::recvmsg(self.fd, self.msg, flags) };
+        };
+        // SAFETY: the first receive succeeded: the kernel accepted the array.
+        let iov = unsafe { iov_slice(original.msg_iov, original.msg_iovlen) };
+        remaining(iov, done, usize::MAX, &mut self.rest);
+        // SAFETY: msghdr is plain data; all-zero is an empty header.
+        let mut header: msghdr = unsafe { core::mem::zeroed() };
+        header.msg_iov = self.rest.as_mut_ptr();
+        header.msg_iovlen = self.rest.len();
+        header.msg_control = original.msg_control;
+        header.msg_controllen = original.msg_controllen;
+        // SAFETY: the header lives across the call; its buffers are the caller's.
+        let result = unsafe { real::recvmsg(self.fd, &mut header, flags) };
+        if result > 0 {
+            // SAFETY: the first receive succeeded: the caller's header is writable.
+            let msg = unsafe { &mut *self.msg };
+            msg.msg_flags = header.msg_flags;
+            msg.msg_controllen = header.msg_controllen;
+        }
+        result
+    }
+
+    unsafe fn capacity(&self) -> usize {
+        // SAFETY: asked only after a success or a copy of the header (Receiver's rules).
+        let header = self.original.unwrap_or_else(|| unsafe { *self.msg });
+        // SAFETY: as above: the kernel accepted the array, or will be the one to read it.
+        unsafe { iov_total(header.msg_iov, header.msg_iovlen) }
+    }
+
+    unsafe fn prepare_all(&mut self) -> bool {
+        // SAFETY: read_user checks the pointer itself.
+        self.original = unsafe { read_user(self.msg) };
+        self.original.is_some()
+    }
+
+    unsafe fn ends_call(&self) -> bool {
+        // SAFETY: asked after a success: the caller's header is readable.
+        unsafe { control_returned(self.msg) }
+    }
+}
+
+/// # Safety
+/// As for recvmsg(2): `msg` and what it points to as the call documents (the kernel
+/// reports EFAULT for bad pointers).
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
-    let route = if flags & NEVER_WAITS != 0 { Route::Real } else { socket_route(fd) };
-    if route == Route::Real {
-        return real::recvmsg(fd, msg, flags);
-    }
-    let peek = flags & libc::MSG_PEEK != 0;
-    if flags & libc::MSG_WAITALL != 0 && !peek && route.is_stream_socket() {
-        return recvmsg_all(fd, msg, flags, route);
-    }
-    let result = wait_call(fd, READ, route, |dontwait| {
-        real::recvmsg(fd, msg, flags | dontwait_flag(dontwait))
-    });
-    if result > 0 && !peek && !control_returned(msg) {
-        note_read(route, fd, result, || iov_total((*msg).msg_iov, (*msg).msg_iovlen));
-    }
-    result
+    let mut buffers = Message { fd, msg, flags, original: None, rest: Vec::new() };
+    // SAFETY: the program's arguments.
+    unsafe { receive(fd, flags, &mut buffers) }
 }
 
-/// recvmsg with MSG_WAITALL on a stream socket: receive until the iovecs are full, EOF, an
-/// error, or a message with ancillary data (where the kernel stops as well). The first call
-/// gets the caller's header; later ones a local header with the rest of the iovecs, no
-/// name (the address is the first call's), and the caller's control buffer at its original
-/// size, which the first call overwrote (hence the copy made before it).
-unsafe fn recvmsg_all(fd: c_int, msg: *mut msghdr, flags: c_int, route: Route) -> isize {
-    let Some(original) = read_user(msg) else { return real::recvmsg(fd, msg, flags) };
-    let first = wait_call(fd, READ, route, |dontwait| {
-        real::recvmsg(fd, msg, flags | dontwait_flag(dontwait))
-    });
-    if first <= 0 || control_returned(msg) {
-        return first;
-    }
-    let iov = iov_slice(original.msg_iov, original.msg_iovlen);
-    let total = iov_total(original.msg_iov, original.msg_iovlen);
-    note_read(route, fd, first, || total);
-    let saved = errno::get();
-    let mut got = first as usize;
-    let mut header: msghdr = core::mem::zeroed();
-    header.msg_control = original.msg_control;
-    let mut rest = Vec::new();
-    while got < total {
-        remaining(iov, got, total, &mut rest);
-        header.msg_iov = rest.as_mut_ptr();
-        header.msg_iovlen = rest.len();
-        header.msg_controllen = original.msg_controllen;
-        header.msg_flags = 0;
-        let result = wait_call(fd, READ, route, |dontwait| {
-            real::recvmsg(fd, &mut header, flags | dontwait_flag(dontwait))
-        });
-        if result <= 0 {
-            errno::set(saved);
-            break;
-        }
-        got += result as usize;
-        (*msg).msg_flags = header.msg_flags;
-        (*msg).msg_controllen = header.msg_controllen;
-        if control_returned(&header) {
-            break;
-        }
-        note_read(route, fd, result, || total - (got - result as usize));
-    }
-    got as isize
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
-    let route = if flags & MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
-    if route == Route::Real {
-        let result = real::sendmsg(fd, msg, flags);
-        if result >= 0 {
-            release_passed_fds(msg);
-        }
-        return result;
-    }
-    let first = wait_call(fd, WRITE, route, |dontwait| {
-        real::sendmsg(fd, msg, flags | dontwait_flag(dontwait))
-    });
-    if first >= 0 {
-        release_passed_fds(msg);
-    }
-    if first < 0 || !route.is_stream_socket() {
-        return first;
-    }
-    // The kernel has read the header and its iovecs.
-    finish_sendmsg(fd, route, &*msg, first as usize, flags)
-}
+// ---- sendmsg
 
 /// The descriptors a sent message passed (SCM_RIGHTS) go to their receiver with the flags
 /// the program gave them, not with the O_NONBLOCK we set (the receiver would see it, and a
-/// description has one O_NONBLOCK for every holder). Called once the kernel has accepted
-/// the message, so its header and control buffer are readable.
+/// description has one O_NONBLOCK for every holder).
+///
+/// # Safety
+/// The kernel has just accepted the message: its header and control buffer are readable.
 unsafe fn release_passed_fds(msg: *const msghdr) {
-    let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+    // SAFETY: the caller's promise; CMSG_* walk the control buffer within its length.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
     while !cmsg.is_null() {
-        if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-            let data = libc::CMSG_DATA(cmsg) as *const c_int;
-            let count = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / core::mem::size_of::<c_int>();
+        // SAFETY: a header inside the accepted control buffer.
+        let header = unsafe { &*cmsg };
+        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: as above: CMSG_DATA of a header the kernel accepted.
+            let data = unsafe { libc::CMSG_DATA(cmsg) } as *const c_int;
+            // SAFETY: CMSG_LEN only computes a size.
+            let start = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (header.cmsg_len as usize - start) / core::mem::size_of::<c_int>();
             for i in 0..count {
-                green_io::release_passed(data.add(i).read_unaligned());
+                // SAFETY: the kernel accepted `count` descriptors after the header.
+                green_io::release_passed(unsafe { data.add(i).read_unaligned() });
             }
         }
-        cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        // SAFETY: as for CMSG_FIRSTHDR.
+        cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
     }
 }
 
-/// The rest of a blocking sendmsg on a stream after `done` bytes went out: the ancillary
-/// data went with the first bytes, so later calls carry none.
-unsafe fn finish_sendmsg(
-    fd: c_int,
-    route: Route,
-    msg: &msghdr,
-    done: usize,
-    flags: c_int,
-) -> isize {
-    let mut header: msghdr = core::mem::zeroed();
+/// One sendmsg attempt for the rest of a stream message after `done` bytes went out: the
+/// ancillary data went with the first bytes, so this carries none.
+///
+/// # Safety
+/// `msg` was accepted by a sendmsg call (its iovecs are readable).
+unsafe fn send_rest(fd: c_int, msg: &msghdr, done: usize, flags: c_int, rest: &mut Vec<iovec>) -> isize {
+    // SAFETY: the caller's promise.
+    let iov = unsafe { iov_slice(msg.msg_iov, msg.msg_iovlen) };
+    remaining(iov, done, max_rw_count(), rest);
+    // SAFETY: msghdr is plain data; all-zero is an empty header.
+    let mut header: msghdr = unsafe { core::mem::zeroed() };
     header.msg_name = msg.msg_name;
     header.msg_namelen = msg.msg_namelen;
-    let flags = flags & !libc::MSG_FASTOPEN;
-    finish_write(
-        fd,
-        route,
-        iov_slice(msg.msg_iov, msg.msg_iovlen),
-        done,
-        |rest, count, dontwait| {
-            header.msg_iov = rest as *mut iovec;
-            header.msg_iovlen = count;
-            real::sendmsg(fd, &header, flags | dontwait_flag(dontwait))
-        },
-    )
+    header.msg_iov = rest.as_mut_ptr();
+    header.msg_iovlen = rest.len();
+    // SAFETY: the header lives across the call; its buffers are the caller's.
+    unsafe { real::sendmsg(fd, &header, flags & !libc::MSG_FASTOPEN) }
+}
+
+/// # Safety
+/// As for sendmsg(2): `msg` and what it points to as the call documents (the kernel
+/// reports EFAULT for bad pointers).
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
+    let route = if flags & libc::MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
+    let mut rest = Vec::new();
+    let send = |done: usize, attempt| {
+        let flags = flags | dontwait_flag(attempt);
+        if done > 0 {
+            // SAFETY: the first attempt succeeded: the kernel accepted the header.
+            return unsafe { send_rest(fd, &*msg, done, flags, &mut rest) };
+        }
+        // SAFETY: the program's call with its own arguments.
+        let result = unsafe { real::sendmsg(fd, msg, flags) };
+        if result >= 0 {
+            // SAFETY: the kernel accepted the message.
+            unsafe { release_passed_fds(msg) };
+        }
+        result
+    };
+    // SAFETY: asked only after a success, which validated the header and its array.
+    let total = || unsafe { iov_total((*msg).msg_iov, (*msg).msg_iovlen) };
+    // SAFETY: fd's route for this call; `send` sends the program's message.
+    unsafe { write_all(fd, route, total, send) }
 }
 
 // ---- recvmmsg, sendmmsg
+
+/// When a recvmmsg with `timeout` stops taking more messages, or Err(the program's call)
+/// when the timeout cannot be read or is invalid (EFAULT or EINVAL at once, as natively).
+///
+/// # Safety
+/// None beyond recvmmsg's: `timeout` is checked before it is read.
+unsafe fn recvmmsg_deadline(timeout: *mut libc::timespec) -> Result<Option<u64>, ()> {
+    if timeout.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: read_user checks the pointer itself.
+    let limit = unsafe { read_user(timeout) }.as_ref().and_then(clock::timespec_ns).ok_or(())?;
+    Ok(Some(clock::monotonic_ns().saturating_add(limit)))
+}
 
 /// recvmmsg, as the kernel does it for a blocking socket (`do_recvmmsg`): wait for the
 /// first message; then, with MSG_WAITFORONE, take what is queued and return; without it,
@@ -296,7 +218,11 @@ unsafe fn finish_sendmsg(
 ///
 /// Differences that remain: an error after some messages ends the call with the count, as
 /// natively, but where the kernel would also leave that error on the socket for the next
-/// call (SO_ERROR), we cannot. SO_RCVTIMEO is not applied, here as in read and recv.
+/// call (SO_ERROR), we cannot. SO_RCVTIMEO is not applied.
+///
+/// # Safety
+/// As for recvmmsg(2): `vec` holds `vlen` mmsghdrs, `timeout` is null or a timespec (the
+/// kernel reports EFAULT for bad pointers).
 #[no_mangle]
 pub unsafe extern "C" fn recvmmsg(
     fd: c_int,
@@ -305,37 +231,59 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut libc::timespec,
 ) -> c_int {
+    const NEVER_WAITS: c_int = libc::MSG_DONTWAIT | libc::MSG_OOB | libc::MSG_ERRQUEUE;
     let route = if flags & NEVER_WAITS != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
-    if route == Route::Real {
-        return real::recvmmsg(fd, vec, vlen, flags, timeout);
-    }
-    let deadline = if timeout.is_null() {
-        None
+    let deadline = if route == Route::Real {
+        Err(())
     } else {
-        // A bad pointer or value fails before anything is received: EFAULT or EINVAL at once.
-        let Some(limit) = read_user(timeout).as_ref().and_then(clock::timespec_ns) else {
-            return real::recvmmsg(fd, vec, vlen, flags, timeout);
-        };
-        Some(clock::monotonic_ns().saturating_add(limit))
+        // SAFETY: recvmmsg_deadline reads the timeout through read_user.
+        unsafe { recvmmsg_deadline(timeout) }
     };
-    let vlen = vlen as usize;
+    let Ok(deadline) = deadline else {
+        // SAFETY: the program's call with its own arguments.
+        return unsafe { real::recvmmsg(fd, vec, vlen, flags, timeout) };
+    };
+    let mut left = 0u64;
+    // SAFETY: the program's arguments; the route is fd's for this call.
+    let done = unsafe { recvmmsg_batches(fd, route, vec, vlen as usize, flags, deadline, &mut left) };
+    if done <= 0 {
+        return done;
+    }
+    // SAFETY: write_user checks the pointer itself.
+    if deadline.is_some() && !unsafe { write_user(timeout, clock::ns_to_timespec(left)) } {
+        return errno::fail(libc::EFAULT);
+    }
+    done
+}
+
+/// recvmmsg's loop (see there): the messages received, or the first batch's error.
+/// `left` gets the time left before `deadline` after the last batch.
+///
+/// # Safety
+/// As for recvmmsg; `route` is fd's route for this call.
+unsafe fn recvmmsg_batches(
+    fd: c_int,
+    route: Route,
+    vec: *mut mmsghdr,
+    vlen: usize,
+    flags: c_int,
+    deadline: Option<u64>,
+    left: &mut u64,
+) -> c_int {
     let saved = errno::get();
     let mut done = 0usize;
-    let mut left = 0u64;
     loop {
-        let batch = vec.add(done);
-        let result = wait_call(fd, READ, route, |dontwait| {
+        let batch = vec.wrapping_add(done);
+        let call = |attempt| {
             // Decided at each attempt: we may have parked past the deadline.
             let expired = deadline.is_some_and(|d| clock::monotonic_ns() >= d);
             let want = if expired { 1 } else { vlen - done };
-            real::recvmmsg(
-                fd,
-                batch,
-                want as c_uint,
-                flags | dontwait_flag(dontwait),
-                core::ptr::null_mut(),
-            ) as isize
-        });
+            let flags = flags | dontwait_flag(attempt);
+            // SAFETY: the rest of the program's vector (done < vlen entries were filled).
+            unsafe { real::recvmmsg(fd, batch, want as c_uint, flags, core::ptr::null_mut()) as isize }
+        };
+        // SAFETY: the caller's promise about the route.
+        let result = unsafe { wait_call(fd, READ, route, None, call) };
         if result <= 0 {
             if done == 0 {
                 return result as c_int;
@@ -345,19 +293,14 @@ pub unsafe extern "C" fn recvmmsg(
         }
         done += result as usize;
         if let Some(d) = deadline {
-            left = d.saturating_sub(clock::monotonic_ns());
+            *left = d.saturating_sub(clock::monotonic_ns());
         }
-        let oob = (*vec.add(done - 1)).msg_hdr.msg_flags & libc::MSG_OOB != 0;
-        if done >= vlen
-            || flags & libc::MSG_WAITFORONE != 0
-            || deadline.is_some() && left == 0
-            || oob
-        {
+        // SAFETY: the kernel filled this entry.
+        let oob = unsafe { (*vec.add(done - 1)).msg_hdr.msg_flags } & libc::MSG_OOB != 0;
+        let timed_out = deadline.is_some() && *left == 0;
+        if done >= vlen || flags & libc::MSG_WAITFORONE != 0 || timed_out || oob {
             break;
         }
-    }
-    if deadline.is_some() && !write_user(timeout, clock::ns_to_timespec(left)) {
-        return errno::fail(libc::EFAULT);
     }
     done as c_int
 }
@@ -366,26 +309,29 @@ pub unsafe extern "C" fn recvmmsg(
 /// UIO_MAXIOV per call), parking whenever the socket is full, and on a stream each message
 /// is sent whole before the next. Returns the messages sent; an error ends the call with
 /// that count, or with the error if none was sent, as natively.
+///
+/// # Safety
+/// As for sendmmsg(2): `vec` holds `vlen` mmsghdrs (the kernel reports EFAULT if not).
 #[no_mangle]
-pub unsafe extern "C" fn sendmmsg(
-    fd: c_int,
-    vec: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-) -> c_int {
-    let route = if flags & MSG_DONTWAIT != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
+pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    let route = if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
     if route == Route::Real {
-        return real::sendmmsg(fd, vec, vlen, flags);
+        // SAFETY: the program's call with its own arguments.
+        return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
     }
     let vlen = (vlen as usize).min(UIO_MAXIOV);
     let saved = errno::get();
     let mut done = 0usize;
     while done < vlen {
-        let batch = vec.add(done);
-        let result = wait_call(fd, WRITE, route, |dontwait| {
-            real::sendmmsg(fd, batch, (vlen - done) as c_uint, flags | dontwait_flag(dontwait))
-                as isize
-        });
+        let started = clock::monotonic_ns();
+        let batch = vec.wrapping_add(done);
+        let call = |attempt| {
+            let flags = flags | dontwait_flag(attempt);
+            // SAFETY: the rest of the program's vector.
+            unsafe { real::sendmmsg(fd, batch, (vlen - done) as c_uint, flags) as isize }
+        };
+        // SAFETY: fd's route for this call.
+        let result = unsafe { wait_call(fd, WRITE, route, None, call) };
         if result <= 0 {
             if done == 0 {
                 return result as c_int;
@@ -394,23 +340,51 @@ pub unsafe extern "C" fn sendmmsg(
             break;
         }
         done += result as usize;
+        // SAFETY: the kernel accepted and filled this entry.
+        let entry = unsafe { &mut *vec.add(done - 1) };
         if route.is_stream_socket() {
-            // The kernel stops a batch at a message it could queue only in part.
-            let entry = &mut *vec.add(done - 1);
-            let total =
-                iov_total(entry.msg_hdr.msg_iov, entry.msg_hdr.msg_iovlen).min(max_rw_count());
-            if (entry.msg_len as usize) < total {
-                let sent = finish_sendmsg(fd, route, &entry.msg_hdr, entry.msg_len as usize, flags);
-                entry.msg_len = sent as c_uint;
-                if (sent as usize) < total {
-                    break;
-                }
-                continue;
+            // SAFETY: as above.
+            match unsafe { finish_message(fd, route, entry, flags, started) } {
+                Some(false) => break,
+                // The buffer may have room again: no short-write note.
+                Some(true) => continue,
+                None => {}
             }
         }
-        if done < vlen && matches!(route, Route::Green(..)) {
+        if done < vlen && route.is_green() {
             green_io::note_short_write(fd);
         }
     }
     done as c_int
+}
+
+/// On a stream the kernel stops a sendmmsg batch at a message it could queue only in part:
+/// the rest of it goes out before the next message. None when the message went out whole
+/// at once, else whether the rest could be sent (its msg_len then says how much was).
+///
+/// # Safety
+/// The kernel has accepted `entry`; `route` is fd's route for this call.
+unsafe fn finish_message(
+    fd: c_int,
+    route: Route,
+    entry: &mut mmsghdr,
+    flags: c_int,
+    started: u64,
+) -> Option<bool> {
+    let msg = &entry.msg_hdr;
+    // SAFETY: the kernel accepted the message's iovecs.
+    let total = unsafe { iov_total(msg.msg_iov, msg.msg_iovlen) }.min(max_rw_count());
+    let sent = entry.msg_len as usize;
+    if sent >= total {
+        return None;
+    }
+    let mut rest = Vec::new();
+    let send = |done: usize, attempt| {
+        // SAFETY: the kernel accepted the message.
+        unsafe { send_rest(fd, msg, done, flags | dontwait_flag(attempt), &mut rest) }
+    };
+    // SAFETY: the caller's promise about the route; `send` sends the program's message.
+    let sent = unsafe { finish_write(fd, route, total, sent, started, send) } as usize;
+    entry.msg_len = sent as c_uint;
+    Some(sent >= total)
 }

@@ -1,140 +1,89 @@
-//! readv and writev, and the non-blocking single-call forms (preadv2/pwritev2 with
-//! RWF_NOWAIT) that write() also uses on pipes that are not ours. See io_msg.rs for the
-//! rules that keep results native.
+//! readv and writev. The caller's iovec array goes to the real call untouched, and we read
+//! it ourselves only once a real call has accepted it: a bad pointer gets EFAULT from the
+//! kernel, never SIGSEGV from us. An iovec count the kernel refuses at once (EINVAL) is
+//! passed straight through. writev completes partial writes (write_all.rs) from a local
+//! copy of the rest of the array.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
-use crate::runtime::fdtable::{Kind, READ, WRITE};
+use super::blocking::{note_read, route, wait_call, Route};
+use super::iov::{iov_slice, iov_total, max_rw_count, remaining, UIO_MAXIOV};
+use super::nowait::{readv_dontwait, writev_dontwait, writev_nowait};
+use super::write_all::write_all;
+use crate::runtime::fdtable::{Kind, READ};
 use crate::runtime::io::Attempt;
-use crate::sys::{errno, raw, real};
-use core::ffi::{c_int, c_long, c_void};
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use libc::{iovec, msghdr};
-use super::io_route::*;
-
-// ---- Non-blocking readv and writev on descriptions whose O_NONBLOCK is not ours to set.
-
-/// preadv2/pwritev2 with RWF_NOWAIT at the current position are readv/writev made
-/// non-blocking for this call only, through the very same kernel path (so a zero-length
-/// readv of a datagram socket consumes nothing, and a writev of a SOCK_SEQPACKET socket
-/// still ends a record). Current kernels take it on sockets and pipes; where the kernel
-/// refuses (EOPNOTSUPP, or ENOSYS before 4.6) we remember it and fall back: recvmsg/sendmsg
-/// with MSG_DONTWAIT for sockets (which differ in the two cases above), a plain writev for
-/// pipes (which, as write(2) does, may then hold the hub until a large write is taken).
-struct NoWait {
-    missing: AtomicBool,
-}
-
-static SOCKET_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
-static PIPE_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
-
-impl NoWait {
-    unsafe fn call(
-        &self,
-        syscall: c_long,
-        fd: c_int,
-        iov: *const iovec,
-        count: c_int,
-        mut fallback: impl FnMut() -> isize,
-    ) -> isize {
-        if !self.missing.load(Relaxed) {
-            const RWF_NOWAIT: usize = libc::RWF_NOWAIT as usize;
-            // Offset -1 (low word all ones, high word 0): the file position, as readv uses.
-            let result = raw::syscall6(
-                syscall,
-                [fd as usize, iov as usize, count as usize, usize::MAX, 0, RWF_NOWAIT],
-            );
-            if result >= 0 {
-                return result;
-            }
-            let e = -result as i32;
-            if e != libc::EOPNOTSUPP && e != libc::ENOSYS {
-                return errno::fail(e);
-            }
-            let result = fallback();
-            // The file itself may answer EOPNOTSUPP to any read; only a different answer
-            // from the fallback says that RWF_NOWAIT is what the kernel refused.
-            if result >= 0 || errno::get() != libc::EOPNOTSUPP {
-                self.missing.store(true, Relaxed);
-            }
-            return result;
-        }
-        fallback()
-    }
-}
-
-/// A readv attempt that must not block (sockets we did not create).
-unsafe fn readv_dontwait(fd: c_int, iov: *const iovec, count: c_int) -> isize {
-    SOCKET_NOWAIT.call(libc::SYS_preadv2, fd, iov, count, || {
-        let mut msg: msghdr = core::mem::zeroed();
-        msg.msg_iov = iov as *mut iovec;
-        msg.msg_iovlen = count as usize;
-        real::recvmsg(fd, &mut msg, MSG_DONTWAIT)
-    })
-}
-
-/// One writev attempt on `route`.
-unsafe fn writev_attempt(
-    route: Route,
-    fd: c_int,
-    iov: *const iovec,
-    count: c_int,
-    dontwait: bool,
-) -> isize {
-    if dontwait {
-        SOCKET_NOWAIT.call(libc::SYS_pwritev2, fd, iov, count, || {
-            let mut msg: msghdr = core::mem::zeroed();
-            msg.msg_iov = iov as *mut iovec;
-            msg.msg_iovlen = count as usize;
-            real::sendmsg(fd, &msg, MSG_DONTWAIT)
-        })
-    } else if route == Route::Green(Attempt::PollFirst, Kind::Pipe) {
-        // poll(2) said there is room, but a blocking pipe takes a large write only whole:
-        // without RWF_NOWAIT the call would block the hub until the reader drained it all.
-        PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, iov, count, || real::writev(fd, iov, count))
-    } else {
-        real::writev(fd, iov, count)
-    }
-}
-
-/// A write attempt that must not block, on a pipe or terminal we did not create.
-pub(crate) unsafe fn write_nowait(fd: c_int, buf: *const c_void, len: usize) -> isize {
-    let iov = iovec { iov_base: buf as *mut c_void, iov_len: len };
-    PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, &iov, 1, || real::write(fd, buf, len))
-}
+use crate::sys::real;
+use core::ffi::c_int;
+use libc::iovec;
 
 fn valid_iovcnt(iovcnt: c_int) -> bool {
     (0..=UIO_MAXIOV as c_int).contains(&iovcnt)
 }
 
+/// # Safety
+/// As for readv(2): `iov` holds `iovcnt` iovecs describing writable memory (the kernel
+/// reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
-    let result = wait_call(fd, READ, route, |dontwait| {
-        if dontwait {
-            readv_dontwait(fd, iov, iovcnt)
+    let call = |attempt| {
+        if attempt == Attempt::DontWait {
+            // SAFETY: the program's iovecs, as readv takes them.
+            unsafe { readv_dontwait(fd, iov, iovcnt) }
         } else {
-            real::readv(fd, iov, iovcnt)
+            // SAFETY: the program's call as it made it.
+            unsafe { real::readv(fd, iov, iovcnt) }
         }
-    });
+    };
+    // SAFETY: fd's route for this call; `call` makes readv with the program's arguments.
+    let result = unsafe { wait_call(fd, READ, route, None, call) };
     // A successful call read the iovec array: it is ours to read too. The rule is read(2)'s,
     // with read(2)'s caveat: on an AF_UNIX stream the kernel also ends a read early at a
     // message that carried descriptors, with more queued behind it.
-    note_read(route, fd, result, || iov_total(iov, iovcnt as usize));
+    // SAFETY: asked only after a success, which validated the array.
+    note_read(route, fd, result, || unsafe { iov_total(iov, iovcnt as usize) });
     result
 }
 
+/// One writev attempt on `route`.
+///
+/// # Safety
+/// As for writev(2): `iov` and `count` are the program's, or describe part of its buffers.
+unsafe fn writev_attempt(route: Route, fd: c_int, iov: *const iovec, count: c_int, attempt: Attempt) -> isize {
+    if attempt == Attempt::DontWait {
+        // SAFETY: the caller's promise about the iovecs.
+        unsafe { writev_dontwait(fd, iov, count) }
+    } else if route == Route::Green(Attempt::PollFirst, Kind::Pipe) {
+        // poll(2) said there is room, but a blocking pipe takes a large write only whole:
+        // without RWF_NOWAIT the call would block the hub until the reader drained it all.
+        // SAFETY: as above.
+        unsafe { writev_nowait(fd, iov, count) }
+    } else {
+        // SAFETY: as above.
+        unsafe { real::writev(fd, iov, count) }
+    }
+}
+
+/// # Safety
+/// As for writev(2): `iov` holds `iovcnt` iovecs describing readable memory (the kernel
+/// reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
-    let first =
-        wait_call(fd, WRITE, route, |dontwait| writev_attempt(route, fd, iov, iovcnt, dontwait));
-    if first < 0 || !route.completes_writes() {
-        return first;
-    }
-    finish_write(
-        fd,
-        route,
-        iov_slice(iov, iovcnt as usize),
-        first as usize,
-        |rest, count, dontwait| writev_attempt(route, fd, rest, count as c_int, dontwait),
-    )
+    let mut rest = Vec::new();
+    let send = |done: usize, attempt| {
+        if done == 0 {
+            // SAFETY: the program's call with its own arguments.
+            return unsafe { writev_attempt(route, fd, iov, iovcnt, attempt) };
+        }
+        // SAFETY: the first attempt succeeded: the kernel accepted the array.
+        let all = unsafe { iov_slice(iov, iovcnt as usize) };
+        remaining(all, done, max_rw_count(), &mut rest);
+        // SAFETY: `rest` describes the unwritten part of the program's buffers.
+        unsafe { writev_attempt(route, fd, rest.as_ptr(), rest.len() as c_int, attempt) }
+    };
+    // SAFETY: asked only after a success, which validated the array.
+    let total = || unsafe { iov_total(iov, iovcnt as usize) };
+    // SAFETY: fd's route for this call; `send` writes the program's buffers.
+    unsafe { write_all(fd, route, total, send) }
 }

@@ -1,41 +1,28 @@
-//! poll(2) as a green wait: ask the kernel first (exact native results, POLLNVAL and all),
-//! and only if nothing is ready park on every fd's readiness, then ask again.
+//! poll(2) and ppoll(2) as green waits: ask the kernel first (exact native results, POLLNVAL
+//! and all), and only if nothing is ready park on every fd's readiness, then ask again.
+//! ppoll's signal mask is handled as sigmask.rs says.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
-use super::fortify_fail;
+use super::fortify::fortify_fail;
+use super::sigmask::masked_wait;
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
 use crate::runtime::{io as green_io, on_hub};
 use crate::sys::{clock, errno, real};
 use core::ffi::c_int;
 
+/// # Safety
+/// As for poll(2): `fds` holds `nfds` pollfds (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
     if !on_hub() || timeout == 0 {
-        return real::poll(fds, nfds, timeout);
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::poll(fds, nfds, timeout) };
     }
-    let ready = real::poll(fds, nfds, 0);
-    if ready != 0 {
-        return ready;
-    }
-    let deadline = (timeout > 0)
-        .then(|| clock::monotonic_ns().saturating_add(timeout as u64 * 1_000_000));
-    let interests: Vec<(i32, u8)> = (0..nfds as usize)
-        .map(|i| {
-            let pfd = &*fds.add(i);
-            (pfd.fd, interest_of(pfd.events))
-        })
-        .collect();
-    loop {
-        let wake = green_io::wait_any(&interests, deadline);
-        let ready = real::poll(fds, nfds, 0);
-        if ready != 0 || wake == Wake::Timeout {
-            return ready;
-        }
-        if let Wake::Interrupted { .. } = wake {
-            // poll is never restarted after a handler, SA_RESTART or not.
-            return errno::fail(libc::EINTR);
-        }
-    }
+    let deadline = (timeout > 0).then(|| clock::monotonic_ns().saturating_add(timeout as u64 * 1_000_000));
+    // SAFETY: the hub thread; the program's pollfds.
+    unsafe { poll_until(fds, nfds, deadline) }
 }
 
 /// Which readiness edges can change a pollfd's answer. Errors and hang-ups are always
@@ -48,6 +35,41 @@ fn interest_of(events: libc::c_short) -> u8 {
     interest
 }
 
+/// poll's green wait with a nanosecond deadline (None: forever).
+///
+/// # Safety
+/// Hub thread only; `fds` and `nfds` are the program's poll arguments.
+unsafe fn poll_until(fds: *mut libc::pollfd, nfds: libc::nfds_t, deadline: Option<u64>) -> c_int {
+    // SAFETY: the program's pollfds, checked by the kernel.
+    let ready = unsafe { real::poll(fds, nfds, 0) };
+    if ready != 0 {
+        return ready;
+    }
+    // The kernel has read every pollfd without complaint: they are ours to read too.
+    let interests: Vec<(i32, u8)> = (0..nfds as usize)
+        .map(|i| {
+            // SAFETY: i < nfds, within the array the kernel accepted.
+            let pfd = unsafe { &*fds.add(i) };
+            (pfd.fd, interest_of(pfd.events))
+        })
+        .collect();
+    loop {
+        // SAFETY: the hub thread (the caller's promise).
+        let wake = unsafe { green_io::wait_any(&interests, deadline) };
+        // SAFETY: as for the first call.
+        let ready = unsafe { real::poll(fds, nfds, 0) };
+        if ready != 0 || wake == Wake::Timeout {
+            return ready;
+        }
+        if let Wake::Interrupted { .. } = wake {
+            // poll is never restarted after a handler, SA_RESTART or not.
+            return errno::fail(libc::EINTR);
+        }
+    }
+}
+
+/// # Safety
+/// As for poll(2); `fds_size` is the size of the object at `fds`.
 #[no_mangle]
 pub unsafe extern "C" fn __poll_chk(
     fds: *mut libc::pollfd,
@@ -58,11 +80,15 @@ pub unsafe extern "C" fn __poll_chk(
     if fds_size / core::mem::size_of::<libc::pollfd>() < nfds as usize {
         fortify_fail();
     }
-    poll(fds, nfds, timeout)
+    // SAFETY: the program's arguments, checked as glibc checks them.
+    unsafe { poll(fds, nfds, timeout) }
 }
 
-/// ppoll(2): poll with a timespec (NULL: forever) and a signal mask, which is handled as
-/// pselect's is (`select::masked_wait`). The timespec is const: glibc gives the kernel a copy.
+/// ppoll(2): poll with a timespec (NULL: forever) and a signal mask. The timespec is
+/// const: glibc gives the kernel a copy.
+///
+/// # Safety
+/// As for ppoll(2): `fds` holds `nfds` pollfds, `timeout` and `sigmask` are null or valid.
 #[no_mangle]
 pub unsafe extern "C" fn ppoll(
     fds: *mut libc::pollfd,
@@ -70,11 +96,13 @@ pub unsafe extern "C" fn ppoll(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
-    let pass = || real::ppoll(fds, nfds, timeout, sigmask);
+    // SAFETY: the program's call as it made it.
+    let pass = || unsafe { real::ppoll(fds, nfds, timeout, sigmask) };
     if !on_hub() {
         return pass();
     }
-    let wait_ns = match timeout.as_ref() {
+    // SAFETY: the program's timespec, null or readable (its contract).
+    let wait_ns = match unsafe { timeout.as_ref() } {
         None => None,
         Some(ts) => match clock::timespec_ns(ts) {
             Some(ns) => Some(ns),
@@ -85,33 +113,12 @@ pub unsafe extern "C" fn ppoll(
         return pass();
     }
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
-    super::select::masked_wait(sigmask, pass, || poll_until(fds, nfds, deadline))
+    // SAFETY: the hub thread; the program's pollfds and mask.
+    unsafe { masked_wait(sigmask, pass, || poll_until(fds, nfds, deadline)) }
 }
 
-/// poll's green wait with a nanosecond deadline (None: forever).
-unsafe fn poll_until(fds: *mut libc::pollfd, nfds: libc::nfds_t, deadline: Option<u64>) -> c_int {
-    let ready = real::poll(fds, nfds, 0);
-    if ready != 0 {
-        return ready;
-    }
-    let interests: Vec<(i32, u8)> = (0..nfds as usize)
-        .map(|i| {
-            let pfd = &*fds.add(i);
-            (pfd.fd, interest_of(pfd.events))
-        })
-        .collect();
-    loop {
-        let wake = green_io::wait_any(&interests, deadline);
-        let ready = real::poll(fds, nfds, 0);
-        if ready != 0 || wake == Wake::Timeout {
-            return ready;
-        }
-        if let Wake::Interrupted { .. } = wake {
-            return errno::fail(libc::EINTR);
-        }
-    }
-}
-
+/// # Safety
+/// As for ppoll(2); `fds_size` is the size of the object at `fds`.
 #[no_mangle]
 pub unsafe extern "C" fn __ppoll_chk(
     fds: *mut libc::pollfd,
@@ -123,5 +130,6 @@ pub unsafe extern "C" fn __ppoll_chk(
     if fds_size / core::mem::size_of::<libc::pollfd>() < nfds as usize {
         fortify_fail();
     }
-    ppoll(fds, nfds, timeout, sigmask)
+    // SAFETY: the program's arguments, checked as glibc checks them.
+    unsafe { ppoll(fds, nfds, timeout, sigmask) }
 }

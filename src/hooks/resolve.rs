@@ -32,7 +32,7 @@ fn h_errno_slot() -> *mut c_int {
 unsafe fn offloaded<T: Copy>(_hub: Hub, mut call: impl FnMut() -> T) -> T {
     // SAFETY: hub thread (`_hub`), and `call` may run anywhere (caller). The slot read is
     // the worker's own h_errno, right after its call.
-    let (value, call_h_errno) = unsafe { super::offloaded(|| (call(), *h_errno_slot())) };
+    let (value, call_h_errno) = unsafe { super::offload::offloaded(|| (call(), *h_errno_slot())) };
     // SAFETY: the caller's own slot, on this thread.
     unsafe { *h_errno_slot() = call_h_errno };
     value

@@ -18,26 +18,15 @@
 //! on), on every return that got past the argument checks: ready, timed out (zero), error,
 //! EINTR. pselect's timeout is const. A zero timeout is a plain poll: straight through.
 //!
-//! The signal mask of pselect (and of ppoll and epoll_pwait, which share [`masked_wait`]):
-//! when the caller is the only thread of the program, nothing else could run while it
-//! waits, so the real call is made: the kernel swaps the mask atomically and the answer is
-//! exact. Otherwise the mask is installed on the OS thread for the length of the green wait
-//! (with the real pthread_sigmask) and put back after. Signal masks are per OS thread, so
-//! every green thread that runs meanwhile runs under that mask too (the README says masks
-//! are shared), and a mask change one of them makes meanwhile is undone when the wait ends.
-//! This beats the other honest choice, the real call whatever the thread count: that one
-//! would stop every other green thread for the length of the wait, forever for a program
-//! whose main thread waits in pselect for its workers.
+//! pselect's signal mask is handled as sigmask.rs says.
 //!
-//! Signals during such a wait: a handler that runs because the mask unblocked a pending
-//! signal makes the call fail with EINTR at once, as natively, when the caller is the main
-//! thread; a signal that arrives during the green wait interrupts the main thread's wait,
-//! whichever thread called pselect (the runtime's rule for every signal). A green thread
-//! other than the main one is not yet woken with EINTR by a signal.
+//! Every hook here has the contract of the libc function it replaces.
 
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
-use crate::runtime::{io as green_io, on_hub, pending_signals, rt};
+use super::sigmask::masked_wait;
+use super::user_mem::copy_self;
+use crate::runtime::{io as green_io, on_hub};
 use crate::sys::{clock, errno, real};
 use core::ffi::c_int;
 use core::mem::size_of;
@@ -46,6 +35,8 @@ use core::mem::size_of;
 type Word = libc::c_ulong;
 const WORD_BITS: usize = Word::BITS as usize;
 
+/// # Safety
+/// As for select(2): the sets are null or hold `nfds` bits, `timeout` is null or a timeval.
 #[no_mangle]
 pub unsafe extern "C" fn select(
     nfds: c_int,
@@ -54,11 +45,13 @@ pub unsafe extern "C" fn select(
     exceptfds: *mut libc::fd_set,
     timeout: *mut libc::timeval,
 ) -> c_int {
-    let pass = || real::select(nfds, readfds, writefds, exceptfds, timeout);
+    // SAFETY: the program's call as it made it.
+    let pass = || unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     if !on_hub() {
         return pass();
     }
-    let wait_ns = match timeout.as_ref() {
+    // SAFETY: the program's timeval, null or valid (select's contract).
+    let wait_ns = match unsafe { timeout.as_ref() } {
         None => None,
         // Negative values: EINVAL from glibc, timeval untouched.
         Some(tv) if tv.tv_sec < 0 || tv.tv_usec < 0 => return pass(),
@@ -72,23 +65,28 @@ pub unsafe extern "C" fn select(
     if wait_ns == Some(0) {
         return pass();
     }
-    let Some(question) = Question::new(nfds, [readfds, writefds, exceptfds]) else {
+    // SAFETY: Question::new reads the sets through copy_self.
+    let Some(question) = (unsafe { Question::new(nfds, [readfds, writefds, exceptfds]) }) else {
         return pass();
     };
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
-    let result = wait_sets(nfds, &question, deadline);
+    // SAFETY: the hub thread; the sets were readable.
+    let result = unsafe { wait_sets(nfds, &question, deadline) };
     if let Some(deadline) = deadline {
         // The time not slept, in whole microseconds (glibc truncates the kernel's timespec).
         let left = deadline.saturating_sub(clock::monotonic_ns());
         let left = if result == 0 { 0 } else { left };
-        *timeout = libc::timeval {
-            tv_sec: (left / clock::NANOS_PER_SEC) as libc::time_t,
-            tv_usec: ((left % clock::NANOS_PER_SEC) / 1000) as libc::suseconds_t,
-        };
+        let tv_sec = (left / clock::NANOS_PER_SEC) as libc::time_t;
+        let tv_usec = ((left % clock::NANOS_PER_SEC) / 1000) as libc::suseconds_t;
+        // SAFETY: the program's timeval, read above, which select writes back natively too.
+        unsafe { *timeout = libc::timeval { tv_sec, tv_usec } };
     }
     result
 }
 
+/// # Safety
+/// As for pselect(2): the sets are null or hold `nfds` bits, `timeout` and `sigmask` are
+/// null or valid.
 #[no_mangle]
 pub unsafe extern "C" fn pselect(
     nfds: c_int,
@@ -98,11 +96,13 @@ pub unsafe extern "C" fn pselect(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
-    let pass = || real::pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask);
+    // SAFETY: the program's call as it made it.
+    let pass = || unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask) };
     if !on_hub() {
         return pass();
     }
-    let wait_ns = match timeout.as_ref() {
+    // SAFETY: the program's timespec, null or valid (pselect's contract).
+    let wait_ns = match unsafe { timeout.as_ref() } {
         None => None,
         Some(ts) => match clock::timespec_ns(ts) {
             Some(ns) => Some(ns),
@@ -112,11 +112,13 @@ pub unsafe extern "C" fn pselect(
     if wait_ns == Some(0) {
         return pass();
     }
-    let Some(question) = Question::new(nfds, [readfds, writefds, exceptfds]) else {
+    // SAFETY: Question::new reads the sets through copy_self.
+    let Some(question) = (unsafe { Question::new(nfds, [readfds, writefds, exceptfds]) }) else {
         return pass();
     };
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
-    masked_wait(sigmask, pass, || wait_sets(nfds, &question, deadline))
+    // SAFETY: the hub thread; the program's mask; the sets were readable.
+    unsafe { masked_wait(sigmask, pass, || wait_sets(nfds, &question, deadline)) }
 }
 
 /// The program's fd sets as it passed them.
@@ -133,6 +135,10 @@ struct Question {
 impl Question {
     /// Copies the sets. None when we cannot tell how far the kernel would read them, or a
     /// set cannot be read (the caller then makes the real call).
+    ///
+    /// # Safety
+    /// If process_vm_readv is forbidden, the non-null sets must be readable as far as the
+    /// kernel would read them.
     unsafe fn new(nfds: c_int, sets: [*mut libc::fd_set; 3]) -> Option<Question> {
         let bits = if nfds <= 0 {
             0 // the kernel answers EINVAL for a negative nfds; zero is a plain sleep
@@ -148,9 +154,12 @@ impl Question {
                 // Byte copies: a program's own bigger "fd_set" need not be word-aligned. A
                 // bad pointer gives None: the real call then answers EFAULT, as natively.
                 let (to, len) = (saved[i * words..].as_mut_ptr() as *mut core::ffi::c_void, words * size_of::<Word>());
-                match super::io_route::copy_self(libc::SYS_process_vm_readv, to, *set as *mut core::ffi::c_void, len) {
+                // SAFETY: `to` is `words` words of `saved`, writable for `len` bytes.
+                match unsafe { copy_self(libc::SYS_process_vm_readv, to, *set as *mut core::ffi::c_void, len) } {
                     Some(true) => {}
-                    Some(false) => core::ptr::copy_nonoverlapping(*set as *const u8, to as *mut u8, len),
+                    // SAFETY: the syscall is forbidden: the set is readable (the caller's
+                    // promise), `to` as above.
+                    Some(false) => unsafe { core::ptr::copy_nonoverlapping(*set as *const u8, to as *mut u8, len) },
                     None => return None,
                 }
             }
@@ -159,14 +168,18 @@ impl Question {
     }
 
     /// Puts the program's sets back as they were before the first attempt.
+    ///
+    /// # Safety
+    /// The sets are writable as far as they were read (a select call has accepted them).
     unsafe fn restore(&self) {
         for (i, set) in self.sets.iter().enumerate() {
             if !set.is_null() {
-                core::ptr::copy_nonoverlapping(
+                // SAFETY: the caller's promise; `saved` holds `words` words for each set.
+                unsafe { core::ptr::copy_nonoverlapping(
                     self.saved[i * self.words..].as_ptr() as *const u8,
                     *set as *mut u8,
                     self.words * size_of::<Word>(),
-                );
+                ) };
             }
         }
     }
@@ -204,31 +217,43 @@ impl Question {
 }
 
 /// One zero-timeout select on the program's sets as they are now.
+///
+/// # Safety
+/// The sets are the program's select arguments.
 unsafe fn ask(nfds: c_int, sets: &[*mut libc::fd_set; 3]) -> c_int {
     let mut zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
-    real::select(nfds, sets[0], sets[1], sets[2], &mut zero)
+    // SAFETY: the program's sets (the kernel checks them) and our own timeval.
+    unsafe { real::select(nfds, sets[0], sets[1], sets[2], &mut zero) }
 }
 
 /// The green select: ask, park on the sets' fds until one may be ready or the deadline
 /// passes, ask again. Leaves the sets as native select would: the answer when it returns a
 /// count (all clear on a timeout), the question on an error or EINTR.
+///
+/// # Safety
+/// Hub thread only; `question` holds the program's select arguments, which were readable.
 unsafe fn wait_sets(nfds: c_int, question: &Question, deadline: Option<u64>) -> c_int {
-    let ready = ask(nfds, &question.sets);
+    // SAFETY: the program's sets.
+    let ready = unsafe { ask(nfds, &question.sets) };
     if ready != 0 {
         return ready;
     }
     let interests = question.interests();
     loop {
-        let wake = green_io::wait_any(&interests, deadline);
-        question.restore();
-        let ready = ask(nfds, &question.sets);
+        // SAFETY: the hub thread (the caller's promise).
+        let wake = unsafe { green_io::wait_any(&interests, deadline) };
+        // SAFETY: the kernel accepted the sets in the first ask: they are writable.
+        unsafe { question.restore() };
+        // SAFETY: the program's sets.
+        let ready = unsafe { ask(nfds, &question.sets) };
         if ready != 0 || wake == Wake::Timeout {
             return ready;
         }
         if let Wake::Interrupted { .. } = wake {
             // select is never restarted after a handler, SA_RESTART or not; the kernel
             // leaves the sets alone when it fails.
-            question.restore();
+            // SAFETY: as above.
+            unsafe { question.restore() };
             return errno::fail(libc::EINTR);
         }
     }
@@ -261,50 +286,4 @@ fn fd_table_size() -> Option<usize> {
         any = true;
     }
     any.then_some(size)
-}
-
-/// Runs a green wait for a call that takes a signal mask (pselect, ppoll, epoll_pwait,
-/// epoll_pwait2): see the top of this file. `real_call` is the program's call as it made
-/// it, `wait` the green wait (whose attempts take no mask).
-///
-/// # Safety
-/// Hub thread only.
-pub(super) unsafe fn masked_wait(
-    sigmask: *const libc::sigset_t,
-    real_call: impl FnOnce() -> c_int,
-    wait: impl FnOnce() -> c_int,
-) -> c_int {
-    if sigmask.is_null() {
-        return wait();
-    }
-    let rt = rt();
-    let main = rt.current == rt.root;
-    if rt.live == 0 {
-        // Only the main thread exists: blocking the OS thread blocks no one else.
-        let result = real_call();
-        // A handler that ran meanwhile interrupted this call (or found nothing blocked):
-        // its note must not interrupt the next green wait.
-        pending_signals::take();
-        return result;
-    }
-    if main {
-        // Handlers that ran while the main thread was running interrupted nothing.
-        pending_signals::take();
-    }
-    let mut old: libc::sigset_t = core::mem::zeroed();
-    let e = real::pthread_sigmask(libc::SIG_SETMASK, sigmask, &mut old);
-    if e != 0 {
-        return errno::fail(e);
-    }
-    // Unblocking a pending signal runs its handler right here, before the wait: natively
-    // the call then fails with EINTR without waiting.
-    let result = if main && pending_signals::take().is_some() {
-        errno::fail(libc::EINTR)
-    } else {
-        wait()
-    };
-    let saved = errno::get();
-    real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
-    errno::set(saved);
-    result
 }

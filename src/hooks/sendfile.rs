@@ -12,10 +12,10 @@
 //! sent. A blocking splice returns as soon as it moves anything, 0 at end of input, as the
 //! kernel does. SPLICE_F_NONBLOCK, or O_NONBLOCK set by the program, makes the real call.
 
-use super::off_hub;
+use super::blocking::{route, wait_call, Route};
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
-use crate::runtime::io::{self as green_io, Attempt, Plan};
+use crate::runtime::io::{self as green_io, Attempt};
 use crate::runtime::on_hub;
 use crate::sys::{errno, real};
 use core::ffi::{c_int, c_uint};
@@ -25,44 +25,45 @@ use rustix::fd::BorrowedFd;
 /// queued in it, a pipe's capacity less what is in it. None when it cannot be told.
 fn free_space(fd: c_int) -> Option<usize> {
     let mut queued: c_int = 0;
-    // SAFETY: a plain fd number and an int out-parameter; failures are reported, not UB.
-    let socket_room = unsafe {
-        let mut sndbuf: c_int = 0;
-        let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
-        let is_socket = libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &mut sndbuf as *mut c_int as *mut _, &mut len) == 0;
-        if is_socket {
-            (libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) == 0).then(|| sndbuf.saturating_sub(queued))
-        } else {
-            None
-        }
-    };
-    if let Some(room) = socket_room {
-        return Some(room.max(0) as usize);
+    let mut sndbuf: c_int = 0;
+    let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
+    let sndbuf_ptr = &mut sndbuf as *mut c_int as *mut libc::c_void;
+    // SAFETY: a plain fd number and an int out-parameter of the size `len` says; failures
+    // are reported, not undefined behaviour.
+    let is_socket = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, sndbuf_ptr, &mut len) } == 0;
+    if is_socket {
+        // SAFETY: TIOCOUTQ writes one int, to `queued`.
+        let known = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } == 0;
+        return known.then(|| sndbuf.saturating_sub(queued).max(0) as usize);
     }
-    // SAFETY: as above.
+    // SAFETY: the borrowed fd lives only for this fcntl, which reads nothing but its number.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let capacity = rustix::pipe::fcntl_getpipe_size(borrowed).ok()?;
-    // SAFETY: as above.
+    // SAFETY: FIONREAD writes one int, to `queued`.
     (unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } == 0)
         .then(|| capacity.saturating_sub(queued.max(0) as usize))
 }
 
 /// The blocking-mode loop of sendfile: `attempt(max)` sends at most `max` bytes.
+///
+/// # Safety
+/// `attempt` upholds sendfile's contract with the program's arguments.
 unsafe fn send_all(out_fd: c_int, count: usize, mut attempt: impl FnMut(usize) -> isize) -> isize {
-    if !on_hub() {
-        return off_hub(out_fd, WRITE, || attempt(count));
-    }
-    let mode = match green_io::plan(out_fd) {
-        Plan::Passthrough => return attempt(count),
-        Plan::Green(mode) => mode,
+    let route = route(out_fd).without_flags();
+    let Route::Green(mode, _) = route else {
+        // SAFETY: out_fd's route for this call; the program's call as it made it.
+        return unsafe { wait_call(out_fd, WRITE, route, None, |_| attempt(count)) };
     };
     let mut done = 0usize;
     while done < count {
         let left = count - done;
-        let result = green_io::drive(out_fd, WRITE, None, poll_first(mode), || {
+        let call = |_| {
+            // A blocking description takes at most its free space without blocking.
             let max = if mode == Attempt::Direct { left } else { free_space(out_fd).unwrap_or(left).clamp(1, left) };
             attempt(max)
-        });
+        };
+        // SAFETY: a Green route, made on this (the hub) thread for this call.
+        let result = unsafe { wait_call(out_fd, WRITE, route, None, call) };
         if result < 0 {
             return if done > 0 { done as isize } else { result };
         }
@@ -70,40 +71,39 @@ unsafe fn send_all(out_fd: c_int, count: usize, mut attempt: impl FnMut(usize) -
             break; // end of input
         }
         // A short count here may just be the end of the input, not a full buffer: the next
-        // attempt tells (0 at end of input; EAGAIN, after which drive waits, when full).
+        // attempt tells (0 at end of input; EAGAIN, after which the wait follows, when full).
         done += result as usize;
     }
     done as isize
 }
 
-/// Calls without a flags argument cannot use MSG_DONTWAIT: they look before they leap.
-fn poll_first(mode: Attempt) -> Attempt {
-    if mode == Attempt::DontWait {
-        Attempt::PollFirst
-    } else {
-        mode
-    }
-}
-
+/// # Safety
+/// As for sendfile(2): `offset` is null or points to an off_t.
 #[no_mangle]
 pub unsafe extern "C" fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: usize) -> isize {
-    send_all(out_fd, count, |max| real::sendfile(out_fd, in_fd, offset, max))
+    // SAFETY: the program's arguments, with at most `count` bytes asked for.
+    unsafe { send_all(out_fd, count, |max| real::sendfile(out_fd, in_fd, offset, max)) }
 }
 
+/// # Safety
+/// As for sendfile64(2): `offset` is null or points to an off64_t.
 #[no_mangle]
 pub unsafe extern "C" fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut libc::off64_t, count: usize) -> isize {
-    send_all(out_fd, count, |max| real::sendfile64(out_fd, in_fd, offset, max))
+    // SAFETY: the program's arguments, with at most `count` bytes asked for.
+    unsafe { send_all(out_fd, count, |max| real::sendfile64(out_fd, in_fd, offset, max)) }
 }
 
-/// The plan of one end of a splice: None when that end never blocks (a regular file, an fd
-/// the program made non-blocking).
+/// How one end of a splice is attempted: None when that end never blocks (a regular file,
+/// an fd the program made non-blocking). Hub thread only.
 fn blocking_end(fd: c_int) -> Option<Attempt> {
-    match green_io::plan(fd) {
-        Plan::Green(mode) => Some(poll_first(mode)),
-        Plan::Passthrough => None,
+    match route(fd).without_flags() {
+        Route::Green(mode, _) => Some(mode),
+        _ => None,
     }
 }
 
+/// # Safety
+/// As for splice(2): `off_in` and `off_out` are null or point to a loff_t.
 #[no_mangle]
 pub unsafe extern "C" fn splice(
     fd_in: c_int,
@@ -113,7 +113,8 @@ pub unsafe extern "C" fn splice(
     len: usize,
     flags: c_uint,
 ) -> isize {
-    let call = |extra: c_uint| real::splice(fd_in, off_in, fd_out, off_out, len, flags | extra);
+    // SAFETY: the program's call, with SPLICE_F_NONBLOCK added when `extra` says.
+    let call = |extra: c_uint| unsafe { real::splice(fd_in, off_in, fd_out, off_out, len, flags | extra) };
     if !on_hub() || flags & libc::SPLICE_F_NONBLOCK != 0 {
         return call(0);
     }
@@ -123,35 +124,46 @@ pub unsafe extern "C" fn splice(
     }
     let saved_errno = errno::get();
     loop {
-        // An end we did not make non-blocking is attempted only when poll says it is ready;
-        // SPLICE_F_NONBLOCK keeps the pipe end from blocking either way.
-        let (fd, interest) = if input.is_some_and(|m| m != Attempt::Direct) && !green_io::poll_now(fd_in, READ) {
-            (fd_in, READ)
-        } else if output.is_some_and(|m| m != Attempt::Direct) && !green_io::poll_now(fd_out, WRITE) {
-            (fd_out, WRITE)
-        } else {
-            let result = call(libc::SPLICE_F_NONBLOCK);
-            if result >= 0 {
-                errno::set(saved_errno);
-                return result;
-            }
-            let e = errno::get();
-            if e != libc::EAGAIN {
-                return result;
-            }
-            // Which end was not ready: the input if it has nothing, else the output.
-            if output.is_some() && (input.is_none() || green_io::poll_now(fd_in, READ)) {
-                (fd_out, WRITE)
-            } else {
-                (fd_in, READ)
+        let (fd, interest) = match unready_end((fd_in, input), (fd_out, output)) {
+            Some(end) => end,
+            None => {
+                let result = call(libc::SPLICE_F_NONBLOCK);
+                if result >= 0 {
+                    errno::set(saved_errno);
+                    return result;
+                }
+                if errno::get() != libc::EAGAIN {
+                    return result;
+                }
+                // Which end was not ready: the input if it has nothing, else the output.
+                if output.is_some() && (input.is_none() || green_io::poll_now(fd_in, READ)) {
+                    (fd_out, WRITE)
+                } else {
+                    (fd_in, READ)
+                }
             }
         };
-        match green_io::wait_fd(fd, interest, None) {
+        // SAFETY: the hub thread (checked above).
+        match unsafe { green_io::wait_fd(fd, interest, None) } {
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             Ok(Wake::Closed) => return errno::fail(libc::EBADF),
             Ok(_) => {}
             Err(0) => return call(0),
             Err(e) => return errno::fail(e),
         }
+    }
+}
+
+/// The end of a splice to wait for before an attempt: an end we did not make non-blocking
+/// is attempted only when poll(2) says it is ready (SPLICE_F_NONBLOCK keeps only the pipe
+/// end from blocking). None: attempt now.
+fn unready_end(input: (c_int, Option<Attempt>), output: (c_int, Option<Attempt>)) -> Option<(c_int, u8)> {
+    let polled = |mode: Option<Attempt>| mode.is_some_and(|m| m != Attempt::Direct);
+    if polled(input.1) && !green_io::poll_now(input.0, READ) {
+        Some((input.0, READ))
+    } else if polled(output.1) && !green_io::poll_now(output.0, WRITE) {
+        Some((output.0, WRITE))
+    } else {
+        None
     }
 }

@@ -1,14 +1,18 @@
-//! Creating and connecting sockets and pipes. Descriptions created on the hub thread are
-//! made O_NONBLOCK for us (the program's view stays what it asked for), so their calls can
-//! be retried on EAGAIN instead of blocking the OS thread.
+//! Creating, accepting and connecting sockets. Sockets created on the hub thread are made
+//! O_NONBLOCK for us (the program's view stays what it asked for), so their calls can be
+//! retried on EAGAIN instead of blocking the OS thread; accept and connect wait as
+//! blocking.rs routes them.
+//!
+//! Every hook here has the contract of the libc function it replaces.
 
-use super::off_hub;
-use crate::runtime::fdtable::{Kind, READ, WRITE};
-use crate::runtime::io::{self as green_io, Attempt, Plan};
+use super::blocking::{route, wait_call, wait_with_real_poll, Route};
+use crate::runtime::fdtable::{self, Kind, READ, WRITE};
 use crate::runtime::green::Wake;
+use crate::runtime::io::{self as green_io, Attempt};
 use crate::runtime::on_hub;
 use crate::sys::{errno, real};
 use core::ffi::c_int;
+use libc::{sockaddr, socklen_t};
 
 fn socket_kind(ty: c_int) -> Kind {
     if ty & 0xf == libc::SOCK_STREAM {
@@ -18,28 +22,36 @@ fn socket_kind(ty: c_int) -> Kind {
     }
 }
 
+/// # Safety
+/// None beyond socket(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     if !on_hub() {
-        let fd = real::socket(domain, ty, protocol);
+        // SAFETY: the program's call as it made it.
+        let fd = unsafe { real::socket(domain, ty, protocol) };
         green_io::forget(fd);
         return fd;
     }
-    let fd = real::socket(domain, ty | libc::SOCK_NONBLOCK, protocol);
+    // SAFETY: the program's call, with SOCK_NONBLOCK added.
+    let fd = unsafe { real::socket(domain, ty | libc::SOCK_NONBLOCK, protocol) };
     if fd >= 0 {
         green_io::adopt_new(fd, socket_kind(ty), true, ty & libc::SOCK_NONBLOCK != 0);
     }
     fd
 }
 
+/// # Safety
+/// As for socketpair(2): `sv` is writable for two ints (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
     let green = on_hub();
     let extra = if green { libc::SOCK_NONBLOCK } else { 0 };
-    let result = real::socketpair(domain, ty | extra, protocol, sv);
+    // SAFETY: the program's call, with SOCK_NONBLOCK added on the hub.
+    let result = unsafe { real::socketpair(domain, ty | extra, protocol, sv) };
     if result == 0 {
-        for i in 0..2 {
-            let fd = *sv.add(i);
+        // SAFETY: the call succeeded: the kernel wrote both ends there.
+        let ends = unsafe { [*sv, *sv.add(1)] };
+        for fd in ends {
             if green {
                 green_io::adopt_new(fd, socket_kind(ty), true, ty & libc::SOCK_NONBLOCK != 0);
             } else {
@@ -50,124 +62,98 @@ pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, s
     result
 }
 
+/// # Safety
+/// As for accept(2): `addr` and `len` null, or as the call documents.
 #[no_mangle]
-pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
-    pipe2(fds, 0)
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the program's arguments; accept is accept4 without flags.
+    unsafe { accept4(fd, addr, len, 0) }
 }
 
+/// accept takes no MSG_DONTWAIT: on a listening socket we did not create, it waits for
+/// readiness first (another process may still win the race; then it blocks, as the
+/// program would have). A socket accepted on the hub is ours, made non-blocking.
+///
+/// # Safety
+/// As for accept4(2): `addr` and `len` null, or as the call documents.
 #[no_mangle]
-pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     let green = on_hub();
-    let extra = if green { libc::O_NONBLOCK } else { 0 };
-    let result = real::pipe2(fds, flags | extra);
-    if result == 0 {
-        for i in 0..2 {
-            let fd = *fds.add(i);
-            if green {
-                green_io::adopt_new(fd, Kind::Pipe, true, flags & libc::O_NONBLOCK != 0);
-            } else {
-                green_io::forget(fd);
-            }
-        }
-    }
-    result
-}
-
-/// An eventfd made on the hub is ours, as a pipe is: non-blocking underneath, so a read of
-/// an empty counter and a write that would overflow it both wait green (poll's POLLOUT
-/// only promises room for a write of 1).
-#[no_mangle]
-pub unsafe extern "C" fn eventfd(initval: core::ffi::c_uint, flags: c_int) -> c_int {
-    let green = on_hub();
-    let extra = if green { libc::EFD_NONBLOCK } else { 0 };
-    let fd = real::eventfd(initval, flags | extra);
-    if fd >= 0 {
-        if green {
-            green_io::adopt_new(fd, Kind::CharDevice, true, flags & libc::EFD_NONBLOCK != 0);
-        } else {
-            green_io::forget(fd);
-        }
-    }
-    fd
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> c_int {
-    accept4(fd, addr, len, 0)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn accept4(
-    fd: c_int,
-    addr: *mut libc::sockaddr,
-    len: *mut libc::socklen_t,
-    flags: c_int,
-) -> c_int {
-    if !on_hub() {
-        let new_fd = off_hub(fd, READ, || real::accept4(fd, addr, len, flags) as isize) as c_int;
+    let extra = if green { libc::SOCK_NONBLOCK } else { 0 };
+    // SAFETY: the program's call, with SOCK_NONBLOCK added on the hub.
+    let call = |_| unsafe { real::accept4(fd, addr, len, flags | extra) } as isize;
+    // SAFETY: fd's route for this call; `call` makes accept4, which takes no MSG_DONTWAIT.
+    let new_fd = unsafe { wait_call(fd, READ, route(fd).without_flags(), None, call) } as c_int;
+    if !green {
         green_io::forget(new_fd);
-        return new_fd;
-    }
-    // accept takes no MSG_DONTWAIT: on a listening socket we did not create, wait for
-    // readiness first (another process may still win the race; then we block, as the
-    // program would have).
-    let call = || real::accept4(fd, addr, len, flags | libc::SOCK_NONBLOCK) as isize;
-    let new_fd = match green_io::plan(fd) {
-        Plan::Passthrough => call(),
-        Plan::Green(mode) => {
-            let mode = if mode == Attempt::DontWait { Attempt::PollFirst } else { mode };
-            green_io::drive(fd, READ, None, mode, call)
-        }
-    } as c_int;
-    if new_fd >= 0 {
+    } else if new_fd >= 0 {
         let kind = if green_io::is_stream_socket(fd) { Kind::StreamSocket } else { Kind::MessageSocket };
         green_io::adopt_new(new_fd, kind, true, flags & libc::SOCK_NONBLOCK != 0);
     }
     new_fd
 }
 
+/// A connect that says EINPROGRESS on a socket whose program view is blocking (we made it
+/// non-blocking) waits for the connection to finish, as the blocking call does.
+///
+/// # Safety
+/// As for connect(2): `addr` is readable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
-pub unsafe extern "C" fn connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
-    let result = real::connect(fd, addr, len);
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: the program's call as it made it.
+    let result = unsafe { real::connect(fd, addr, len) };
     if result == 0 || errno::get() != libc::EINPROGRESS {
         return result;
     }
-    // EINPROGRESS on a socket whose program view is blocking: we made it non-blocking.
-    if !on_hub() {
-        if !crate::runtime::fdtable::needs_blocking_emulation(fd) {
-            return result;
-        }
-        super::wait_with_real_poll(fd, WRITE);
-        return finish_connect(fd, addr, len);
+    match route(fd) {
+        Route::OffHub(_) => wait_with_real_poll(fd, WRITE),
+        // SAFETY: a Green route: this is the hub thread.
+        Route::Green(Attempt::Direct, _) => match unsafe { wait_connected(fd) } {
+            Ok(()) => {}
+            Err(e) => return errno::fail(e),
+        },
+        // Not ours to wait for: the program made the socket non-blocking, or we did not.
+        _ => return result,
     }
-    if green_io::plan(fd) != Plan::Green(Attempt::Direct) {
-        return result;
-    }
-    let entry = crate::runtime::fdtable::entry(fd).expect("planned fds have entries");
+    // SAFETY: the program's arguments again, as the blocking call ends.
+    unsafe { finish_connect(fd, addr, len) }
+}
+
+/// Parks until the connect in progress on `fd` has finished; Err(errno) when it cannot be
+/// waited for: EINPROGRESS when SO_SNDTIMEO passes (the connection goes on in the
+/// background, as the kernel says then), EINTR, EBADF if `fd` was closed meanwhile.
+///
+/// # Safety
+/// Hub thread only; `fd` has an fd table entry (its route was Green).
+unsafe fn wait_connected(fd: c_int) -> Result<(), i32> {
+    let entry = fdtable::entry(fd).expect("planned fds have entries");
     let generation = entry.generation;
     entry.clear_ready(WRITE);
-    // SO_SNDTIMEO bounds a blocking connect; when it passes, the connection goes on in the
-    // background and connect says EINPROGRESS, as the kernel does.
+    // SO_SNDTIMEO bounds a blocking connect.
     let deadline = green_io::socket_timeout_deadline(fd, WRITE);
     while !green_io::poll_now(fd, WRITE) {
-        match green_io::wait_fd(fd, WRITE, deadline) {
-            Ok(Wake::Timeout) => return errno::fail(libc::EINPROGRESS),
-            Ok(_) if entry.generation != generation => return errno::fail(libc::EBADF),
-            Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
-            Ok(_) => {}
-            Err(e) => return errno::fail(e),
+        // SAFETY: the hub thread (the caller's promise).
+        match unsafe { green_io::wait_fd(fd, WRITE, deadline) }? {
+            Wake::Timeout => return Err(libc::EINPROGRESS),
+            _ if entry.generation != generation => return Err(libc::EBADF),
+            Wake::Interrupted { restart: false } => return Err(libc::EINTR),
+            _ => {}
         }
     }
-    finish_connect(fd, addr, len)
+    Ok(())
 }
 
 /// The outcome of a finished non-blocking connect, as a blocking connect reports it. Asking
 /// the kernel again ends the connect the way the blocking call's own ending does: 0 and the
 /// socket marked connected (a later connect says EISCONN), or the error that ended it,
 /// with the socket reset. Reading SO_ERROR instead would leave the socket "connecting".
-unsafe fn finish_connect(fd: c_int, addr: *const libc::sockaddr, len: libc::socklen_t) -> c_int {
+///
+/// # Safety
+/// As for connect(2).
+unsafe fn finish_connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let saved_errno = errno::get();
-    let result = real::connect(fd, addr, len);
+    // SAFETY: the caller's promise.
+    let result = unsafe { real::connect(fd, addr, len) };
     if result == 0 {
         errno::set(saved_errno);
     }
