@@ -147,7 +147,8 @@ unsafe fn real_ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
 
 /// The description behind `fd` if we made it non-blocking ourselves.
 fn owned_desc(fd: c_int) -> Option<&'static mut fdtable::Desc> {
-    fdtable::existing(fd).and_then(|e| e.desc()).filter(|d| d.owned_nonblock)
+    // SAFETY: fcntl and ioctl use the description at once, for the number they were given.
+    unsafe { fdtable::existing(fd).and_then(|e| e.desc()) }.filter(|d| d.owned_nonblock)
 }
 
 /// The child shares every description with us; see `release_inheritable` for why they go

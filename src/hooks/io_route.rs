@@ -61,12 +61,13 @@ impl Route {
 }
 
 pub(super) fn kind_of(fd: c_int) -> Option<Kind> {
-    fdtable::existing(fd).and_then(|e| e.desc()).map(|d| d.kind)
+    fdtable::kind(fd)
 }
 
 pub(super) fn route(fd: c_int) -> Route {
     if on_hub() {
-        match green_io::plan(fd) {
+        // SAFETY: on the hub thread (just checked).
+        match unsafe { green_io::plan(fd) } {
             Plan::Passthrough => Route::Real,
             Plan::Green(mode) => kind_of(fd).map_or(Route::Real, |kind| Route::Green(mode, kind)),
         }
@@ -114,7 +115,8 @@ pub(super) unsafe fn wait_call(
 /// touch the hub's readiness bits.
 pub(super) fn note_read(route: Route, fd: c_int, got: isize, wanted: impl FnOnce() -> usize) {
     if matches!(route, Route::Green(..)) && got > 0 {
-        green_io::note_read(fd, got, wanted());
+        // SAFETY: a Green route is only planned on the hub thread.
+        unsafe { green_io::note_read(fd, got, wanted()) };
     }
 }
 

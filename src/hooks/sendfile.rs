@@ -98,7 +98,8 @@ pub unsafe extern "C" fn sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut li
 /// The plan of one end of a splice: None when that end never blocks (a regular file, an fd
 /// the program made non-blocking).
 fn blocking_end(fd: c_int) -> Option<Attempt> {
-    match green_io::plan(fd) {
+    // SAFETY: splice asks only on the hub thread.
+    match unsafe { green_io::plan(fd) } {
         Plan::Green(mode) => Some(poll_first(mode)),
         Plan::Passthrough => None,
     }

@@ -82,7 +82,7 @@ pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut
         return real::pthread_join(thread, retval);
     }
     let Some(target) = green::lookup(thread) else { return real::pthread_join(thread, retval) };
-    match green::join(target) {
+    match crate::runtime::join::join(target) {
         Ok(value) => {
             if !retval.is_null() {
                 *retval = value;
@@ -99,7 +99,7 @@ pub unsafe extern "C" fn pthread_detach(thread: libc::pthread_t) -> c_int {
         return real::pthread_detach(thread);
     }
     match green::lookup(thread) {
-        Some(target) => green::detach(target).err().unwrap_or(0),
+        Some(target) => crate::runtime::join::detach(target).err().unwrap_or(0),
         None => real::pthread_detach(thread),
     }
 }

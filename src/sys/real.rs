@@ -34,7 +34,7 @@ impl RealSymbol {
         let address = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr() as *const c_char) };
         if address.is_null() {
             let name = &self.name[..self.name.len() - 1];
-            crate::runtime::log::fatal(&[b"cannot find the real libc symbol ", name]);
+            super::log::fatal(&[b"cannot find the real libc symbol ", name]);
         }
         self.address.store(address, Ordering::Relaxed);
         address
