@@ -145,6 +145,7 @@ impl FdTable {
     /// The module's rule: on the hub thread, or on the thread that owns number `fd` now; and
     /// no other reference to this entry is live while the result is used (it is not held
     /// across a park).
+    #[allow(clippy::mut_from_ref)] // entries live in chunks the table owns through raw pointers
     pub unsafe fn entry(&self, fd: i32) -> Option<&mut FdEntry> {
         // SAFETY: the entry lives as long as the table; exclusivity is the caller's promise.
         self.slot(fd, true).map(|entry| unsafe { &mut *entry })
@@ -154,6 +155,7 @@ impl FdTable {
     ///
     /// # Safety
     /// As for `entry`.
+    #[allow(clippy::mut_from_ref)] // as for `entry`
     pub unsafe fn existing(&self, fd: i32) -> Option<&mut FdEntry> {
         // SAFETY: as in `entry`.
         self.slot(fd, false).map(|entry| unsafe { &mut *entry })
@@ -294,11 +296,6 @@ impl FdEntry {
             owned_nonblock: d.owned_nonblock,
             user_nonblock: d.user_nonblock,
         })
-    }
-
-    /// Whether the number names a description we know.
-    pub fn is_known(&self) -> bool {
-        !self.desc.is_null()
     }
 
     pub fn ready(&self, interest: u8) -> bool {

@@ -21,7 +21,8 @@ use crate::sys::clock;
 pub unsafe fn poll_events(block: bool) {
     // SAFETY: hub thread (caller); the only runtime borrow in this call.
     let rt = unsafe { rt() };
-    let timeout = if block { block_timeout(rt) } else { Some(0) };
+    // SAFETY: hub thread (caller).
+    let timeout = if block { unsafe { block_timeout(rt) } } else { Some(0) };
     if block {
         rt.stats.hub_waits += 1;
     }

@@ -37,8 +37,8 @@ pub unsafe fn drive(
     attempt_mode: Attempt,
     mut attempt: impl FnMut() -> isize,
 ) -> isize {
-    // SAFETY (all `with_entry` calls below): hub thread (caller); the closures are plain
-    // field accesses.
+    // SAFETY: hub thread (caller), here and in every `with_entry` below ("see above"); the
+    // closures are plain field accesses.
     let generation = unsafe { with_entry(fd, |e| e.generation) }.expect("planned fds have entries");
     let saved_errno = errno::get();
     // Looked up the first time the call has to wait: most calls never do.

@@ -101,6 +101,7 @@ impl WaitQueues {
     }
 
     /// Whether anyone waits on `key`.
+    #[cfg(test)]
     pub fn has_waiters(&self, key: usize) -> bool {
         self.queues.contains_key(&key)
     }

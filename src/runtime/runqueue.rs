@@ -16,6 +16,7 @@ impl RunQueue {
         RunQueue { head: core::ptr::null_mut(), tail: core::ptr::null_mut(), len: 0 }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

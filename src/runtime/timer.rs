@@ -24,6 +24,7 @@ impl TimerHeap {
         self.heap.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heap.len()
     }

@@ -86,9 +86,10 @@ pub unsafe fn set(g: *mut Green, key: u32, value: *const c_void) -> Result<(), i
 pub unsafe fn run_destructors(g: *mut Green) {
     for _ in 0..DESTRUCTOR_ROUNDS {
         let mut ran = false;
-        // SAFETY (record accesses below): `g` is live (caller); each borrow of its slots ends
-        // before a destructor runs, since a destructor may set values again.
+        // SAFETY: `g` is live (caller); here and below ("see above") each borrow of its slots
+        // ends before a destructor runs, since a destructor may set values again.
         let count = unsafe { (*g).tsd.len() };
+        #[allow(clippy::needless_range_loop)] // the slots may grow while destructors run
         for key in 0..count {
             // SAFETY: see above; `key` < the length, which only grows.
             let slot = unsafe { (&(*g).tsd)[key] };
