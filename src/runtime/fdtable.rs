@@ -433,3 +433,7 @@ pub fn needs_blocking_emulation(fd: i32) -> bool {
     // SAFETY: a live entry; only plain values are copied out (as in `kind`).
     unsafe { (*entry).desc.as_ref() }.is_some_and(|d| d.owned_nonblock && !d.user_nonblock)
 }
+
+#[cfg(test)]
+#[path = "fdtable_tests.rs"]
+mod tests;

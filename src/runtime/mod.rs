@@ -199,7 +199,7 @@ fn setting<T>(name: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
     let mut line = log::Line::new();
     let _ = core::fmt::Write::write_fmt(
         &mut line,
-        format_args!("{}={} is not valid: expected {}", name, text, accepted),
+        format_args!("{}", settings::Invalid { name, value: text, accepted }),
     );
     line.emit();
     // SAFETY: _exit has no preconditions.

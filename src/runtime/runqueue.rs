@@ -64,7 +64,7 @@ impl RunQueue {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::runtime::runqueue::*;
 
     fn runnable(id: u64) -> Box<Green> {
         Box::new(Green::new(id))

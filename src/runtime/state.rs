@@ -174,3 +174,115 @@ pub unsafe fn install(runtime: Runtime) {
 pub fn leave_hub() {
     HUB_THREAD.store(0, Ordering::Release);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::queues::WaitQueues;
+    use crate::runtime::runqueue::RunQueue;
+    use crate::runtime::state::wake_in;
+    use crate::runtime::thread::{Green, State, Wake, NOT_IN_HEAP};
+    use crate::runtime::timer::TimerHeap;
+
+    struct Queues {
+        runq: RunQueue,
+        timers: TimerHeap,
+        waits: WaitQueues,
+    }
+
+    impl Queues {
+        fn new() -> Self {
+            Queues { runq: RunQueue::new(), timers: TimerHeap::new(), waits: WaitQueues::new() }
+        }
+
+        /// What waitqueue::wake_one does, on these queues.
+        fn wake_one(&mut self, key: usize, why: Wake) -> Option<*mut Green> {
+            let g = self.waits.pop(key)?;
+            // SAFETY: the tests' records outlive the queues.
+            unsafe { wake_in(&mut self.runq, &mut self.timers, &mut self.waits, g, why) };
+            Some(g)
+        }
+
+        /// What green::park does to the record and queues before it switches out.
+        fn park(&mut self, g: &mut Green, key: usize, deadline: Option<u64>) {
+            g.state = State::Parked;
+            // SAFETY: as above; a running record is in no queue and no heap slot.
+            unsafe {
+                self.waits.push(key, g);
+                if let Some(deadline) = deadline {
+                    self.timers.insert(g, deadline);
+                }
+            }
+        }
+    }
+
+    fn ids(runq: &mut RunQueue) -> Vec<u64> {
+        // SAFETY: the records outlive the queue.
+        core::iter::from_fn(|| runq.pop()).map(|g| unsafe { (*g).id }).collect()
+    }
+
+    #[test]
+    fn wake_one_goes_in_waiting_order() {
+        let mut gs: Vec<Box<Green>> = (1..=3).map(|id| Box::new(Green::new(id))).collect();
+        let mut q = Queues::new();
+        for g in gs.iter_mut() {
+            q.park(g, 0x40, None);
+        }
+        assert!(q.wake_one(0x40, Wake::Handoff).is_some());
+        assert!(q.wake_one(0x40, Wake::Handoff).is_some());
+        assert_eq!(ids(&mut q.runq), [1, 2]);
+        assert_eq!(gs[0].state, State::Runnable);
+        assert_eq!(gs[0].wake, Wake::Handoff);
+        assert_eq!(gs[2].state, State::Parked, "the third still waits");
+    }
+
+    #[test]
+    fn wake_all_empties_the_queue() {
+        let mut gs: Vec<Box<Green>> = (1..=4).map(|id| Box::new(Green::new(id))).collect();
+        let mut q = Queues::new();
+        for g in gs.iter_mut() {
+            q.park(g, 0x50, Some(1000));
+        }
+        while q.wake_one(0x50, Wake::Ready).is_some() {}
+        assert_eq!(ids(&mut q.runq), [1, 2, 3, 4]);
+        assert!(q.timers.is_empty(), "woken threads leave the timer heap");
+        assert!(gs.iter().all(|g| g.queue_key == 0 && g.timer_slot == NOT_IN_HEAP));
+    }
+
+    #[test]
+    fn a_timeout_takes_the_thread_out_of_its_wait_queue() {
+        let mut gs: Vec<Box<Green>> = (1..=3).map(|id| Box::new(Green::new(id))).collect();
+        let mut q = Queues::new();
+        q.park(&mut gs[0], 0x60, None);
+        q.park(&mut gs[1], 0x60, Some(5));
+        q.park(&mut gs[2], 0x60, None);
+        let expired = q.timers.pop_expired(10).expect("due");
+        // SAFETY: as above.
+        unsafe { wake_in(&mut q.runq, &mut q.timers, &mut q.waits, expired, Wake::Timeout) };
+        assert_eq!(gs[1].wake, Wake::Timeout);
+        assert_eq!(gs[1].queue_key, 0);
+        // The next handoff goes to a thread that still waits.
+        let next = q.wake_one(0x60, Wake::Handoff).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { (*next).id }, 1);
+        assert_eq!(ids(&mut q.runq), [2, 1]);
+    }
+
+    #[test]
+    fn waking_twice_or_waking_a_running_thread_does_nothing() {
+        let mut g = Box::new(Green::new(1));
+        let mut q = Queues::new();
+        q.park(&mut g, 0x70, Some(3));
+        let p: *mut Green = &mut *g;
+        // SAFETY: as above.
+        unsafe {
+            wake_in(&mut q.runq, &mut q.timers, &mut q.waits, p, Wake::Ready);
+            wake_in(&mut q.runq, &mut q.timers, &mut q.waits, p, Wake::Timeout);
+        }
+        assert_eq!(g.wake, Wake::Ready, "the first reason stands");
+        assert_eq!(ids(&mut q.runq), [1]);
+        g.state = State::Running;
+        // SAFETY: as above.
+        unsafe { wake_in(&mut q.runq, &mut q.timers, &mut q.waits, p, Wake::Ready) };
+        assert!(q.runq.is_empty());
+    }
+}
