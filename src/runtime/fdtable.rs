@@ -19,9 +19,9 @@
 //! * the hub thread, for any fd;
 //! * another OS thread, only an entry whose number it owns at that moment: one it is
 //!   closing, or just created or dup'd onto (it resets the entry, `forget`/`adopt`/`share`),
-//!   and for reading, `needs_blocking_emulation` and `FdEntry::kind`. Nothing off the hub
-//!   learns about an fd it did not create (runtime/io.rs asks the kernel instead), and nothing
-//!   off the hub allocates a chunk for an fd it merely uses.
+//!   and for reading, `needs_blocking_emulation` and `kind`. Nothing off the hub learns
+//!   about an fd it did not create (fdclass.rs asks the kernel instead and records nothing),
+//!   and nothing off the hub allocates a chunk for an fd it merely uses.
 //!
 //! References to entries are handed out by `unsafe fn`s whose contract is that rule plus the
 //! usual one for `&mut`: no two live at once for the same entry, so none is held across a

@@ -104,7 +104,13 @@ pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wa
     // SAFETY: hub thread (caller).
     let mut node = WaitNode::new(unsafe { green::current() }, interest);
     // SAFETY: hub thread; the node lives in this frame until unlinked below.
-    unsafe { with_entry(fd, |e| e.link(&mut node)) }.ok_or(libc::EBADF)?;
+    let linked_in = unsafe {
+        with_entry(fd, |e| {
+            e.link(&mut node);
+            e.generation
+        })
+    }
+    .ok_or(libc::EBADF)?;
     // SAFETY: hub thread; the borrow ends before the park.
     unsafe { rt() }.fd_waiters += 1;
     let why = WaitingOn::Fd { fd, write: interest == WRITE };
@@ -114,7 +120,11 @@ pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wa
     // number's entry: closing it keeps the waiters, so they can leave.
     unsafe {
         rt().fd_waiters -= 1;
-        with_entry(fd, |e| e.unlink(&mut node));
+        with_entry(fd, |e| {
+            // Only closing the number (which changes the generation) drops a registration.
+            debug_assert!(e.generation != linked_in || e.registration == Registration::Yes);
+            e.unlink(&mut node);
+        });
     }
     Ok(wake)
 }

@@ -120,7 +120,7 @@ impl AreaLayout {
         // inside `memory` (tp - below >= memory, tp + above <= memory + total + align).
         unsafe { core::ptr::copy_nonoverlapping((self.real_tp - self.below) as *const u8, (tp - self.below) as *mut u8, total) };
         for &(live, size, image, image_len) in fresh {
-            let block = (tp + live - self.real_tp) as *mut u8;
+            let block = (tp - (self.real_tp - live)) as *mut u8;
             // SAFETY: `live` lies in the OS thread's area (caller), so `block` lies at the same
             // offset in the copy, `size` bytes long; the image is readable for `image_len`
             // <= `size` bytes (caller).
@@ -169,7 +169,8 @@ impl AreaLayout {
         for i in 1..=slots {
             // SAFETY: i <= slots, inside both vectors.
             let value = unsafe { (*real.add(i)).value };
-            let rebased = if self.in_static_blocks(value) { value - self.real_tp + tp } else { DTV_UNALLOCATED };
+            // Static blocks lie below the thread pointer: rebase by their distance under it.
+            let rebased = if self.in_static_blocks(value) { tp - (self.real_tp - value) } else { DTV_UNALLOCATED };
             // SAFETY: as above.
             unsafe { *copy.add(i) = DtvSlot { value: rebased, to_free: core::ptr::null_mut() } };
         }
