@@ -12,24 +12,24 @@ use core::ffi::c_void;
 pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
     // SAFETY: hub thread (caller).
     let me = unsafe { current() };
-    // SAFETY: `me` runs and `target` is in the thread table, so both are live; no borrow of
-    // either is held across the parks below.
-    unsafe {
-        if target == me || (*me).joiner == target {
-            return Err(libc::EDEADLK);
-        }
-        if (*target).detached || !(*target).joiner.is_null() {
-            return Err(libc::EINVAL);
-        }
-        if (*target).state != State::Done {
-            (*target).joiner = me;
-            // finish() wakes us; the loop guards against any other wake-up.
-            loop {
-                park(None, WaitingOn::Join { id: (*target).id });
-                if (*target).state == State::Done {
-                    break;
-                }
-            }
+    // SAFETY: `me` runs and `target` is in the thread table (caller), so both are live; no
+    // borrow of either is held across the parks below.
+    let (my_joiner, detached, joiner) = unsafe { ((*me).joiner, (*target).detached, (*target).joiner) };
+    if target == me || my_joiner == target {
+        return Err(libc::EDEADLK);
+    }
+    if detached || !joiner.is_null() {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: as above: `target` is not freed before it is joined (it is not detached).
+    if unsafe { (*target).state } != State::Done {
+        // SAFETY: as above.
+        unsafe { (*target).joiner = me };
+        // finish() wakes us; the loop guards against any other wake-up.
+        // SAFETY: as above.
+        while unsafe { (*target).state } != State::Done {
+            // SAFETY: hub thread (caller); finish() finds us through `target.joiner`.
+            unsafe { park(None, WaitingOn::Join { id: (*target).id }) };
         }
     }
     // SAFETY: as above; an ended thread is not freed until joined (it is not detached).
