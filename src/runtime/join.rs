@@ -26,10 +26,14 @@ pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
         // SAFETY: as above.
         unsafe { (*target).joiner = me };
         // finish() wakes us; the loop guards against any other wake-up.
-        // SAFETY: as above.
-        while unsafe { (*target).state } != State::Done {
-            // SAFETY: hub thread (caller); finish() finds us through `target.joiner`.
+        loop {
+            // SAFETY: hub thread (caller); finish() finds us through `target.joiner`, and
+            // `target` is live as above.
             unsafe { park(None, WaitingOn::Join { id: (*target).id }) };
+            // SAFETY: as above.
+            if unsafe { (*target).state } == State::Done {
+                break;
+            }
         }
     }
     // SAFETY: as above; an ended thread is not freed until joined (it is not detached).
