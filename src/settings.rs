@@ -86,7 +86,7 @@ pub fn parse_stack_size(value: &str) -> Option<usize> {
 }
 
 /// Checks one variable's value; on error returns the accepted-values phrase for the message
-/// `NAME=VALUE is not valid: expected ACCEPTED`.
+/// `NAME=VALUE is not valid: expected ACCEPTED` (see [`Invalid`]).
 pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
     match name {
         "GREEN_LOG" => parse_log_level(value).map(drop).ok_or(LOG_LEVEL_NAMES),
@@ -96,33 +96,118 @@ pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The one-line complaint about an invalid value, worded the same by the library and the
+/// launcher: `NAME=VALUE is not valid: expected ACCEPTED`. Formatting allocates nothing.
+pub struct Invalid<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub accepted: &'a str,
+}
+
+impl core::fmt::Display for Invalid<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}={} is not valid: expected {}", self.name, self.value, self.accepted)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::settings::*;
 
     #[test]
-    fn stack_sizes() {
+    fn stack_sizes_accepted() {
         assert_eq!(parse_stack_size("65536"), Some(65536));
+        assert_eq!(parse_stack_size("16384"), Some(MIN_STACK_SIZE));
+        assert_eq!(parse_stack_size("16K"), Some(MIN_STACK_SIZE));
         assert_eq!(parse_stack_size("64K"), Some(65536));
+        assert_eq!(parse_stack_size("64k"), Some(65536));
         assert_eq!(parse_stack_size("8m"), Some(8 << 20));
-        assert_eq!(parse_stack_size("1G"), Some(1 << 30));
-        assert_eq!(parse_stack_size("2G"), None);
-        assert_eq!(parse_stack_size("1K"), None);
-        assert_eq!(parse_stack_size("K"), None);
-        assert_eq!(parse_stack_size("12x"), None);
-        assert_eq!(parse_stack_size("-5M"), None);
-        assert_eq!(parse_stack_size(""), None);
-        assert_eq!(parse_stack_size("99999999999999999999999G"), None);
+        assert_eq!(parse_stack_size("8M"), Some(8 << 20));
+        assert_eq!(parse_stack_size("1G"), Some(MAX_STACK_SIZE));
+        assert_eq!(parse_stack_size("1g"), Some(1 << 30));
+        assert_eq!(parse_stack_size(" 2M "), Some(2 << 20), "surrounding blanks are ignored");
     }
 
     #[test]
-    fn log_levels_and_flags() {
-        assert_eq!(parse_log_level("debug"), Some(LogLevel::Debug));
-        assert_eq!(parse_log_level("loud"), None);
-        assert_eq!(parse_bool(""), Some(false));
+    fn stack_sizes_rejected() {
+        for bad in ["2G", "1025M", "1K", "16383", "K", "12x", "-5M", "", " ", "1.5M", "8MB", "0x1000", "+64K"] {
+            assert_eq!(parse_stack_size(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_stack_size("99999999999999999999999G"), None, "overflow");
+        assert_eq!(parse_stack_size("18014398509481984K"), None, "overflow in the multiplication");
+    }
+
+    #[test]
+    fn log_levels() {
+        let cases = [
+            ("off", LogLevel::Off),
+            ("OFF", LogLevel::Off),
+            ("0", LogLevel::Off),
+            ("error", LogLevel::Error),
+            ("ERROR", LogLevel::Error),
+            ("warn", LogLevel::Warn),
+            ("WARN", LogLevel::Warn),
+            ("warning", LogLevel::Warn),
+            ("info", LogLevel::Info),
+            ("INFO", LogLevel::Info),
+            ("debug", LogLevel::Debug),
+            ("DEBUG", LogLevel::Debug),
+            ("trace", LogLevel::Trace),
+            ("TRACE", LogLevel::Trace),
+            (" info\n", LogLevel::Info),
+        ];
+        for (text, level) in cases {
+            assert_eq!(parse_log_level(text), Some(level), "{text:?}");
+        }
+        for bad in ["loud", "", "1", "Info", "warnings", "debug2"] {
+            assert_eq!(parse_log_level(bad), None, "{bad:?}");
+        }
+        assert!(LogLevel::Off < LogLevel::Error && LogLevel::Debug < LogLevel::Trace);
+    }
+
+    #[test]
+    fn flags() {
+        assert_eq!(parse_bool(""), Some(false), "VAR= cmd clears a flag");
+        assert_eq!(parse_bool("0"), Some(false));
         assert_eq!(parse_bool("1"), Some(true));
-        assert_eq!(parse_bool("yes"), None);
+        assert_eq!(parse_bool(" 1 "), Some(true));
+        for bad in ["yes", "true", "2", "01", "on", "-1"] {
+            assert_eq!(parse_bool(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_setting_validates_with_its_own_phrase() {
         assert_eq!(validate("GREEN_LOG", "loud"), Err(LOG_LEVEL_NAMES));
-        assert!(validate("GREEN_STACK_SIZE", "64K").is_ok());
+        assert_eq!(validate("GREEN_LOG", "debug"), Ok(()));
+        assert_eq!(validate("GREEN_STACK_SIZE", "1K"), Err(STACK_SIZE_FORM));
+        assert_eq!(validate("GREEN_STACK_SIZE", "64K"), Ok(()));
+        for flag in ["GREEN_STATS", "GREEN_DISABLE", "GREEN_CHILDREN"] {
+            assert_eq!(validate(flag, "yes"), Err(BOOL_NAMES), "{flag}");
+            assert_eq!(validate(flag, "1"), Ok(()), "{flag}");
+        }
+        assert_eq!(validate("GREEN_UNKNOWN", "anything"), Ok(()), "other variables are not ours to judge");
+        for doc in SETTINGS {
+            assert!(validate(doc.name, "not a valid value").is_err(), "{} is validated", doc.name);
+        }
+    }
+
+    #[test]
+    fn error_text() {
+        let text = |name, value| {
+            let accepted = validate(name, value).unwrap_err();
+            Invalid { name, value, accepted }.to_string()
+        };
+        assert_eq!(
+            text("GREEN_LOG", "loud"),
+            "GREEN_LOG=loud is not valid: expected one of off, error, warn, info, debug, trace"
+        );
+        assert_eq!(
+            text("GREEN_STACK_SIZE", "1K"),
+            "GREEN_STACK_SIZE=1K is not valid: expected a byte count with an optional K, M or G suffix (binary), from 16K to 1G"
+        );
+        assert_eq!(text("GREEN_STATS", "yes"), "GREEN_STATS=yes is not valid: expected 0 or 1");
+        assert_eq!(text("GREEN_DISABLE", "2"), "GREEN_DISABLE=2 is not valid: expected 0 or 1");
+        assert_eq!(text("GREEN_CHILDREN", "no"), "GREEN_CHILDREN=no is not valid: expected 0 or 1");
     }
 }

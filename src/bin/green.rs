@@ -124,7 +124,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Failure> {
 fn check(var: &str, value: &OsStr) -> Result<String, String> {
     let text = value.to_string_lossy().into_owned();
     let Err(accepted) = settings::validate(var, &text) else { return Ok(text) };
-    Err(format!("{var}={text} is not valid: expected {accepted}"))
+    Err(settings::Invalid { name: var, value: &text, accepted }.to_string())
 }
 
 /// Checks the GREEN_* variables already in the environment that no option replaces.

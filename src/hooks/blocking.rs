@@ -59,20 +59,32 @@ impl Route {
     }
 }
 
-fn kind_of(fd: c_int) -> Option<Kind> {
-    fdtable::existing(fd).and_then(|e| e.desc()).map(|d| d.kind)
+/// Records a descriptor this thread just made (socket, pipe, accept, eventfd): ours, made
+/// non-blocking underneath, when it was made green; otherwise unknown to us, whatever the
+/// number referred to before.
+pub(super) fn note_new_fd(fd: c_int, made_green: bool, kind: Kind, user_nonblock: bool) {
+    // SAFETY: the calling thread just made number `fd`, so it is the caller's at this moment
+    // (the table's rule off the hub thread); a failed call's -1 has no entry.
+    unsafe {
+        if made_green {
+            green_io::adopt_new(fd, kind, true, user_nonblock);
+        } else {
+            green_io::forget(fd);
+        }
+    }
 }
 
 /// The route of a blocking-mode call on `fd` made now, from this thread.
 pub(super) fn route(fd: c_int) -> Route {
     if on_hub() {
-        match green_io::plan(fd) {
+        // SAFETY: on the hub thread, checked just above.
+        match unsafe { green_io::plan(fd) } {
             Plan::Passthrough => Route::Real,
             // plan() has classified the fd: its kind is known.
-            Plan::Green(mode) => kind_of(fd).map_or(Route::Real, |kind| Route::Green(mode, kind)),
+            Plan::Green(mode) => fdtable::kind(fd).map_or(Route::Real, |kind| Route::Green(mode, kind)),
         }
     } else if fdtable::needs_blocking_emulation(fd) {
-        kind_of(fd).map_or(Route::Real, Route::OffHub)
+        fdtable::kind(fd).map_or(Route::Real, Route::OffHub)
     } else {
         Route::Real
     }
@@ -138,7 +150,8 @@ pub(super) unsafe fn wait_call(
 /// when the caller's buffers are known to be readable.
 pub(super) fn note_read(route: Route, fd: c_int, got: isize, wanted: impl FnOnce() -> usize) {
     if route.is_green() && got > 0 {
-        green_io::note_read(fd, got, wanted());
+        // SAFETY: a Green route is only ever made on the hub thread (`route`).
+        unsafe { green_io::note_read(fd, got, wanted()) };
     }
 }
 

@@ -13,6 +13,16 @@ use crate::runtime::io::release_inheritable;
 use crate::sys::real;
 use core::ffi::{c_char, c_int};
 
+/// Another program is about to see our descriptions (`release_inheritable` says why they
+/// go back to blocking first).
+fn release_before_sharing() {
+    // SAFETY: the table's rule for a whole walk is that no other thread changes entries
+    // meanwhile. A program that closes or makes descriptors on another thread while this one
+    // execs or spawns races natively too (which of them the new program gets is undefined);
+    // what we add is only the O_NONBLOCK bit, restored per description.
+    unsafe { release_inheritable() }
+}
+
 type Args = *const *const c_char;
 type MutArgs = *const *mut c_char;
 
@@ -20,7 +30,7 @@ type MutArgs = *const *mut c_char;
 /// As for execve(2).
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Args, envp: Args) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::execve(path, argv, envp) }
 }
@@ -29,7 +39,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Args, envp: Args) -> 
 /// As for execv(3).
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Args) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::execv(path, argv) }
 }
@@ -38,7 +48,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Args) -> c_int {
 /// As for execvp(3).
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Args) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::execvp(file, argv) }
 }
@@ -47,7 +57,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Args) -> c_int {
 /// As for execvpe(3).
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Args, envp: Args) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::execvpe(file, argv, envp) }
 }
@@ -56,7 +66,7 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Args, envp: Args) ->
 /// As for fexecve(3).
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Args, envp: Args) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::fexecve(fd, argv, envp) }
 }
@@ -75,7 +85,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: MutArgs,
     envp: MutArgs,
 ) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::posix_spawn(pid, path, file_actions, attr, argv, envp) }
 }
@@ -91,7 +101,7 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: MutArgs,
     envp: MutArgs,
 ) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::posix_spawnp(pid, file, file_actions, attr, argv, envp) }
 }
@@ -202,7 +212,7 @@ unsafe fn spawn_shell(command: *const c_char, signals: &CallerSignals) -> Option
 /// As for system(3): `command` is null or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
-    release_inheritable();
+    release_before_sharing();
     if Hub::here().is_none() || command.is_null() {
         // SAFETY: the program's argument, passed on as it gave it.
         return unsafe { real::system(command) };
@@ -222,7 +232,7 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// As for popen(3).
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    release_inheritable();
+    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
     unsafe { real::popen(command, mode) }
 }

@@ -19,7 +19,9 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         // Ours, not the program's: to the program this number is not open.
         return errno::fail(libc::EBADF);
     }
-    green_io::closing(fd, on_hub());
+    // SAFETY: the caller is closing number `fd`, so it is the caller's at this moment (the
+    // table's rule off the hub thread).
+    unsafe { green_io::closing(fd, on_hub()) };
     // SAFETY: a plain fd number.
     unsafe { real::close(fd) }
 }
@@ -33,7 +35,8 @@ pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
         // SAFETY: an open FILE (the caller's promise); fileno only reads it.
         let fd = unsafe { libc::fileno(stream) };
         if fd >= 0 {
-            green_io::closing(fd, on_hub());
+            // SAFETY: the caller is closing the stream, hence number `fd` (as for close).
+            unsafe { green_io::closing(fd, on_hub()) };
         }
     }
     // SAFETY: the program's call as it made it.
@@ -47,7 +50,8 @@ pub unsafe extern "C" fn dup(old: c_int) -> c_int {
     // SAFETY: a plain fd number.
     let new = unsafe { real::dup(old) };
     if new >= 0 {
-        green_io::duplicated(old, new);
+        // SAFETY: this thread just made number `new` (the table's rule off the hub thread).
+        unsafe { green_io::duplicated(old, new) };
     }
     new
 }
@@ -81,11 +85,13 @@ fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int) -> c_i
     // SAFETY: the borrowed fd lives only for this fcntl, which reads nothing but its number.
     let valid_old = old >= 0 && rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(old) }).is_ok();
     if valid_old {
-        green_io::closing(new, on_hub());
+        // SAFETY: the caller is replacing number `new`, so it is the caller's at this moment.
+        unsafe { green_io::closing(new, on_hub()) };
     }
     let result = call(old, new);
     if result >= 0 {
-        green_io::duplicated(old, result);
+        // SAFETY: this thread just made number `result`.
+        unsafe { green_io::duplicated(old, result) };
     }
     result
 }
@@ -102,16 +108,16 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     match cmd {
         libc::F_GETFL => {
             let flags = call(arg);
-            match owned_desc(fd) {
-                Some(desc) if flags >= 0 => {
-                    let view = if desc.user_nonblock { libc::O_NONBLOCK } else { 0 };
+            match owned_user_nonblock(fd) {
+                Some(user_nonblock) if flags >= 0 => {
+                    let view = if user_nonblock { libc::O_NONBLOCK } else { 0 };
                     (flags & !libc::O_NONBLOCK) | view
                 }
                 _ => flags,
             }
         }
         libc::F_SETFL => {
-            let owned = owned_desc(fd).is_some();
+            let owned = owned_user_nonblock(fd).is_some();
             // On a description we own, O_NONBLOCK stays set underneath.
             let extra = if owned { libc::O_NONBLOCK as usize } else { 0 };
             let result = call(arg | extra);
@@ -123,7 +129,8 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
             let new = call(arg);
             if new >= 0 {
-                green_io::duplicated(fd, new);
+                // SAFETY: this thread just made number `new`.
+                unsafe { green_io::duplicated(fd, new) };
             }
             new
         }
@@ -133,7 +140,11 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 
 /// The program's view of O_NONBLOCK on `fd`'s description changed.
 fn note_user_nonblock(fd: c_int, nonblock: bool) {
-    if let Some(desc) = fdtable::existing(fd).and_then(|e| e.desc()) {
+    // SAFETY: the program holds number `fd` for the fcntl or ioctl that changed it (the
+    // table's rule off the hub thread); the flag is stored at once and no reference is kept.
+    // Two OS threads setting flags on one description at once race on this bool as they
+    // race on the kernel's answer natively.
+    if let Some(desc) = unsafe { fdtable::existing(fd).and_then(|e| e.desc()) } {
         desc.user_nonblock = nonblock;
     }
 }
@@ -156,8 +167,8 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int
     if request == libc::FIONBIO as c_ulong && arg != 0 {
         // SAFETY: read_user checks the pointer itself (a bad one: the real call's EFAULT).
         let on = unsafe { read_user(arg as *const c_int) };
-        if let (Some(on), Some(desc)) = (on, owned_desc(fd)) {
-            desc.user_nonblock = on != 0;
+        if let (Some(on), Some(_)) = (on, owned_user_nonblock(fd)) {
+            note_user_nonblock(fd, on != 0);
             return 0;
         }
         // SAFETY: the program's call as it made it.
@@ -181,7 +192,11 @@ unsafe fn real_ioctl(fd: c_int, request: c_ulong, arg: usize) -> c_int {
     unsafe { f(fd, request, arg) }
 }
 
-/// The description behind `fd` if we made it non-blocking ourselves.
-fn owned_desc(fd: c_int) -> Option<&'static mut fdtable::Desc> {
-    fdtable::existing(fd).and_then(|e| e.desc()).filter(|d| d.owned_nonblock)
+/// The program's own view of O_NONBLOCK on `fd`'s description, if we made that description
+/// non-blocking ourselves (None for every other description).
+fn owned_user_nonblock(fd: c_int) -> Option<bool> {
+    // SAFETY: the program holds number `fd` for this fcntl or ioctl (the table's rule off the
+    // hub thread); the view is copied out at once.
+    let view = unsafe { fdtable::existing(fd) }.and_then(|entry| entry.view())?;
+    view.owned_nonblock.then_some(view.user_nonblock)
 }

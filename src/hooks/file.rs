@@ -25,8 +25,9 @@ use core::ffi::{c_int, c_void};
 /// Whether a regular-file call on the hub thread should take the path above.
 #[inline(always)]
 fn worth_it(fd: c_int) -> bool {
-    // SAFETY: rt() is read only on the hub thread (on_hub() is checked first), at once.
-    on_hub() && unsafe { rt().live } > 0 && green_io::is_regular_file(fd)
+    // SAFETY: both run only on the hub thread (on_hub() is checked first); rt() is read at
+    // once.
+    on_hub() && unsafe { rt().live > 0 && green_io::is_regular_file(fd) }
 }
 
 /// preadv2(fd, [buf, len], offset, RWF_NOWAIT); offset -1 uses and moves the file position.

@@ -14,12 +14,15 @@ use crate::sys::real;
 /// As for fork(2).
 #[no_mangle]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
-    green_io::release_inheritable();
+    // SAFETY: as for exec (exec.rs, `release_before_sharing`): no other thread may change
+    // the table during the walk, a race the program has natively with fork as well.
+    unsafe { green_io::release_inheritable() };
     let forked_on_hub = runtime::on_hub_thread();
     // SAFETY: the program's call; the child resets the runtime before anything else runs.
     let pid = unsafe { real::fork() };
     if pid == 0 {
-        runtime::after_fork_in_child(forked_on_hub);
+        // SAFETY: in the child, right after fork returned, on the thread that called it.
+        unsafe { runtime::after_fork_in_child(forked_on_hub) };
     }
     pid
 }

@@ -134,8 +134,9 @@ unsafe fn release_passed_fds(msg: *const msghdr) {
             let start = unsafe { libc::CMSG_LEN(0) } as usize;
             let count = (header.cmsg_len as usize - start) / core::mem::size_of::<c_int>();
             for i in 0..count {
-                // SAFETY: the kernel accepted `count` descriptors after the header.
-                green_io::release_passed(unsafe { data.add(i).read_unaligned() });
+                // SAFETY: the kernel accepted `count` descriptors after the header, and the
+                // caller holds each number it is passing (the table's rule for release_passed).
+                unsafe { green_io::release_passed(data.add(i).read_unaligned()) };
             }
         }
         // SAFETY: as for CMSG_FIRSTHDR.
@@ -352,7 +353,8 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, fl
             }
         }
         if done < vlen && route.is_green() {
-            green_io::note_short_write(fd);
+            // SAFETY: a Green route is only made on the hub thread.
+            unsafe { green_io::note_short_write(fd) };
         }
     }
     done as c_int

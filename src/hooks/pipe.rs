@@ -5,8 +5,8 @@
 //!
 //! Every hook here has the contract of the libc function it replaces.
 
+use super::blocking::note_new_fd;
 use crate::runtime::fdtable::Kind;
-use crate::runtime::io as green_io;
 use crate::runtime::on_hub;
 use crate::sys::real;
 use core::ffi::{c_int, c_uint};
@@ -31,11 +31,7 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
         // SAFETY: the call succeeded: the kernel wrote both ends there.
         let ends = unsafe { [*fds, *fds.add(1)] };
         for fd in ends {
-            if green {
-                green_io::adopt_new(fd, Kind::Pipe, true, flags & libc::O_NONBLOCK != 0);
-            } else {
-                green_io::forget(fd);
-            }
+            note_new_fd(fd, green, Kind::Pipe, flags & libc::O_NONBLOCK != 0);
         }
     }
     result
@@ -54,11 +50,7 @@ pub unsafe extern "C" fn eventfd(initval: c_uint, flags: c_int) -> c_int {
     // SAFETY: the program's call, with EFD_NONBLOCK added on the hub.
     let fd = unsafe { real::eventfd(initval, flags | extra) };
     if fd >= 0 {
-        if green {
-            green_io::adopt_new(fd, Kind::CharDevice, true, flags & libc::EFD_NONBLOCK != 0);
-        } else {
-            green_io::forget(fd);
-        }
+        note_new_fd(fd, green, Kind::CharDevice, flags & libc::EFD_NONBLOCK != 0);
     }
     fd
 }

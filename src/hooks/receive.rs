@@ -107,7 +107,8 @@ unsafe fn receive_all(fd: c_int, route: Route, buffers: &mut impl Receiver) -> i
     }
     // SAFETY: prepare_all said yes.
     let total = unsafe { buffers.capacity() };
-    let deadline = if route.is_green() { green_io::socket_timeout_deadline(fd, READ) } else { None };
+    // SAFETY: a Green route is only made on the hub thread.
+    let deadline = if route.is_green() { unsafe { green_io::socket_timeout_deadline(fd, READ) } } else { None };
     let saved = errno::get();
     let mut got = 0usize;
     loop {
@@ -140,12 +141,14 @@ unsafe fn receive_all(fd: c_int, route: Route, buffers: &mut impl Receiver) -> i
 /// # Safety
 /// As for [`receive_once`], with a Green route.
 unsafe fn peek_all(fd: c_int, route: Route, buffers: &mut impl Receiver) -> isize {
-    let deadline = green_io::socket_timeout_deadline(fd, READ);
+    // SAFETY: a Green route (the caller's promise) is only made on the hub thread.
+    let deadline = unsafe { green_io::socket_timeout_deadline(fd, READ) };
     loop {
         // SAFETY: the caller's promises.
         let got = unsafe { wait_call(fd, READ, route, deadline, |attempt| buffers.attempt(0, attempt)) };
         // SAFETY: capacity is asked only after a success.
-        if got <= 0 || got as usize >= unsafe { buffers.capacity() } || green_io::read_closed(fd) {
+        // SAFETY: hub thread, as above.
+        if got <= 0 || got as usize >= unsafe { buffers.capacity() } || unsafe { green_io::read_closed(fd) } {
             return got;
         }
         // SAFETY: a Green route: this is the hub thread.

@@ -72,7 +72,8 @@ fn signalfd_for(set: &libc::sigset_t) -> Result<c_int, c_int> {
 }
 
 fn close_signalfd(fd: c_int) {
-    green_io::closing(fd, true);
+    // SAFETY: on the hub thread (the signalfd is made only there), closing our own number.
+    unsafe { green_io::closing(fd, true) };
     // SAFETY: close takes a number; `fd` is the signalfd we made and nobody else holds.
     unsafe { raw::syscall6(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]) };
 }

@@ -5,7 +5,7 @@
 //!
 //! Every hook here has the contract of the libc function it replaces.
 
-use super::blocking::{route, wait_call, wait_with_real_poll, Route};
+use super::blocking::{note_new_fd, route, wait_call, wait_with_real_poll, Route};
 use crate::runtime::fdtable::{self, Kind, READ, WRITE};
 use crate::runtime::green::Wake;
 use crate::runtime::io::{self as green_io, Attempt};
@@ -29,13 +29,13 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     if !on_hub() {
         // SAFETY: the program's call as it made it.
         let fd = unsafe { real::socket(domain, ty, protocol) };
-        green_io::forget(fd);
+        note_new_fd(fd, false, socket_kind(ty), false);
         return fd;
     }
     // SAFETY: the program's call, with SOCK_NONBLOCK added.
     let fd = unsafe { real::socket(domain, ty | libc::SOCK_NONBLOCK, protocol) };
     if fd >= 0 {
-        green_io::adopt_new(fd, socket_kind(ty), true, ty & libc::SOCK_NONBLOCK != 0);
+        note_new_fd(fd, true, socket_kind(ty), ty & libc::SOCK_NONBLOCK != 0);
     }
     fd
 }
@@ -52,11 +52,7 @@ pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, s
         // SAFETY: the call succeeded: the kernel wrote both ends there.
         let ends = unsafe { [*sv, *sv.add(1)] };
         for fd in ends {
-            if green {
-                green_io::adopt_new(fd, socket_kind(ty), true, ty & libc::SOCK_NONBLOCK != 0);
-            } else {
-                green_io::forget(fd);
-            }
+            note_new_fd(fd, green, socket_kind(ty), ty & libc::SOCK_NONBLOCK != 0);
         }
     }
     result
@@ -85,10 +81,10 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     // SAFETY: fd's route for this call; `call` makes accept4, which takes no MSG_DONTWAIT.
     let new_fd = unsafe { wait_call(fd, READ, route(fd).without_flags(), None, call) } as c_int;
     if !green {
-        green_io::forget(new_fd);
+        note_new_fd(new_fd, false, Kind::StreamSocket, false);
     } else if new_fd >= 0 {
         let kind = if green_io::is_stream_socket(fd) { Kind::StreamSocket } else { Kind::MessageSocket };
-        green_io::adopt_new(new_fd, kind, true, flags & libc::SOCK_NONBLOCK != 0);
+        note_new_fd(new_fd, true, kind, flags & libc::SOCK_NONBLOCK != 0);
     }
     new_fd
 }
@@ -126,16 +122,26 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// # Safety
 /// Hub thread only; `fd` has an fd table entry (its route was Green).
 unsafe fn wait_connected(fd: c_int) -> Result<(), i32> {
-    let entry = fdtable::entry(fd).expect("planned fds have entries");
-    let generation = entry.generation;
-    entry.clear_ready(WRITE);
+    // SAFETY: hub thread (the caller's promise); the entry is used at once, never across the
+    // parks below.
+    let generation = unsafe {
+        fdtable::with_entry(fd, |entry| {
+            entry.clear_ready(WRITE);
+            entry.generation
+        })
+    }
+    .ok_or(libc::EBADF)?;
     // SO_SNDTIMEO bounds a blocking connect.
-    let deadline = green_io::socket_timeout_deadline(fd, WRITE);
+    // SAFETY: hub thread (the caller's promise).
+    let deadline = unsafe { green_io::socket_timeout_deadline(fd, WRITE) };
     while !green_io::poll_now(fd, WRITE) {
         // SAFETY: the hub thread (the caller's promise).
         match unsafe { green_io::wait_fd(fd, WRITE, deadline) }? {
             Wake::Timeout => return Err(libc::EINPROGRESS),
-            _ if entry.generation != generation => return Err(libc::EBADF),
+            // SAFETY: hub thread; re-fetched after the park, since close may have run.
+            _ if unsafe { fdtable::with_entry(fd, |entry| entry.generation) } != Some(generation) => {
+                return Err(libc::EBADF)
+            }
             Wake::Interrupted { restart: false } => return Err(libc::EINTR),
             _ => {}
         }

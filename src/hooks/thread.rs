@@ -98,7 +98,7 @@ pub unsafe extern "C" fn pthread_join(thread: libc::pthread_t, retval: *mut *mut
         return unsafe { real::pthread_join(thread, retval) };
     };
     // SAFETY: hub thread (lookup needed a Hub), and `target` came from lookup.
-    match unsafe { green::join(target) } {
+    match unsafe { crate::runtime::join::join(target) } {
         Ok(value) => {
             // SAFETY: null or writable (caller).
             if let Some(retval) = unsafe { retval.as_mut() } {
@@ -119,7 +119,7 @@ pub unsafe extern "C" fn pthread_detach(thread: libc::pthread_t) -> c_int {
         return unsafe { real::pthread_detach(thread) };
     };
     // SAFETY: hub thread (lookup needed a Hub), and `target` came from lookup.
-    unsafe { green::detach(target) }.err().unwrap_or(0)
+    unsafe { crate::runtime::join::detach(target) }.err().unwrap_or(0)
 }
 
 /// # Safety

@@ -59,7 +59,8 @@ pub(super) unsafe fn finish_write(
     let mut deadline: Option<Option<u64>> = None;
     while done < total {
         if route.is_green() {
-            green_io::note_short_write(fd);
+            // SAFETY: a Green route is only made on the hub thread.
+            unsafe { green_io::note_short_write(fd) };
             deadline.get_or_insert_with(|| green_io::tcp_send_deadline(fd, started));
         }
         // SAFETY: the caller's promise about `route` and `send`.

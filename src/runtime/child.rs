@@ -5,9 +5,9 @@
 //! watch without taking SIGCHLD away from the program, so the waiter naps and looks again,
 //! 1 ms at first, doubling up to 50 ms.
 
+use super::fdtable::READ;
 use super::green::{self, Wake, WaitingOn};
 use super::io::{self as green_io, wait_fd};
-use super::fdtable::READ;
 use rustix::fd::{AsRawFd, OwnedFd};
 
 const FIRST_NAP_NS: u64 = 1_000_000;
@@ -35,13 +35,15 @@ impl ChildWatch {
     /// Hub thread only.
     pub unsafe fn wait(&mut self) -> Wake {
         if let Some(pidfd) = &self.pidfd {
-            if let Ok(wake) = wait_fd(pidfd.as_raw_fd(), READ, None) {
+            // SAFETY: hub thread (caller).
+            if let Ok(wake) = unsafe { wait_fd(pidfd.as_raw_fd(), READ, None) } {
                 return wake;
             }
         }
         let deadline = crate::sys::clock::monotonic_ns() + self.nap_ns;
         self.nap_ns = (self.nap_ns * 2).min(LONGEST_NAP_NS);
-        green::park(Some(deadline), WaitingOn::Child { pid: self.pid })
+        // SAFETY: hub thread (caller); the deadline wakes us.
+        unsafe { green::park(Some(deadline), WaitingOn::Child { pid: self.pid }) }
     }
 }
 
@@ -49,7 +51,9 @@ impl Drop for ChildWatch {
     fn drop(&mut self) {
         if let Some(pidfd) = &self.pidfd {
             // Deregister before the number can be reused; OwnedFd then closes it raw.
-            green_io::closing(pidfd.as_raw_fd(), true);
+            // SAFETY: a ChildWatch lives on the hub thread (it is made and waited on there),
+            // and the pidfd is its own number, about to be closed.
+            unsafe { green_io::closing(pidfd.as_raw_fd(), true) };
         }
     }
 }

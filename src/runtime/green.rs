@@ -1,4 +1,5 @@
-//! Green threads and the scheduler.
+//! The scheduler core: spawning, parking, waking, yielding and ending green threads, and
+//! the scheduler loop.
 //!
 //! Model (gevent's and Capriccio's): every green thread of the process runs on the hub's OS
 //! thread. The main thread is the *root*: it runs on its native stack and has no coroutine.
@@ -9,167 +10,23 @@
 //! one or waits in the hub. A green thread only ever runs from that loop, so whenever one
 //! suspends the loop is there to receive it.
 //!
-//! Invariants:
+//! Invariants (ARCHITECTURE.md, Invariants; asserted in debug builds):
 //! * `current` is the green thread whose code is executing (the root while the loop runs).
 //! * A thread is in the run queue iff its state is Runnable, and in the timer heap only
 //!   while Parked with a deadline. `wake` is the only way out of Parked, so a thread is
-//!   woken once per park however many events name it.
+//!   woken once per park however many events name it; only a Running thread parks.
 //! * errno belongs to the OS thread: each green thread's value is saved when it switches out
 //!   and restored when it switches back in.
 
-pub use super::join::{detach, join, lookup, owner_tag};
-pub use super::runqueue::RunQueue;
-use super::stack::{GreenStack, StackPool};
-use super::{rt, timer::NOT_IN_HEAP};
-use crate::sys::errno;
+pub use super::thread::{Green, StackRequest, StartRoutine, State, WaitingOn, Wake};
+use super::signals::pending_signals;
+use super::stack::StackPool;
+use super::state;
+use super::thread::{GreenCoroutine, Switch};
+use super::{hub, stack, tls, tsd};
+use crate::sys::{errno, log};
 use core::ffi::c_void;
-use corosensei::{Coroutine, CoroutineResult, Yielder};
-
-pub type StartRoutine = extern "C" fn(*mut c_void) -> *mut c_void;
-type GreenCoroutine = Coroutine<(), Switch, (), GreenStack>;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum State {
-    Runnable,
-    Running,
-    Parked,
-    Done,
-}
-
-/// Why a parked thread was made runnable.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Wake {
-    /// Not woken yet (or woken by a plain yield).
-    Nothing,
-    /// What it waited for may have happened: retry.
-    Ready,
-    /// Its deadline passed.
-    Timeout,
-    /// The fd it waited on was closed under it.
-    Closed,
-    /// A lock was handed to it, or a condition signalled it.
-    Handoff,
-    /// A signal handler ran while it waited in an interruptible call: the call returns
-    /// EINTR, or starts over when `restart` (SA_RESTART, for calls that honour it).
-    Interrupted { restart: bool },
-}
-
-/// What a parked thread waits for; only used to explain a deadlock.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum WaitingOn {
-    Nothing,
-    Fd { fd: i32, write: bool },
-    Poll { nfds: usize },
-    Sleep,
-    Join { id: u64 },
-    Lock { address: usize },
-    Condition { address: usize },
-    Semaphore { address: usize },
-    Futex { address: usize },
-    Child { pid: i32 },
-    Offload,
-    RwLock { address: usize, write: bool },
-    Barrier { address: usize },
-    Once { address: usize },
-    /// sigsuspend, pause: until a signal handler runs.
-    Signal,
-}
-
-impl WaitingOn {
-    /// Waits a signal interrupts with EINTR natively (locks, joins and conditions are
-    /// never interrupted).
-    pub fn interruptible(self) -> bool {
-        matches!(
-            self,
-            WaitingOn::Fd { .. }
-                | WaitingOn::Poll { .. }
-                | WaitingOn::Sleep
-                | WaitingOn::Semaphore { .. }
-                | WaitingOn::Futex { .. }
-                | WaitingOn::Child { .. }
-                | WaitingOn::Signal
-        )
-    }
-}
-
-/// What a green thread tells the scheduler when it suspends.
-pub enum Switch {
-    Park,
-    Exit,
-}
-
-pub struct Green {
-    pub id: u64,
-    /// The value pthread_self() returns in this thread: the Green's own address, or the
-    /// real pthread_t for the root.
-    pub handle: libc::pthread_t,
-    pub state: State,
-    pub wake: Wake,
-    pub waiting_on: WaitingOn,
-    pub detached: bool,
-    pub retval: *mut c_void,
-    /// The thread blocked in pthread_join on this one.
-    pub joiner: *mut Green,
-    /// Valid while Parked with a deadline (see TimerHeap).
-    pub deadline: u64,
-    pub timer_slot: usize,
-    /// Run-queue link.
-    pub run_next: *mut Green,
-    /// Wait-queue links (locks, conditions): see waitqueue.rs.
-    pub queue_key: usize,
-    pub queue_prev: *mut Green,
-    pub queue_next: *mut Green,
-    /// Usable stack range and the guard below it, for pthread_getattr_np.
-    pub stack_low: usize,
-    pub stack_size: usize,
-    pub guard_size: usize,
-    /// pthread key values (see tsd.rs); empty until the thread sets one.
-    pub tsd: Vec<super::tsd::Slot>,
-    /// pthread_setname_np's name with its NUL; all zero until the thread is named (see
-    /// hooks/thread_extra.rs).
-    pub name: [u8; 16],
-    /// Its thread-local variables and their destructors (see tls.rs).
-    pub tls: super::tls::GreenTls,
-    coroutine: Option<GreenCoroutine>,
-    yielder: *const Yielder<(), Switch>,
-}
-
-impl Green {
-    pub fn new(id: u64) -> Self {
-        Green {
-            id,
-            handle: 0,
-            state: State::Runnable,
-            wake: Wake::Nothing,
-            waiting_on: WaitingOn::Nothing,
-            detached: false,
-            retval: core::ptr::null_mut(),
-            joiner: core::ptr::null_mut(),
-            deadline: 0,
-            timer_slot: NOT_IN_HEAP,
-            run_next: core::ptr::null_mut(),
-            queue_key: 0,
-            queue_prev: core::ptr::null_mut(),
-            queue_next: core::ptr::null_mut(),
-            stack_low: 0,
-            stack_size: 0,
-            guard_size: 0,
-            tsd: Vec::new(),
-            name: [0; 16],
-            tls: super::tls::GreenTls::new(),
-            coroutine: None,
-            yielder: core::ptr::null(),
-        }
-    }
-}
-
-/// How a new thread gets its stack.
-pub enum StackRequest {
-    Default,
-    Size(usize),
-    /// Memory the program supplied (pthread_attr_setstack): low address and length.
-    Borrowed(usize, usize),
-}
+use corosensei::CoroutineResult;
 
 /// The running green thread.
 ///
@@ -177,7 +34,8 @@ pub enum StackRequest {
 /// Hub thread only, runtime initialised.
 #[inline]
 pub unsafe fn current() -> *mut Green {
-    rt().current
+    // SAFETY: hub thread (caller).
+    unsafe { state::rt() }.current
 }
 
 /// Creates a green thread that will run `start(arg)` at the next opportunity
@@ -191,11 +49,12 @@ pub unsafe fn spawn(
     request: StackRequest,
     detached: bool,
 ) -> Result<*mut Green, i32> {
-    let rt = rt();
+    // SAFETY: hub thread (caller); re-fetched after `tls::prepare`, which uses it too.
+    let rt = unsafe { state::rt() };
     // glibc reports no guard for a stack the program supplied; ours have one page.
     let guard_size = match request {
         StackRequest::Borrowed(..) => 0,
-        _ => super::stack::page_size(),
+        _ => stack::page_size(),
     };
     let stack = match request {
         StackRequest::Default => rt.stacks.take(None),
@@ -205,12 +64,14 @@ pub unsafe fn spawn(
     .ok_or(libc::EAGAIN)?;
     let (stack_low, stack_size) = stack.usable();
     let g = Box::into_raw(Box::new(Green::new(rt.next_id)));
-    if !super::tls::prepare(g) {
-        drop(Box::from_raw(g));
-        rt.stacks.give_back(stack);
+    // SAFETY: hub thread; `g` is a fresh record that has not run.
+    if !unsafe { tls::prepare(g) } {
+        // SAFETY: `g` came from Box::into_raw above and nobody else knows it.
+        drop(unsafe { Box::from_raw(g) });
+        // SAFETY: hub thread.
+        unsafe { state::rt() }.stacks.give_back(stack);
         return Err(libc::EAGAIN);
     }
-    rt.next_id += 1;
     let green_address = g as usize;
     let arg_address = arg as usize;
     let coroutine = GreenCoroutine::with_stack(stack, move |yielder, ()| {
@@ -226,17 +87,21 @@ pub unsafe fn spawn(
             run_exit_destructors(g);
         }
     });
-    (*g).handle = g as libc::pthread_t;
-    (*g).coroutine = Some(coroutine);
-    (*g).detached = detached;
-    (*g).stack_low = stack_low;
-    (*g).stack_size = stack_size;
-    (*g).guard_size = guard_size;
-    rt.threads.insert((*g).handle, g);
+    // SAFETY: hub thread; `g` is live and only this function knows it yet.
+    let (rt, record) = unsafe { (state::rt(), &mut *g) };
+    rt.next_id += 1;
+    record.handle = g as libc::pthread_t;
+    record.coroutine = Some(coroutine);
+    record.detached = detached;
+    record.stack_low = stack_low;
+    record.stack_size = stack_size;
+    record.guard_size = guard_size;
+    rt.threads.insert(record.handle, g);
     rt.live += 1;
     rt.stats.green_threads += 1;
     rt.stats.peak_green = rt.stats.peak_green.max(rt.live + 1);
-    rt.runq.push(g);
+    // SAFETY: a new record is Runnable and in no queue.
+    unsafe { rt.runq.push(g) };
     Ok(g)
 }
 
@@ -246,17 +111,8 @@ pub unsafe fn spawn(
 /// # Safety
 /// Hub thread only; `g` is live.
 pub unsafe fn wake(g: *mut Green, why: Wake) {
-    if (*g).state != State::Parked {
-        return;
-    }
-    let rt = rt();
-    (*g).state = State::Runnable;
-    (*g).wake = why;
-    rt.timers.remove(g);
-    // A thread woken by its deadline leaves its wait queue now, so that a later
-    // signal or unlock goes to a thread that is still waiting.
-    rt.queues.remove(g);
-    rt.runq.push(g);
+    // SAFETY: hub thread, `g` live (caller).
+    unsafe { state::rt().wake(g, why) };
 }
 
 /// Parks the current thread until `wake` (or the deadline, CLOCK_MONOTONIC ns) and says why
@@ -265,20 +121,30 @@ pub unsafe fn wake(g: *mut Green, why: Wake) {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
-    let rt = rt();
+    // SAFETY: hub thread (caller); the borrow ends before the switch.
+    let rt = unsafe { state::rt() };
     let g = rt.current;
-    (*g).state = State::Parked;
-    (*g).wake = Wake::Nothing;
-    (*g).waiting_on = waiting_on;
+    // SAFETY: the current thread's record is live while it runs.
+    let record = unsafe { &mut *g };
+    debug_assert_eq!(record.state, State::Running, "only the running thread parks, once");
+    record.state = State::Parked;
+    record.wake = Wake::Nothing;
+    record.waiting_on = waiting_on;
     if g == rt.root && waiting_on.interruptible() {
-        rt.root_parked_after = super::pending_signals::handled();
+        rt.root_parked_after = pending_signals::handled();
     }
     if let Some(deadline) = deadline {
-        rt.timers.insert(g, deadline);
+        // SAFETY: a running thread is in no heap slot; it stays live while parked.
+        unsafe { rt.timers.insert(g, deadline) };
     }
-    switch_out(g);
-    (*g).waiting_on = WaitingOn::Nothing;
-    (*g).wake
+    // SAFETY: hub thread; `g` is current and has just parked.
+    unsafe { switch_out(g) };
+    // SAFETY: `g` runs again, so it is live; no other borrow of it is held.
+    let record = unsafe { &mut *g };
+    debug_assert_eq!(record.state, State::Running);
+    debug_assert_eq!(record.timer_slot, super::thread::NOT_IN_HEAP, "a running thread has no timer");
+    record.waiting_on = WaitingOn::Nothing;
+    record.wake
 }
 
 /// Lets every other runnable thread run once, then continues (sched_yield).
@@ -286,106 +152,170 @@ pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn yield_now() {
-    let rt = rt();
-    let g = rt.current;
-    if rt.runq.len() == 0 {
+    // SAFETY: hub thread (caller).
+    if unsafe { state::rt() }.runq.is_empty() {
         // Nobody else is runnable: whoever spins on sched_yield waits for an event, so
         // look for one now rather than returning straight to the spinner.
-        super::poller::poll_events(false);
+        // SAFETY: hub thread.
+        unsafe { hub::poll_events(false) };
     }
-    (*g).state = State::Runnable;
-    rt.runq.push(g);
-    switch_out(g);
+    // SAFETY: hub thread; re-fetched after the poll.
+    let rt = unsafe { state::rt() };
+    let g = rt.current;
+    // SAFETY: the current thread is live; Running, so in no queue.
+    unsafe {
+        debug_assert_eq!((*g).state, State::Running);
+        (*g).state = State::Runnable;
+        rt.runq.push(g);
+        switch_out(g);
+    }
 }
 
+/// Leaves `g` (the current thread, parked or queued) until the scheduler runs it again.
+///
+/// # Safety
+/// Hub thread only; `g` is current and no longer Running.
 unsafe fn switch_out(g: *mut Green) {
-    // The hub thread's errno slot never moves, so it is looked up once, at start.
-    let errno_slot = rt().errno_slot;
-    let saved_errno = *errno_slot;
-    if g == rt().root {
-        run_until_root_is_resumed();
+    // SAFETY: hub thread (caller).
+    let rt = unsafe { state::rt() };
+    // The hub thread's errno slot never moves, so it was looked up once, at start.
+    let errno_slot = rt.errno_slot;
+    // SAFETY: the slot is this OS thread's errno, valid for its life.
+    let saved_errno = unsafe { *errno_slot };
+    if g == rt.root {
+        // SAFETY: hub thread, on the root's stack.
+        unsafe { run_until_root_is_resumed() };
     } else {
-        (*(*g).yielder).suspend(Switch::Park);
+        // SAFETY: a non-root thread runs inside its coroutine, whose yielder it recorded
+        // when it started and which lives on its stack.
+        unsafe { (*(*g).yielder).suspend(Switch::Park) };
     }
-    *errno_slot = saved_errno;
+    // SAFETY: as above.
+    unsafe { *errno_slot = saved_errno };
 }
 
 /// The scheduler loop, on the root's native stack.
+///
+/// # Safety
+/// Hub thread only, on the root's stack, with the root no longer Running.
 unsafe fn run_until_root_is_resumed() {
     loop {
-        let rt = rt();
-        if (*rt.root).state == State::Done && rt.live == 0 {
+        // SAFETY: hub thread (caller); re-fetched every turn, since threads ran meanwhile.
+        let rt = unsafe { state::rt() };
+        // SAFETY: the root's record lives as long as the runtime.
+        if unsafe { (*rt.root).state } == State::Done && rt.live == 0 {
             // A forked child whose forking green thread has ended: that was its last thread.
-            super::tls::activate(rt.root);
-            libc::exit(0);
+            // SAFETY: hub thread; the root's contents go live for exit's destructors.
+            unsafe {
+                tls::activate(rt.root);
+                libc::exit(0);
+            }
         }
         rt.ticks = rt.ticks.wrapping_add(1);
         if rt.ticks % 61 == 0 && (rt.fd_waiters > 0 || !rt.timers.is_empty()) {
             // With a run queue that never empties we would otherwise never look at fds or
             // timers again (Go's scheduler does the same every 61 ticks).
-            super::poller::poll_events(false);
+            // SAFETY: hub thread.
+            unsafe { hub::poll_events(false) };
         }
+        // SAFETY: hub thread; re-fetched after the poll.
+        let rt = unsafe { state::rt() };
         match rt.runq.pop() {
             Some(g) if g == rt.root => {
-                (*g).state = State::Running;
-                rt.current = g;
-                super::tls::activate(g);
+                // SAFETY: the root is live; it runs next, so its TLS goes live.
+                unsafe {
+                    (*g).state = State::Running;
+                    rt.current = g;
+                    tls::activate(g);
+                }
                 return;
             }
-            Some(g) => run(g),
-            None => super::poller::poll_events(true),
+            // SAFETY: hub thread; a queued thread is live and Runnable.
+            Some(g) => unsafe { run(g) },
+            // SAFETY: hub thread.
+            None => unsafe { hub::poll_events(true) },
         }
     }
 }
 
 /// Resumes `g` until it parks, yields or ends.
+///
+/// # Safety
+/// Hub thread only, from the scheduler loop; `g` is live, Runnable and just popped.
 unsafe fn run(g: *mut Green) {
-    let rt = rt();
-    rt.current = g;
-    (*g).state = State::Running;
-    rt.stats.switches += 1;
-    let coroutine = match (*g).coroutine.as_mut() {
-        Some(coroutine) => coroutine,
-        None => return,
+    // SAFETY: hub thread (caller).
+    let rt = unsafe { state::rt() };
+    // SAFETY: `g` is live. Only its `coroutine` field stays borrowed while it runs; the
+    // thread's own code reaches its other fields through its pointer.
+    let coroutine = unsafe {
+        debug_assert_eq!((*g).state, State::Runnable, "the run queue holds Runnable threads");
+        (*g).state = State::Running;
+        (*g).coroutine.as_mut()
     };
-    super::tls::activate(g);
+    rt.current = g;
+    rt.stats.switches += 1;
+    let Some(coroutine) = coroutine else { return };
+    // SAFETY: hub thread; only `g` runs next.
+    unsafe { tls::activate(g) };
     let result = coroutine.resume(());
-    let rt = super::rt();
+    // SAFETY: hub thread; re-fetched: the thread ran meanwhile.
+    let rt = unsafe { state::rt() };
     rt.current = rt.root;
     match result {
         CoroutineResult::Yield(Switch::Park) => {}
         CoroutineResult::Yield(Switch::Exit) => {
             // SAFETY: pthread_exit suspended with no Drop values live on the green stack
             // (only C frames and the hook's plain locals), so abandoning them is sound.
-            coroutine.force_reset();
-            finish(g);
+            unsafe { coroutine.force_reset() };
+            // SAFETY: hub thread; `g` has ended.
+            unsafe { finish(g) };
         }
-        CoroutineResult::Return(()) => finish(g),
+        // SAFETY: hub thread; `g` has ended.
+        CoroutineResult::Return(()) => unsafe { finish(g) },
     }
 }
 
+/// `g` has ended: reclaim its stack and TLS, wake its joiner, free it if detached.
+///
+/// # Safety
+/// Hub thread only; `g` is live, has ended and will never run again.
 unsafe fn finish(g: *mut Green) {
-    let rt = rt();
-    (*g).state = State::Done;
+    // SAFETY: hub thread (caller).
+    let rt = unsafe { state::rt() };
+    // SAFETY: `g` is live; the borrow ends before `tls::forget` and `release` use it.
+    let joiner = unsafe {
+        (*g).state = State::Done;
+        (*g).joiner
+    };
     rt.live -= 1;
-    super::tls::forget(g);
-    if let Some(coroutine) = (*g).coroutine.take() {
+    // SAFETY: hub thread; `g` never runs again.
+    unsafe { tls::forget(g) };
+    // SAFETY: as above; the coroutine has ended, so its stack is free.
+    if let Some(coroutine) = unsafe { (*g).coroutine.take() } {
         rt.stacks.give_back(coroutine.into_stack());
     }
-    let joiner = (*g).joiner;
     if !joiner.is_null() {
-        wake(joiner, Wake::Ready);
+        // SAFETY: a joiner is parked on `g`, hence live.
+        unsafe { rt.wake(joiner, Wake::Ready) };
     }
-    if (*g).detached {
-        release(g);
+    // SAFETY: `g` is live; a detached thread is nobody's to join, so it goes now.
+    if unsafe { (*g).detached } {
+        // SAFETY: hub thread; nobody refers to a detached, ended thread.
+        unsafe { release(g) };
     }
 }
 
 /// What glibc runs when a thread ends, in its order: thread-local destructors, then pthread
 /// key destructors.
+///
+/// # Safety
+/// On `g` itself, as it ends.
 unsafe fn run_exit_destructors(g: *mut Green) {
-    super::tls::run_destructors(g);
-    super::tsd::run_destructors(g);
+    // SAFETY: the caller's contract is theirs.
+    unsafe {
+        tls::run_destructors(g);
+        tsd::run_destructors(g);
+    }
 }
 
 /// In a forked child: `g` does not exist here. Its stack goes back to the pool (nothing of
@@ -393,19 +323,29 @@ unsafe fn run_exit_destructors(g: *mut Green) {
 ///
 /// # Safety
 /// In the child, from fork.rs, for a thread other than the caller of fork.
-pub(super) unsafe fn discard_in_child(g: *mut Green) {
-    if let Some(mut coroutine) = (*g).coroutine.take() {
+pub unsafe fn discard_in_child(g: *mut Green) {
+    // SAFETY: `g` is a live record the child will never run.
+    if let Some(mut coroutine) = unsafe { (*g).coroutine.take() } {
         // SAFETY: the coroutine will never run again; nothing on its stack needs dropping
         // for the child's sake (its frames belong to a thread that does not exist here).
-        coroutine.force_reset();
-        rt().stacks.give_back(coroutine.into_stack());
+        unsafe { coroutine.force_reset() };
+        // SAFETY: hub thread of the child.
+        unsafe { state::rt() }.stacks.give_back(coroutine.into_stack());
     }
-    release(g);
+    // SAFETY: as above; nobody in the child refers to it.
+    unsafe { release(g) };
 }
 
-pub(super) unsafe fn release(g: *mut Green) {
-    rt().threads.remove(&(*g).handle);
-    drop(Box::from_raw(g));
+/// Forgets and frees `g`'s record.
+///
+/// # Safety
+/// Hub thread only; `g` has ended (or never existed here), and nobody uses it again.
+pub unsafe fn release(g: *mut Green) {
+    // SAFETY: hub thread; `g` is live until dropped here, and was made by Box::into_raw.
+    unsafe {
+        state::rt().threads.remove(&(*g).handle);
+        drop(Box::from_raw(g));
+    }
 }
 
 /// Ends the current thread with `retval` (pthread_exit). For the root, the process lives on
@@ -414,33 +354,80 @@ pub(super) unsafe fn release(g: *mut Green) {
 /// # Safety
 /// Hub thread only; no Drop values may be live on the calling green stack.
 pub unsafe fn exit_current(retval: *mut c_void) -> ! {
-    let rt = rt();
+    // SAFETY: hub thread (caller).
+    let rt = unsafe { state::rt() };
     let g = rt.current;
-    (*g).retval = retval;
+    // SAFETY: the current thread is live.
+    unsafe { (*g).retval = retval };
     if g == rt.root {
-        exit_root();
+        // SAFETY: hub thread, on the root.
+        unsafe { exit_root() };
     }
-    run_exit_destructors(g);
-    (*(*g).yielder).suspend(Switch::Exit);
-    super::log::fatal(&[b"a green thread ran again after pthread_exit"]);
+    // SAFETY: on `g` itself, as it ends; then it suspends for good, and its coroutine (whose
+    // yielder lives on its stack) is reset by the loop without running it again.
+    unsafe {
+        run_exit_destructors(g);
+        (*(*g).yielder).suspend(Switch::Exit);
+    }
+    log::fatal(&[b"a green thread ran again after pthread_exit"]);
 }
 
+/// The root called pthread_exit: run the others until none is left, then exit.
+///
+/// # Safety
+/// Hub thread only, on the root.
 unsafe fn exit_root() -> ! {
-    let root = rt().root;
-    (*root).state = State::Done;
-    if !(*root).joiner.is_null() {
-        wake((*root).joiner, Wake::Ready);
+    // SAFETY: hub thread (caller).
+    let root = unsafe { state::rt() }.root;
+    // SAFETY: the root's record lives as long as the runtime; its joiner, if any, is parked.
+    unsafe {
+        (*root).state = State::Done;
+        if !(*root).joiner.is_null() {
+            wake((*root).joiner, Wake::Ready);
+        }
     }
     loop {
-        let rt = rt();
+        // SAFETY: hub thread; re-fetched every turn.
+        let rt = unsafe { state::rt() };
         if rt.live == 0 {
             // glibc runs the root's thread-local destructors at exit, on live contents.
-            super::tls::activate(root);
-            libc::exit(0);
+            // SAFETY: hub thread; nothing else runs any more.
+            unsafe {
+                tls::activate(root);
+                libc::exit(0);
+            }
         }
         match rt.runq.pop() {
-            Some(g) => run(g),
-            None => super::poller::poll_events(true),
+            // SAFETY: hub thread; a queued thread is live and Runnable.
+            Some(g) => unsafe { run(g) },
+            // SAFETY: hub thread.
+            None => unsafe { hub::poll_events(true) },
         }
+    }
+}
+
+/// The green thread behind a pthread_t, if it is one of ours.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn lookup(handle: libc::pthread_t) -> Option<*mut Green> {
+    // SAFETY: hub thread (caller).
+    unsafe { state::rt() }.threads.get(&handle).copied()
+}
+
+/// The value glibc-compatible lock words store as owner: the kernel tid for the root (so a
+/// lock taken before the runtime started still belongs to it) and a negative id for other
+/// green threads, which no kernel tid can equal.
+///
+/// # Safety
+/// Hub thread only; `g` is live.
+pub unsafe fn owner_tag(g: *mut Green) -> i32 {
+    // SAFETY: hub thread (caller).
+    let rt = unsafe { state::rt() };
+    if g == rt.root {
+        rt.root_tid
+    } else {
+        // SAFETY: `g` is live (caller).
+        -(unsafe { (*g).id } as i32 & i32::MAX)
     }
 }

@@ -1,43 +1,47 @@
-//! Joining, detaching and identifying green threads (pthread_join, pthread_detach, lock
-//! owner tags).
+//! Joining and detaching green threads (pthread_join, pthread_detach): above the scheduler
+//! core, whose `finish` wakes the joiner and frees detached threads.
 
 use super::green::{current, park, release, Green, State, WaitingOn};
-use super::rt;
+use super::state::rt;
 use core::ffi::c_void;
-
-/// The green thread behind a pthread_t, if it is one of ours.
-///
-/// # Safety
-/// Hub thread only.
-pub unsafe fn lookup(handle: libc::pthread_t) -> Option<*mut Green> {
-    rt().threads.get(&handle).copied()
-}
 
 /// pthread_join: waits for `target` to end and reclaims it. Err(errno) as glibc reports.
 ///
 /// # Safety
-/// Hub thread only; `target` came from `lookup`.
+/// Hub thread only; `target` came from `green::lookup`.
 pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
-    let me = current();
-    if target == me || (*me).joiner == target {
+    // SAFETY: hub thread (caller).
+    let me = unsafe { current() };
+    // SAFETY: `me` runs and `target` is in the thread table (caller), so both are live; no
+    // borrow of either is held across the parks below.
+    let (my_joiner, detached, joiner) = unsafe { ((*me).joiner, (*target).detached, (*target).joiner) };
+    if target == me || my_joiner == target {
         return Err(libc::EDEADLK);
     }
-    if (*target).detached || !(*target).joiner.is_null() {
+    if detached || !joiner.is_null() {
         return Err(libc::EINVAL);
     }
-    if (*target).state != State::Done {
-        (*target).joiner = me;
+    // SAFETY: as above: `target` is not freed before it is joined (it is not detached).
+    if unsafe { (*target).state } != State::Done {
+        // SAFETY: as above.
+        unsafe { (*target).joiner = me };
         // finish() wakes us; the loop guards against any other wake-up.
         loop {
-            park(None, WaitingOn::Join { id: (*target).id });
-            if (*target).state == State::Done {
+            // SAFETY: hub thread (caller); finish() finds us through `target.joiner`, and
+            // `target` is live as above.
+            unsafe { park(None, WaitingOn::Join { id: (*target).id }) };
+            // SAFETY: as above.
+            if unsafe { (*target).state } == State::Done {
                 break;
             }
         }
     }
-    let retval = (*target).retval;
-    if target != rt().root {
-        release(target);
+    // SAFETY: as above; an ended thread is not freed until joined (it is not detached).
+    let retval = unsafe { (*target).retval };
+    // SAFETY: hub thread; nobody refers to a joined thread any more.
+    if target != unsafe { rt() }.root {
+        // SAFETY: as above.
+        unsafe { release(target) };
     }
     Ok(retval)
 }
@@ -45,29 +49,19 @@ pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
 /// pthread_detach: Err(errno) as glibc reports.
 ///
 /// # Safety
-/// Hub thread only; `target` came from `lookup`.
+/// Hub thread only; `target` came from `green::lookup`.
 pub unsafe fn detach(target: *mut Green) -> Result<(), i32> {
-    if (*target).detached {
+    // SAFETY: `target` is in the thread table, hence live.
+    let (detached, done) = unsafe { ((*target).detached, (*target).state == State::Done) };
+    if detached {
         return Err(libc::EINVAL);
     }
-    (*target).detached = true;
-    if (*target).state == State::Done && target != rt().root {
-        release(target);
+    // SAFETY: as above.
+    unsafe { (*target).detached = true };
+    // SAFETY: hub thread (caller).
+    if done && target != unsafe { rt() }.root {
+        // SAFETY: hub thread; an ended, detached thread is nobody's any more.
+        unsafe { release(target) };
     }
     Ok(())
-}
-
-/// The value glibc-compatible lock words store as owner: the kernel tid for the root (so a
-/// lock taken before the runtime started still belongs to it) and a negative id for other
-/// green threads, which no kernel tid can equal.
-///
-/// # Safety
-/// `g` is live.
-pub unsafe fn owner_tag(g: *mut Green) -> i32 {
-    let rt = rt();
-    if g == rt.root {
-        rt.root_tid
-    } else {
-        -((*g).id as i32 & i32::MAX)
-    }
 }

@@ -49,7 +49,7 @@ pub fn leave_out_children() {
 
 #[cfg(test)]
 mod tests {
-    use super::names_us;
+    use crate::runtime::preload::names_us;
 
     #[test]
     fn entries_that_name_us() {

@@ -1,6 +1,8 @@
-//! The run queue: FIFO of runnable green threads.
+//! The run queue: FIFO of runnable green threads. A data structure only: it never changes a
+//! thread's state; the scheduler does, and keeps "in the run queue iff Runnable" true
+//! (ARCHITECTURE.md, Invariants). Pushing and popping assert that side of it.
 
-use super::green::Green;
+use super::thread::{Green, State};
 
 /// FIFO of runnable threads, linked through `Green::run_next`: no allocation per wake-up.
 pub struct RunQueue {
@@ -14,18 +16,28 @@ impl RunQueue {
         RunQueue { head: core::ptr::null_mut(), tail: core::ptr::null_mut(), len: 0 }
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// # Safety
-    /// `g` is live and not already queued.
+    /// `g` is live, Runnable, and not already queued (it just became Runnable).
     pub unsafe fn push(&mut self, g: *mut Green) {
-        (*g).run_next = core::ptr::null_mut();
+        // SAFETY: `g` is live and no reference to it is held across this call (caller).
+        let record = unsafe { &mut *g };
+        debug_assert_eq!(record.state, State::Runnable, "only Runnable threads are queued");
+        debug_assert!(g != self.tail, "a thread is queued once");
+        record.run_next = core::ptr::null_mut();
         if self.tail.is_null() {
             self.head = g;
         } else {
-            (*self.tail).run_next = g;
+            // SAFETY: the tail is a queued, hence live, thread other than `g`.
+            unsafe { (*self.tail).run_next = g };
         }
         self.tail = g;
         self.len += 1;
@@ -36,14 +48,59 @@ impl RunQueue {
         if g.is_null() {
             return None;
         }
-        // SAFETY: queued threads are live.
-        unsafe {
-            self.head = (*g).run_next;
-        }
+        // SAFETY: queued threads are live (`push`'s contract; a record is freed only once it
+        // is Done, and Done threads are never Runnable).
+        let record = unsafe { &mut *g };
+        debug_assert_eq!(record.state, State::Runnable, "a queued thread stays Runnable");
+        self.head = record.run_next;
+        record.run_next = core::ptr::null_mut();
         if self.head.is_null() {
             self.tail = core::ptr::null_mut();
         }
         self.len -= 1;
         Some(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::runqueue::*;
+
+    fn runnable(id: u64) -> Box<Green> {
+        Box::new(Green::new(id))
+    }
+
+    #[test]
+    fn first_in_first_out() {
+        let mut threads: Vec<Box<Green>> = (1..=4).map(runnable).collect();
+        let mut queue = RunQueue::new();
+        assert!(queue.is_empty());
+        for g in threads.iter_mut() {
+            // SAFETY: the boxes outlive the queue's use of them; each is pushed once.
+            unsafe { queue.push(&mut **g) };
+        }
+        assert_eq!(queue.len(), 4);
+        // SAFETY: popped pointers are the live boxes above.
+        let order: Vec<u64> = core::iter::from_fn(|| queue.pop()).map(|g| unsafe { (*g).id }).collect();
+        assert_eq!(order, [1, 2, 3, 4]);
+        assert!(queue.is_empty());
+        assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn refills_after_emptying() {
+        let mut a = runnable(1);
+        let mut b = runnable(2);
+        let mut queue = RunQueue::new();
+        // SAFETY: both boxes outlive the queue; each is in the queue at most once at a time.
+        unsafe {
+            queue.push(&mut *a);
+            assert_eq!(queue.pop(), Some(&mut *a as *mut Green));
+            queue.push(&mut *b);
+            queue.push(&mut *a);
+        }
+        assert_eq!(queue.pop(), Some(&mut *b as *mut Green));
+        assert_eq!(queue.pop(), Some(&mut *a as *mut Green));
+        assert_eq!(queue.len(), 0);
     }
 }

@@ -9,6 +9,21 @@
 //! Guard pages: on Linux 6.13+ MADV_GUARD_INSTALL makes the guard part of the same VMA, so a
 //! stack costs one VMA instead of two (vm.max_map_count, 65530 by default, otherwise caps us
 //! at ~32k stacks). Older kernels get an mprotect(PROT_NONE) page.
+//!
+//! Where the guard page is, for corosensei's `Stack` contract (corosensei 0.3,
+//! `stack::Stack`): "To preserve memory safety, a stack must have a guard page which catches
+//! stack overflows. It must also contain at least [`MIN_STACK_SIZE`] bytes of usable
+//! memory", and `limit()` "must include any guard pages in the stack". A stack we map is
+//! `[low, low + len)`: its lowest page, `[low, low + page_size())`, is the guard (installed
+//! by `StackPool::map` before the stack is handed out, and never removed while the mapping
+//! lives), `limit()` returns `low`, so the limit includes it, and the usable part above it
+//! is at least 16 KiB (settings::MIN_STACK_SIZE), above corosensei's 4096.
+//!
+//! A stack the program supplied with pthread_attr_setstack is the program's memory, used as
+//! given: we add no guard to it, as glibc adds none to such a stack, so an overflow there
+//! corrupts what lies below it exactly as it would natively. That is the one place where
+//! the guard-page half of the contract rests on the program (POSIX makes the program
+//! responsible for such a stack, and for its size of at least PTHREAD_STACK_MIN).
 
 use crate::sys::raw;
 use corosensei::stack::{Stack, StackPointer};
@@ -30,7 +45,9 @@ pub struct GreenStack {
 }
 
 // SAFETY: `base` and `limit` describe memory that stays mapped and unused by anything else
-// for as long as the GreenStack lives; both are page (hence 16-byte) aligned.
+// for as long as the GreenStack lives; for our own stacks both are page (hence 16-byte)
+// aligned and the guard page sits at `limit` (see the module doc, which also says what
+// holds for a stack the program supplied).
 unsafe impl Stack for GreenStack {
     fn base(&self) -> StackPointer {
         StackPointer::new(self.low + self.len).expect("stack top is never 0")
@@ -102,7 +119,9 @@ impl StackPool {
             return;
         }
         if self.pooled.len() >= HOT_STACKS {
-            raw::madvise_dontneed((stack.low + page_size()) as *mut u8, usable);
+            // SAFETY: the usable part of our own mapping, page-aligned; no coroutine runs on
+            // it any more, so its contents are garbage.
+            unsafe { raw::madvise_dontneed((stack.low + page_size()) as *mut u8, usable) };
         }
         self.pooled.push(stack);
     }
@@ -121,7 +140,8 @@ impl StackPool {
             )
         }
         .ok()? as usize;
-        if !(self.guard_in_vma && raw::madvise_guard(low as *mut u8, guard)) {
+        // SAFETY: the first page of our own fresh mapping, which holds nothing yet.
+        if !(self.guard_in_vma && unsafe { raw::madvise_guard(low as *mut u8, guard) }) {
             self.guard_in_vma = false;
             // SAFETY: the first page of our own fresh mapping.
             if unsafe { mprotect(low as *mut _, guard, MprotectFlags::empty()) }.is_err() {

@@ -63,28 +63,31 @@ pub struct Area {
 impl AreaLayout {
     /// The layout of the calling (hub) thread, or None where we cannot copy it safely.
     pub fn discover() -> Option<AreaLayout> {
-        // SAFETY: dlsym with NUL-terminated names; the symbols, when present, have the types
-        // glibc gives them (a function filling two size_t, a const uint32_t).
-        unsafe {
-            let info = libc::dlsym(libc::RTLD_DEFAULT, c"_dl_get_tls_static_info".as_ptr());
-            let descriptor = libc::dlsym(libc::RTLD_DEFAULT, c"_thread_db_sizeof_pthread".as_ptr());
-            if info.is_null() || descriptor.is_null() {
-                return None;
-            }
-            let info: unsafe extern "C" fn(*mut usize, *mut usize) = core::mem::transmute(info);
-            let (mut size, mut align) = (0usize, 0usize);
-            info(&mut size, &mut align);
-            let above = *(descriptor as *const u32) as usize;
-            let real_tp = raw::thread_pointer();
-            let plausible = above >= 512
-                && above <= 64 * 1024
-                && size > above
-                && size - above <= 1 << 20
-                && align.is_power_of_two()
-                && align <= 4096
-                && raw::thread_self() == real_tp;
-            plausible.then(|| AreaLayout { real_tp, below: size - above, above, align, fsgsbase: raw::has_fsgsbase() })
+        // SAFETY: dlsym with NUL-terminated names only looks symbols up.
+        let (info, descriptor) = unsafe {
+            (
+                libc::dlsym(libc::RTLD_DEFAULT, c"_dl_get_tls_static_info".as_ptr()),
+                libc::dlsym(libc::RTLD_DEFAULT, c"_thread_db_sizeof_pthread".as_ptr()),
+            )
+        };
+        if info.is_null() || descriptor.is_null() {
+            return None;
         }
+        // SAFETY: glibc's _dl_get_tls_static_info is `void (size_t *size, size_t *align)`.
+        let info: unsafe extern "C" fn(*mut usize, *mut usize) = unsafe { core::mem::transmute(info) };
+        let (mut size, mut align) = (0usize, 0usize);
+        // SAFETY: it fills the two size_t we pass.
+        unsafe { info(&mut size, &mut align) };
+        // SAFETY: _thread_db_sizeof_pthread is a `const uint32_t` in glibc's data.
+        let above = unsafe { *(descriptor as *const u32) } as usize;
+        let real_tp = raw::thread_pointer();
+        let plausible = (512..=64 * 1024).contains(&above)
+            && size > above
+            && size - above <= 1 << 20
+            && align.is_power_of_two()
+            && align <= 4096
+            && raw::thread_self() == real_tp;
+        plausible.then(|| AreaLayout { real_tp, below: size - above, above, align, fsgsbase: raw::has_fsgsbase() })
     }
 
     /// Whether `address` lies in the OS thread's static TLS blocks.
@@ -96,10 +99,12 @@ impl AreaLayout {
     /// thread's area, size, initialisation image and its length) to start from their images.
     ///
     /// # Safety
-    /// On the hub thread, whose own area is the one described.
+    /// On the hub thread, whose own area is the one described; each `fresh` block lies in
+    /// that area and its image is readable for its length (at most the block's size).
     pub unsafe fn create(&self, fresh: &[(usize, usize, *const u8, usize)]) -> Option<Area> {
         let total = self.below + self.above;
-        let memory = libc::malloc(total + self.align) as *mut u8;
+        // SAFETY: malloc has no preconditions (it is glibc's, not a hook of ours).
+        let memory = unsafe { libc::malloc(total + self.align) } as *mut u8;
         if memory.is_null() {
             return None;
         }
@@ -113,40 +118,61 @@ impl AreaLayout {
         // SAFETY: the source is the hub thread's live static TLS area and descriptor, [real_tp
         // - below, real_tp + above), which glibc allocated as one piece; the destination is
         // inside `memory` (tp - below >= memory, tp + above <= memory + total + align).
-        core::ptr::copy_nonoverlapping((self.real_tp - self.below) as *const u8, (tp - self.below) as *mut u8, total);
+        unsafe { core::ptr::copy_nonoverlapping((self.real_tp - self.below) as *const u8, (tp - self.below) as *mut u8, total) };
         for &(live, size, image, image_len) in fresh {
-            let block = (tp + live - self.real_tp) as *mut u8;
-            core::ptr::copy_nonoverlapping(image, block, image_len);
-            core::ptr::write_bytes(block.add(image_len), 0, size - image_len);
+            let block = (tp - (self.real_tp - live)) as *mut u8;
+            // SAFETY: `live` lies in the OS thread's area (caller), so `block` lies at the same
+            // offset in the copy, `size` bytes long; the image is readable for `image_len`
+            // <= `size` bytes (caller).
+            unsafe {
+                core::ptr::copy_nonoverlapping(image, block, image_len);
+                core::ptr::write_bytes(block.add(image_len), 0, size - image_len);
+            }
         }
-        let Some(dtv) = self.copy_dtv(tp) else {
-            libc::free(memory as *mut c_void);
+        // SAFETY: on the hub thread (caller); `tp` is the copy's thread pointer.
+        let Some(dtv) = (unsafe { self.copy_dtv(tp) }) else {
+            // SAFETY: `memory` came from malloc above and nothing refers to it.
+            unsafe { libc::free(memory as *mut c_void) };
             return None;
         };
-        *(tp as *mut usize) = tp;
-        *((tp + HEADER_DTV) as *mut *mut DtvSlot) = dtv;
+        // SAFETY: the copy's TCB header lies at `tp`, inside `memory` (see above).
+        unsafe {
+            *(tp as *mut usize) = tp;
+            *((tp + HEADER_DTV) as *mut *mut DtvSlot) = dtv;
+        }
         Some(Area { memory, tp })
     }
 
     /// A dtv for the copy at `tp`, malloc'd as glibc's own are (glibc may realloc it when a
     /// module loaded later needs more slots).
+    ///
+    /// # Safety
+    /// On the hub thread, whose area this layout describes.
     unsafe fn copy_dtv(&self, tp: usize) -> Option<*mut DtvSlot> {
-        let real = *((self.real_tp + HEADER_DTV) as *const *const DtvSlot);
-        let slots = (*real.sub(1)).value;
-        let copy = libc::malloc((slots + 2) * core::mem::size_of::<DtvSlot>()) as *mut DtvSlot;
+        // SAFETY: the OS thread's TCB header holds its dtv pointer; glibc keeps the slot count
+        // in the element before the first (dtv[-1]).
+        let (real, slots) = unsafe {
+            let real = *((self.real_tp + HEADER_DTV) as *const *const DtvSlot);
+            (real, (*real.sub(1)).value)
+        };
+        // SAFETY: malloc has no preconditions.
+        let copy = unsafe { libc::malloc((slots + 2) * core::mem::size_of::<DtvSlot>()) } as *mut DtvSlot;
         if copy.is_null() {
             return None;
         }
-        core::ptr::copy_nonoverlapping(real.sub(1), copy, 2);
-        let copy = copy.add(1);
+        // SAFETY: the real dtv has `slots` + 2 elements from dtv[-1] (the count and the
+        // generation), and `copy` room for as many.
+        let copy = unsafe {
+            core::ptr::copy_nonoverlapping(real.sub(1), copy, 2);
+            copy.add(1)
+        };
         for i in 1..=slots {
-            let value = (*real.add(i)).value;
-            let rebased = if self.in_static_blocks(value) {
-                value - self.real_tp + tp
-            } else {
-                DTV_UNALLOCATED
-            };
-            *copy.add(i) = DtvSlot { value: rebased, to_free: core::ptr::null_mut() };
+            // SAFETY: i <= slots, inside both vectors.
+            let value = unsafe { (*real.add(i)).value };
+            // Static blocks lie below the thread pointer: rebase by their distance under it.
+            let rebased = if self.in_static_blocks(value) { tp - (self.real_tp - value) } else { DTV_UNALLOCATED };
+            // SAFETY: as above.
+            unsafe { *copy.add(i) = DtvSlot { value: rebased, to_free: core::ptr::null_mut() } };
         }
         Some(copy)
     }
@@ -157,7 +183,8 @@ impl AreaLayout {
     /// `tp` is the OS thread's own thread pointer or a live Area's.
     #[inline(always)]
     pub unsafe fn switch_to(&self, tp: usize) {
-        raw::set_thread_pointer(tp, self.fsgsbase);
+        // SAFETY: `tp`'s layout matches this thread's (caller); `fsgsbase` is the kernel's.
+        unsafe { raw::set_thread_pointer(tp, self.fsgsbase) };
     }
 
     /// In a forked child, on the thread that forked: the kernel and glibc have just updated
@@ -166,10 +193,14 @@ impl AreaLayout {
     /// # Safety
     /// `area` is the forking green thread's, which is current.
     pub unsafe fn refresh_descriptor(&self, area: &Area) {
-        let dtv = *((area.tp + HEADER_DTV) as *const usize);
-        core::ptr::copy_nonoverlapping(self.real_tp as *const u8, area.tp as *mut u8, self.above);
-        *(area.tp as *mut usize) = area.tp;
-        *((area.tp + HEADER_DTV) as *mut usize) = dtv;
+        // SAFETY: both descriptors are `above` bytes from their thread pointers, in live
+        // memory (the OS thread's own and `area`'s); the copy keeps its own tcb and dtv.
+        unsafe {
+            let dtv = *((area.tp + HEADER_DTV) as *const usize);
+            core::ptr::copy_nonoverlapping(self.real_tp as *const u8, area.tp as *mut u8, self.above);
+            *(area.tp as *mut usize) = area.tp;
+            *((area.tp + HEADER_DTV) as *mut usize) = dtv;
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! under, so a value set before pthread_key_delete is invisible to a later key that reuses
 //! the number (glibc does the same).
 
-use super::green::Green;
+use super::thread::{Green, KeySlot as Slot};
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
@@ -22,12 +22,6 @@ pub type Destructor = unsafe extern "C" fn(*mut c_void);
 
 static SEQUENCES: [AtomicU32; MAX_KEYS] = [const { AtomicU32::new(0) }; MAX_KEYS];
 static DESTRUCTORS: [AtomicUsize; MAX_KEYS] = [const { AtomicUsize::new(0) }; MAX_KEYS];
-
-#[derive(Clone, Copy)]
-pub struct Slot {
-    sequence: u32,
-    value: *mut c_void,
-}
 
 fn live_sequence(key: usize) -> Option<u32> {
     let sequence = SEQUENCES.get(key)?.load(Relaxed);
@@ -60,7 +54,8 @@ pub fn deleted(key: u32) {
 /// `g` is live.
 pub unsafe fn get(g: *mut Green, key: u32) -> *mut c_void {
     let key = key as usize;
-    let slots = &(*g).tsd;
+    // SAFETY: `g` is live (caller); the borrow ends with this call.
+    let slots = unsafe { &(*g).tsd };
     match (live_sequence(key), slots.get(key)) {
         (Some(sequence), Some(slot)) if slot.sequence == sequence => slot.value,
         _ => core::ptr::null_mut(),
@@ -74,7 +69,8 @@ pub unsafe fn get(g: *mut Green, key: u32) -> *mut c_void {
 pub unsafe fn set(g: *mut Green, key: u32, value: *const c_void) -> Result<(), i32> {
     let key = key as usize;
     let sequence = live_sequence(key).ok_or(libc::EINVAL)?;
-    let slots = &mut (*g).tsd;
+    // SAFETY: `g` is live (caller); the borrow ends with this call.
+    let slots = unsafe { &mut (*g).tsd };
     if slots.len() <= key {
         slots.resize(key + 1, Slot { sequence: 0, value: core::ptr::null_mut() });
     }
@@ -90,17 +86,25 @@ pub unsafe fn set(g: *mut Green, key: u32, value: *const c_void) -> Result<(), i
 pub unsafe fn run_destructors(g: *mut Green) {
     for _ in 0..DESTRUCTOR_ROUNDS {
         let mut ran = false;
-        let count = (&(*g).tsd).len();
+        // SAFETY: `g` is live (caller); here and below ("see above") each borrow of its slots
+        // ends before a destructor runs, since a destructor may set values again.
+        let count = unsafe { (*g).tsd.len() };
+        #[allow(clippy::needless_range_loop)] // the slots may grow while destructors run
         for key in 0..count {
-            let slot = (&(*g).tsd)[key];
+            // SAFETY: see above; `key` < the length, which only grows.
+            let slot = unsafe { (&(*g).tsd)[key] };
             let destructor = DESTRUCTORS[key].load(Relaxed);
             if slot.value.is_null() || destructor == 0 || live_sequence(key) != Some(slot.sequence)
             {
                 continue;
             }
-            (&mut (*g).tsd)[key].value = core::ptr::null_mut();
-            let destructor: Destructor = core::mem::transmute(destructor);
-            destructor(slot.value);
+            // SAFETY: see above.
+            unsafe { (&mut (*g).tsd)[key].value = core::ptr::null_mut() };
+            // SAFETY: a non-zero entry was stored from a `Destructor` by `created`.
+            let destructor: Destructor = unsafe { core::mem::transmute::<usize, Destructor>(destructor) };
+            // SAFETY: POSIX's contract for key destructors: called with the thread's non-null
+            // value, on the thread, after the value was cleared.
+            unsafe { destructor(slot.value) };
             ran = true;
         }
         if !ran {

@@ -1,83 +1,9 @@
-//! FIFO queues of parked green threads, keyed by the address of whatever they wait on (a
-//! mutex, a condition variable). A queue exists only while someone waits in it, so an
-//! uncontended lock never touches this table.
-//!
-//! A thread is in at most one queue (it waits for one thing at a time); it is linked through
-//! its own `queue_prev`/`queue_next` fields, so enqueueing allocates nothing once the key has
-//! a slot, and a thread that leaves early (timeout) unlinks itself in O(1).
+//! Waiting on an address (a mutex, a condition variable, a semaphore): park in its queue
+//! (queues.rs holds the queues) until someone pops and wakes you.
 
-use super::green::{self, Green, Wake, WaitingOn};
-use super::rt;
-use std::collections::HashMap;
-
-#[derive(Clone, Copy)]
-struct Queue {
-    head: *mut Green,
-    tail: *mut Green,
-}
-
-pub struct WaitQueues {
-    queues: HashMap<usize, Queue, super::AddressHasher>,
-}
-
-impl WaitQueues {
-    pub fn new() -> Self {
-        WaitQueues { queues: HashMap::with_hasher(super::AddressHasher) }
-    }
-
-    /// # Safety
-    /// `g` is live and in no queue.
-    unsafe fn push(&mut self, key: usize, g: *mut Green) {
-        (*g).queue_key = key;
-        (*g).queue_next = core::ptr::null_mut();
-        let queue = self
-            .queues
-            .entry(key)
-            .or_insert(Queue { head: core::ptr::null_mut(), tail: core::ptr::null_mut() });
-        (*g).queue_prev = queue.tail;
-        if queue.tail.is_null() {
-            queue.head = g;
-        } else {
-            (*queue.tail).queue_next = g;
-        }
-        queue.tail = g;
-    }
-
-    /// Takes `g` out of whatever queue it is in.
-    ///
-    /// # Safety
-    /// `g` is live.
-    pub unsafe fn remove(&mut self, g: *mut Green) {
-        let key = (*g).queue_key;
-        if key == 0 {
-            return;
-        }
-        (*g).queue_key = 0;
-        let Some(queue) = self.queues.get_mut(&key) else { return };
-        let (prev, next) = ((*g).queue_prev, (*g).queue_next);
-        if prev.is_null() {
-            queue.head = next;
-        } else {
-            (*prev).queue_next = next;
-        }
-        if next.is_null() {
-            queue.tail = prev;
-        } else {
-            (*next).queue_prev = prev;
-        }
-        if queue.head.is_null() {
-            self.queues.remove(&key);
-        }
-    }
-
-    /// The longest waiter on `key`, taken out of the queue.
-    pub fn pop(&mut self, key: usize) -> Option<*mut Green> {
-        let head = self.queues.get(&key)?.head;
-        // SAFETY: queued threads are live.
-        unsafe { self.remove(head) };
-        Some(head)
-    }
-}
+use super::green;
+use super::state::rt;
+use super::thread::{Green, Wake, WaitingOn};
 
 /// Parks the current thread in `key`'s queue until someone pops and wakes it, or the
 /// deadline passes (then it leaves the queue itself).
@@ -85,11 +11,17 @@ impl WaitQueues {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn wait(key: usize, deadline: Option<u64>, why: WaitingOn) -> Wake {
-    let rt = rt();
-    let me = green::current();
-    rt.queues.push(key, me);
-    let wake = green::park(deadline, why);
-    rt.queues.remove(me);
+    // SAFETY: hub thread (caller); the current thread is live and in no queue (it runs).
+    let me = unsafe {
+        let me = green::current();
+        rt().queues.push(key, me);
+        me
+    };
+    // SAFETY: hub thread (caller).
+    let wake = unsafe { green::park(deadline, why) };
+    // SAFETY: hub thread; `me` is live (it is running this). Removing is a no-op when the
+    // waker already took it out.
+    unsafe { rt().queues.remove(me) };
     wake
 }
 
@@ -98,8 +30,10 @@ pub unsafe fn wait(key: usize, deadline: Option<u64>, why: WaitingOn) -> Wake {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn wake_one(key: usize, why: Wake) -> Option<*mut Green> {
-    let g = rt().queues.pop(key)?;
-    green::wake(g, why);
+    // SAFETY: hub thread (caller); the runtime borrow ends with the pop.
+    let g = unsafe { rt() }.queues.pop(key)?;
+    // SAFETY: hub thread; queued threads are live.
+    unsafe { green::wake(g, why) };
     Some(g)
 }
 
@@ -108,5 +42,6 @@ pub unsafe fn wake_one(key: usize, why: Wake) -> Option<*mut Green> {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn wake_all(key: usize, why: Wake) {
-    while wake_one(key, why).is_some() {}
+    // SAFETY: hub thread (caller).
+    while unsafe { wake_one(key, why) }.is_some() {}
 }

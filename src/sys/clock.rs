@@ -33,7 +33,8 @@ pub fn now_on(clock_id: libc::clockid_t) -> Option<u64> {
 /// tv_sec not negative. Returns it in nanoseconds (saturating: a year-3000 deadline is
 /// simply "never" for us).
 pub fn timespec_ns(ts: &libc::timespec) -> Option<u64> {
-    if ts.tv_sec < 0 || !(0..NANOS_PER_SEC as i64).contains(&(ts.tv_nsec as i64)) {
+    let nsec: i64 = ts.tv_nsec;
+    if ts.tv_sec < 0 || !(0..NANOS_PER_SEC as i64).contains(&nsec) {
         return None;
     }
     Some((ts.tv_sec as u64).saturating_mul(NANOS_PER_SEC).saturating_add(ts.tv_nsec as u64))

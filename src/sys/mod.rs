@@ -1,9 +1,12 @@
 //! The bottom layer: raw syscalls, the real libc symbols behind our hooks, errno and clocks.
 //!
-//! Nothing here knows about green threads. The runtime makes its own syscalls through
+//! Nothing here knows about green threads, and nothing here imports anything above it: the
+//! only other module it uses is `crate::settings` (pure parsers, a leaf). The runtime makes its own syscalls through
 //! `rustix` or [`raw`], never through a libc symbol we export, so it cannot re-enter a hook.
 
 pub mod clock;
 pub mod errno;
+#[macro_use]
+pub mod log;
 pub mod raw;
 pub mod real;

@@ -7,7 +7,7 @@
 //! * `madvise(MADV_GUARD_INSTALL)`, which rustix's Advice enum does not name yet.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 /// The OS thread's thread pointer: unique per live OS thread and readable in one
 /// instruction, so hooks can tell "am I on the hub thread?" without TLS or a syscall.
@@ -57,15 +57,19 @@ pub fn has_fsgsbase() -> bool {
 /// Points %fs at `tp`: with wrfsbase when the kernel allows it, else arch_prctl.
 ///
 /// # Safety
-/// `tp` must be a thread pointer whose TLS layout matches this thread's (runtime/tls_area.rs).
+/// `tp` must be a thread pointer whose TLS layout matches this thread's (runtime/tls_area.rs),
+/// and `fsgsbase` must come from `has_fsgsbase` (wrfsbase faults where the kernel forbids it).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn set_thread_pointer(tp: usize, fsgsbase: bool) {
     const ARCH_SET_FS: usize = 0x1002;
     if fsgsbase {
-        asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags));
+        // SAFETY: the kernel enabled FSGSBASE (caller); what %fs then points at is the
+        // caller's promise.
+        unsafe { asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags)) };
     } else {
-        syscall6(libc::SYS_arch_prctl, [ARCH_SET_FS, tp, 0, 0, 0, 0]);
+        // SAFETY: arch_prctl(ARCH_SET_FS) only sets the register; as above for what it names.
+        unsafe { syscall6(libc::SYS_arch_prctl, [ARCH_SET_FS, tp, 0, 0, 0, 0]) };
     }
 }
 
@@ -77,40 +81,46 @@ pub unsafe fn set_thread_pointer(tp: usize, fsgsbase: bool) {
 #[inline]
 pub unsafe fn syscall6(nr: libc::c_long, a: [usize; 6]) -> isize {
     let ret: isize;
+    // SAFETY: the Linux x86-64 syscall ABI: number in rax, arguments in rdi, rsi, rdx, r10,
+    // r8, r9, rcx and r11 clobbered; what the kernel does with the arguments is the
+    // caller's promise.
     #[cfg(target_arch = "x86_64")]
-    asm!(
-        "syscall",
-        inlateout("rax") nr as isize => ret,
-        in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
-        in("r10") a[3], in("r8") a[4], in("r9") a[5],
-        lateout("rcx") _, lateout("r11") _,
-        options(nostack)
-    );
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5],
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack)
+        )
+    };
+    // SAFETY: the Linux aarch64 syscall ABI: number in x8, arguments in x0..x5, result in
+    // x0; as above for the arguments.
     #[cfg(target_arch = "aarch64")]
-    asm!(
-        "svc 0",
-        in("x8") nr,
-        inlateout("x0") a[0] => ret,
-        in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
-        options(nostack)
-    );
+    unsafe {
+        asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a[0] => ret,
+            in("x1") a[1], in("x2") a[2], in("x3") a[3], in("x4") a[4], in("x5") a[5],
+            options(nostack)
+        )
+    };
     ret
 }
 
 static NO_EPOLL_PWAIT2: AtomicBool = AtomicBool::new(false);
 
-/// Waits on `epfd` for at most `timeout_ns` (None: forever). Returns the number of events
-/// or -errno (EINTR when a signal handler ran).
-pub fn epoll_wait_ns(
-    epfd: i32,
-    events: *mut libc::epoll_event,
-    max: usize,
-    timeout_ns: Option<u64>,
-) -> isize {
+/// Waits on `epfd` for at most `timeout_ns` (None: forever), filling `events`. Returns the
+/// number of events or -errno (EINTR when a signal handler ran).
+pub fn epoll_wait_ns(epfd: i32, events: &mut [libc::epoll_event], timeout_ns: Option<u64>) -> isize {
+    let max = events.len().min(i32::MAX as usize);
+    let events = events.as_mut_ptr();
     if !NO_EPOLL_PWAIT2.load(Relaxed) {
         let ts = timeout_ns.map(super::clock::ns_to_timespec);
         let ts_ptr = ts.as_ref().map_or(0, |t| t as *const libc::timespec as usize);
-        // SAFETY: `events` has room for `max` events (caller); `ts_ptr` is null or points at
+        // SAFETY: `events` has room for `max` events (it is a slice of that many); `ts_ptr` is null or points at
         // a timespec that lives across the call; no signal mask is passed.
         let r = unsafe {
             syscall6(libc::SYS_epoll_pwait2, [epfd as usize, events as usize, max, ts_ptr, 0, 8])
@@ -132,9 +142,13 @@ pub fn epoll_wait_ns(
 }
 
 /// Wakes up to `count` OS threads sleeping in FUTEX_WAIT on `word`.
+///
+/// Safe for any address: FUTEX_WAKE never reads or writes the word (the kernel only keys its
+/// wait queues on the address), so a wrong one wakes nobody, or wakes a waiter spuriously,
+/// which every futex protocol must tolerate anyway.
 pub fn futex_wake(word: *const i32, count: i32, private: bool) {
     let op = libc::FUTEX_WAKE | if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
-    // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences it unsafely.
+    // SAFETY: FUTEX_WAKE takes no pointer the kernel writes through (see above).
     unsafe { syscall6(libc::SYS_futex, [word as usize, op as usize, count as usize, 0, 0, 0]) };
 }
 
@@ -142,27 +156,37 @@ const MADV_GUARD_INSTALL: usize = 102;
 
 /// Turns [addr, addr+len) into guard pages inside the same mapping (Linux 6.13+), which
 /// costs no extra VMA. Returns false where the kernel does not support it.
-pub fn madvise_guard(addr: *mut u8, len: usize) -> bool {
-    // SAFETY: the range belongs to a private anonymous mapping we own.
+///
+/// # Safety
+/// The range is page-aligned, inside a private anonymous mapping the caller owns, and holds
+/// nothing anyone will read again: its contents are discarded and any access faults after.
+pub unsafe fn madvise_guard(addr: *mut u8, len: usize) -> bool {
+    // SAFETY: the caller gives up the range (see above).
     unsafe { syscall6(libc::SYS_madvise, [addr as usize, len, MADV_GUARD_INSTALL, 0, 0, 0]) == 0 }
 }
 
 /// Releases the pages of [addr, addr+len) (MADV_DONTNEED): the range reads as zeros after.
-pub fn madvise_dontneed(addr: *mut u8, len: usize) {
-    // SAFETY: as above; nothing in the range is in use.
+///
+/// # Safety
+/// The range is page-aligned, inside a private anonymous mapping the caller owns, and nothing
+/// in it is in use (its contents are lost).
+pub unsafe fn madvise_dontneed(addr: *mut u8, len: usize) {
+    // SAFETY: the caller gives up the range's contents (see above).
     unsafe {
         syscall6(libc::SYS_madvise, [addr as usize, len, libc::MADV_DONTNEED as usize, 0, 0, 0])
     };
 }
 
-/// Sleeps the calling OS thread while `*word == expected`, for at most `timeout_secs`.
+/// Sleeps the calling OS thread while `word` holds `expected`, for at most `timeout_secs`.
 /// Returns false if the timeout passed.
-pub fn futex_wait(word: *const i32, expected: i32, timeout_secs: Option<i64>) -> bool {
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_secs: Option<i64>) -> bool {
     let timeout = timeout_secs.map(|secs| libc::timespec { tv_sec: secs, tv_nsec: 0 });
     let timeout_ptr = timeout.as_ref().map_or(0, |t| t as *const libc::timespec as usize);
     let op = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize;
-    // SAFETY: `word` points to a live, aligned 32-bit atomic; the timespec outlives the call.
-    let result =
-        unsafe { syscall6(libc::SYS_futex, [word as usize, op, expected as usize, timeout_ptr, 0, 0]) };
+    // SAFETY: `word` is a live, aligned 32-bit atomic for the whole call (a reference); the
+    // kernel only reads it; the timespec outlives the call.
+    let result = unsafe {
+        syscall6(libc::SYS_futex, [word.as_ptr() as usize, op, expected as usize, timeout_ptr, 0, 0])
+    };
     result != -(libc::ETIMEDOUT as isize)
 }

@@ -34,7 +34,7 @@ impl RealSymbol {
         let address = unsafe { libc::dlsym(libc::RTLD_NEXT, self.name.as_ptr() as *const c_char) };
         if address.is_null() {
             let name = &self.name[..self.name.len() - 1];
-            crate::runtime::log::fatal(&[b"cannot find the real libc symbol ", name]);
+            super::log::fatal(&[b"cannot find the real libc symbol ", name]);
         }
         self.address.store(address, Ordering::Relaxed);
         address
@@ -45,13 +45,19 @@ impl RealSymbol {
 /// `real::read(...)`, which calls the next definition of `read` after ours.
 macro_rules! real_fns {
     ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {$(
-        #[allow(clippy::missing_safety_doc)]
+        #[doc = concat!("The real `", stringify!($name), "`, the next definition after ours.")]
+        ///
+        /// # Safety
+        /// The arguments meet the C function's own contract (valid pointers of the sizes it
+        /// documents, for as long as it uses them).
         #[inline]
+        #[allow(clippy::too_many_arguments)] // the C signature, as glibc declares it
         pub unsafe fn $name($($arg: $ty),*) -> $ret {
             static SYMBOL: RealSymbol = RealSymbol::new(concat!(stringify!($name), "\0").as_bytes());
             // SAFETY: the symbol of this name in libc has exactly this C signature.
-            let f: unsafe extern "C" fn($($ty),*) -> $ret = core::mem::transmute(SYMBOL.get());
-            f($($arg),*)
+            let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(SYMBOL.get()) };
+            // SAFETY: the caller meets the function's contract.
+            unsafe { f($($arg),*) }
         }
     )*};
 }
@@ -60,13 +66,17 @@ macro_rules! real_fns {
 /// the x86-64 and aarch64 Linux ABIs pass the first variadic argument of integer class.
 macro_rules! real_variadic_fns {
     ($(fn $name:ident($($arg:ident: $ty:ty),*; $extra:ident: $extra_ty:ty) -> $ret:ty;)*) => {$(
-        #[allow(clippy::missing_safety_doc)]
+        #[doc = concat!("The real variadic `", stringify!($name), "`, the next definition after ours.")]
+        ///
+        /// # Safety
+        /// The arguments meet the C function's own contract for the command or number given.
         #[inline]
         pub unsafe fn $name($($arg: $ty),*, $extra: $extra_ty) -> $ret {
             static SYMBOL: RealSymbol = RealSymbol::new(concat!(stringify!($name), "\0").as_bytes());
             // SAFETY: the symbol is the variadic C function of this name.
-            let f: unsafe extern "C" fn($($ty),*, ...) -> $ret = core::mem::transmute(SYMBOL.get());
-            f($($arg),*, $extra)
+            let f: unsafe extern "C" fn($($ty),*, ...) -> $ret = unsafe { core::mem::transmute(SYMBOL.get()) };
+            // SAFETY: the caller meets the function's contract.
+            unsafe { f($($arg),*, $extra) }
         }
     )*};
 }

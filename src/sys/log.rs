@@ -1,6 +1,9 @@
 //! Messages on stderr, written with a raw write(2): never through our own `write` hook, never
 //! through std's stderr (which takes a lock and may allocate). Each message is assembled in a
 //! fixed buffer and written in one call, so lines from different processes do not interleave.
+//!
+//! It lives at the bottom, in sys, so that every layer can speak (`sys/real.rs` reports a
+//! missing symbol) without reaching up; the level comes from `crate::settings`, a leaf.
 
 use crate::settings::LogLevel;
 use core::fmt::{self, Write};
@@ -61,8 +64,8 @@ impl Write for Line {
 /// Logs one formatted line at `level`: `log!(Info, "spawned {}", id)`.
 macro_rules! log {
     ($level:ident, $($arg:tt)*) => {
-        if $crate::runtime::log::enabled($crate::settings::LogLevel::$level) {
-            let mut line = $crate::runtime::log::Line::new();
+        if $crate::sys::log::enabled($crate::settings::LogLevel::$level) {
+            let mut line = $crate::sys::log::Line::new();
             let _ = core::fmt::Write::write_fmt(&mut line, format_args!($($arg)*));
             line.emit();
         }
@@ -78,6 +81,16 @@ pub fn fatal(parts: &[&[u8]]) -> ! {
         line.push(part);
     }
     line.emit();
-    // SAFETY: abort never returns and needs no invariant.
+    // SAFETY: abort has no preconditions and never returns.
+    unsafe { libc::abort() }
+}
+
+/// As `fatal`, with a formatted message.
+pub fn fatal_args(message: fmt::Arguments<'_>) -> ! {
+    let mut line = Line::new();
+    line.push(b"fatal: ");
+    let _ = line.write_fmt(message);
+    line.emit();
+    // SAFETY: abort has no preconditions and never returns.
     unsafe { libc::abort() }
 }

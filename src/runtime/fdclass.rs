@@ -1,0 +1,248 @@
+//! What an fd is, and how a blocking-mode call on it runs: the plan every I/O hook follows
+//! (ARCHITECTURE.md, Pass-through rules), the kind of file learnt once per description,
+//! socket timeouts, and giving back the O_NONBLOCK we set when others are about to share a
+//! description. Waiting itself is io.rs's.
+//!
+//! On the hub an fd new to us is learnt and recorded in the fd table; other threads only
+//! read (fdtable.rs states the rule).
+
+use super::fdtable::{self, with_entry, DescView, FdEntry, Kind, Registration, READ};
+use super::state::on_hub;
+use crate::sys::raw;
+use rustix::fd::BorrowedFd;
+
+/// How one attempt of a blocking-mode call is made without blocking the OS thread.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Attempt {
+    /// The description is ours and O_NONBLOCK: call as is.
+    Direct,
+    /// A socket we did not create: add MSG_DONTWAIT (send/recv family only; the hook falls
+    /// back to PollFirst for calls that take no flags).
+    DontWait,
+    /// Someone else's pipe or terminal, whose O_NONBLOCK we must not flip: call only when
+    /// poll(2) says it would not block.
+    PollFirst,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Plan {
+    /// Make the real call as the program asked: the fd is non-blocking in the program's
+    /// view, cannot be polled (regular files), or is not an fd at all (the real call
+    /// then reports EBADF as natively).
+    Passthrough,
+    Green(Attempt),
+}
+
+/// Decides how a call on `fd` runs on the hub thread.
+///
+/// # Safety
+/// Hub thread only (hooks plan only there).
+pub unsafe fn plan(fd: i32) -> Plan {
+    // SAFETY: hub thread (caller); the entry is used within this call only.
+    let Some(entry) = (unsafe { fdtable::entry(fd) }) else { return Plan::Passthrough };
+    let Some(desc) = classify(fd, entry) else { return Plan::Passthrough };
+    if entry.registration == Registration::Unpollable || desc.user_nonblock {
+        return Plan::Passthrough;
+    }
+    match (desc.kind, desc.owned_nonblock) {
+        (Kind::Inline | Kind::File, _) => Plan::Passthrough,
+        (_, true) => Plan::Green(Attempt::Direct),
+        (Kind::StreamSocket | Kind::MessageSocket, false) => Plan::Green(Attempt::DontWait),
+        (Kind::Pipe | Kind::CharDevice, false) => Plan::Green(Attempt::PollFirst),
+    }
+}
+
+/// Whether `fd` is a regular file (epoll cannot watch it; the page cache decides whether a
+/// read waits for the disk: see hooks/file.rs).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn is_regular_file(fd: i32) -> bool {
+    // SAFETY: hub thread (caller); the entry is used within this call only.
+    let entry = unsafe { fdtable::entry(fd) };
+    entry.and_then(|entry| classify(fd, entry)).is_some_and(|desc| desc.kind == Kind::File)
+}
+
+/// Learns what an fd we did not create is, once (hub thread: the entry is the caller's).
+/// None if it is not open.
+fn classify(fd: i32, entry: &mut FdEntry) -> Option<DescView> {
+    if let Some(desc) = entry.view() {
+        return Some(desc);
+    }
+    let (kind, user_nonblock) = ask_kernel(fd)?;
+    entry.adopt(kind, false, user_nonblock);
+    entry.view()
+}
+
+/// What the kernel says `fd` is, and whether its description is O_NONBLOCK. Read-only.
+fn ask_kernel(fd: i32) -> Option<(Kind, bool)> {
+    // SAFETY: fstat/fcntl only read the fd number; a closed number gives EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stat = rustix::fs::fstat(borrowed).ok()?;
+    let flags = rustix::fs::fcntl_getfl(borrowed).ok()?;
+    let kind = match stat.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => match rustix::net::sockopt::socket_type(borrowed) {
+            Ok(rustix::net::SocketType::STREAM) => Kind::StreamSocket,
+            _ => Kind::MessageSocket,
+        },
+        libc::S_IFIFO => Kind::Pipe,
+        libc::S_IFCHR => Kind::CharDevice,
+        libc::S_IFREG => Kind::File,
+        0 if is_waitable_anon_inode(fd) => Kind::CharDevice,
+        _ => Kind::Inline,
+    };
+    Some((kind, flags.contains(rustix::fs::OFlags::NONBLOCK)))
+}
+
+/// Whether `fd` is an eventfd, timerfd, signalfd, inotify or fanotify instance: descriptors
+/// without a file type whose blocking read (or eventfd write) waits for exactly what poll
+/// reports, so they can wait green like a pipe. Other such descriptors (epoll, pidfd, ...)
+/// stay inline.
+fn is_waitable_anon_inode(fd: i32) -> bool {
+    const WAITABLE: [&[u8]; 5] = [
+        b"anon_inode:[eventfd]",
+        b"anon_inode:[timerfd]",
+        b"anon_inode:[signalfd]",
+        b"anon_inode:inotify",
+        b"anon_inode:[fanotify]",
+    ];
+    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 10];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        path[14 + i] = digits[len - 1 - i];
+    }
+    let mut target = [0u8; 64];
+    // SAFETY: `path` is NUL-terminated and `target` is writable for its length; readlinkat
+    // writes at most that many bytes and returns how many.
+    let got = unsafe {
+        raw::syscall6(
+            libc::SYS_readlinkat,
+            [libc::AT_FDCWD as usize, path.as_ptr() as usize, target.as_mut_ptr() as usize, target.len(), 0, 0],
+        )
+    };
+    got > 0 && WAITABLE.contains(&&target[..got as usize])
+}
+
+/// For a blocking send on a TCP socket that needed more than one wait: when the whole
+/// call gives up, `started` plus SO_SNDTIMEO (TCP counts the timeout once per call). None
+/// for other sockets, whose timeout the kernel counts afresh for every wait (AF_UNIX).
+pub fn tcp_send_deadline(fd: i32, started: u64) -> Option<u64> {
+    use rustix::net::{sockopt, AddressFamily};
+    // SAFETY: getsockopt only reads the fd number.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let family = sockopt::socket_domain(borrowed).ok()?;
+    if family != AddressFamily::INET && family != AddressFamily::INET6 {
+        return None;
+    }
+    let timeout = sockopt::socket_timeout(borrowed, sockopt::Timeout::Send).ok()??;
+    Some(started.saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)))
+}
+
+/// When a blocking call on socket `fd` waiting for `interest` gives up: now plus its
+/// SO_RCVTIMEO (reads, accept) or SO_SNDTIMEO (writes, connect), or never when that is zero
+/// or `fd` is not a socket.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn socket_timeout_deadline(fd: i32, interest: u8) -> Option<u64> {
+    let is_socket = fdtable::kind(fd).is_some_and(|kind| matches!(kind, Kind::StreamSocket | Kind::MessageSocket));
+    if !is_socket {
+        return None;
+    }
+    use rustix::net::sockopt::{socket_timeout, Timeout};
+    // SAFETY: getsockopt only reads the fd number.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let which = if interest == READ { Timeout::Recv } else { Timeout::Send };
+    let timeout = socket_timeout(borrowed, which).ok()??;
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    Some(crate::sys::clock::monotonic_ns().saturating_add(ns))
+}
+
+/// Whether `fd` is a TCP socket (IPv4 or IPv6).
+pub fn is_tcp_stream(fd: i32) -> bool {
+    use rustix::net::{sockopt, AddressFamily};
+    if !is_stream_socket(fd) {
+        return false;
+    }
+    // SAFETY: getsockopt only reads the fd number.
+    let family = sockopt::socket_domain(unsafe { BorrowedFd::borrow_raw(fd) });
+    matches!(family, Ok(f) if f == AddressFamily::INET || f == AddressFamily::INET6)
+}
+
+/// Whether `fd` is a SOCK_STREAM socket. On the hub, an fd new to us is learnt (recorded
+/// in the table); any other thread only reads: the table if it knows the fd, else the
+/// kernel, and records nothing (the table's rule).
+pub fn is_stream_socket(fd: i32) -> bool {
+    let kind = if on_hub() {
+        // SAFETY: hub thread; the entry is used within this call only.
+        unsafe { with_entry(fd, |entry| classify(fd, entry).map(|desc| desc.kind)) }.flatten()
+    } else {
+        fdtable::kind(fd).or_else(|| ask_kernel(fd).map(|(kind, _)| kind))
+    };
+    kind == Some(Kind::StreamSocket)
+}
+
+/// Another process is about to share our descriptions (fork, posix_spawn, system, popen)
+/// or this process is about to become another program (exec). Programs that do not know
+/// us must see exactly the flags their parent asked for, and one open file description has
+/// one O_NONBLOCK bit for every process sharing it. So every inheritable description we
+/// made non-blocking goes back to blocking, for good, and from now on we reach it the way we
+/// reach descriptions we did not create: MSG_DONTWAIT for sockets, poll-then-call for the
+/// rest. Close-on-exec descriptions stay ours: no exec'd program will see them, and a forked
+/// child that keeps them blocks by hand (`fdtable::needs_blocking_emulation`).
+///
+/// # Safety
+/// No other thread uses the fd table meanwhile (the table's `for_each` rule).
+pub unsafe fn release_inheritable() {
+    let visit = |fd: i32, entry: &mut FdEntry| {
+        // SAFETY: the walk hands out one entry at a time and nothing else holds one.
+        let Some(desc) = (unsafe { entry.desc() }) else { return };
+        if !desc.owned_nonblock {
+            return;
+        }
+        // SAFETY: fcntl only reads the fd number; a stale entry gives EBADF.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Ok(fd_flags) = rustix::io::fcntl_getfd(borrowed) else { return };
+        if fd_flags.contains(rustix::io::FdFlags::CLOEXEC) {
+            return;
+        }
+        give_back(borrowed, desc);
+    };
+    // SAFETY: the caller's contract; `visit` fetches no entry.
+    unsafe { fdtable::for_each(visit) };
+}
+
+/// `fd` is being passed to someone else (SCM_RIGHTS): as for release_inheritable, its
+/// description goes back to the flags the program asked for, for good.
+///
+/// # Safety
+/// On the hub thread, or on a thread that holds number `fd` and is passing it (the
+/// table's rule), with no other reference to its description live.
+pub unsafe fn release_passed(fd: i32) {
+    // SAFETY: the caller's contract.
+    let Some(desc) = (unsafe { fdtable::existing(fd).and_then(|entry| entry.desc()) }) else { return };
+    if desc.owned_nonblock && fd >= 0 {
+        // SAFETY: fcntl only reads the fd number; a stale entry gives EBADF.
+        give_back(unsafe { BorrowedFd::borrow_raw(fd) }, desc);
+    }
+}
+
+/// Clears the O_NONBLOCK we set on a description and stops treating it as ours.
+fn give_back(fd: BorrowedFd<'_>, desc: &mut fdtable::Desc) {
+    if !desc.user_nonblock {
+        if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
+            let _ = rustix::fs::fcntl_setfl(fd, flags - rustix::fs::OFlags::NONBLOCK);
+        }
+    }
+    desc.owned_nonblock = false;
+}

@@ -1,0 +1,146 @@
+//! The hub's step: wait for events (or only look, without blocking), then apply what came
+//! back. The poller returns fd events, the timer heap returns expired threads, the offload
+//! pool returns finished jobs' callers, the signal atomics say whether a handler ran, and
+//! this file makes the threads they name runnable (`Runtime::wake`), as Go's `findrunnable`
+//! hands netpoll's list to `injectglist`. The scheduler (green.rs) calls `poll_events`.
+
+use super::deadlock;
+use super::fdtable::{self, READ, WRITE};
+use super::poller::Event;
+use super::signals::pending_signals;
+use super::state::{self, rt, Runtime};
+use super::thread::{State, Wake, WaitingOn};
+use super::workers;
+use crate::sys::clock;
+
+/// Collects fd events and expired timers and makes their threads runnable. With `block`,
+/// first waits until there is at least one (or the next deadline).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn poll_events(block: bool) {
+    // SAFETY: hub thread (caller); the only runtime borrow in this call.
+    let rt = unsafe { rt() };
+    // SAFETY: hub thread (caller).
+    let timeout = if block { unsafe { block_timeout(rt) } } else { Some(0) };
+    if block {
+        rt.stats.hub_waits += 1;
+    }
+    let n = rt.poller.wait(timeout);
+    for i in 0..n {
+        match rt.poller.event(i) {
+            // SAFETY: hub thread.
+            Event::Woken => unsafe { wake_finished_offloads(rt) },
+            // SAFETY: hub thread.
+            Event::Fd { fd, bits } => unsafe { dispatch(rt, fd, bits) },
+        }
+    }
+    if n > 0 {
+        rt.deadlock_reported = false;
+    }
+    if let Some(restart) = pending_signals::take() {
+        // SAFETY: hub thread.
+        unsafe { deliver_signal(rt, restart) };
+    }
+    if !rt.timers.is_empty() {
+        let now = clock::monotonic_ns();
+        while let Some(g) = rt.timers.pop_expired(now) {
+            // SAFETY: threads in the heap are live.
+            unsafe { rt.wake(g, Wake::Timeout) };
+        }
+    }
+}
+
+/// How long a blocking wait may last: until the next deadline, or for ever, in which case
+/// a hub with nothing that could ever wake it reports the deadlock first.
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn block_timeout(rt: &mut Runtime) -> Option<u64> {
+    match rt.timers.next_deadline() {
+        Some(deadline) => Some(deadline.saturating_sub(clock::monotonic_ns())),
+        None => {
+            let nothing_can_wake = rt.fd_waiters == 0 && rt.offloads_in_flight == 0 && rt.signal_waiters == 0;
+            if nothing_can_wake && !rt.deadlock_reported {
+                // SAFETY: hub thread; the thread table's records are live.
+                unsafe { deadlock::report(rt) };
+            }
+            None
+        }
+    }
+}
+
+/// # Safety
+/// Hub thread only.
+unsafe fn wake_finished_offloads(rt: &mut Runtime) {
+    // SAFETY: hub thread (caller).
+    for g in unsafe { workers::take_finished() } {
+        // SAFETY: a finished job's caller is parked, hence live.
+        unsafe { rt.wake(g, Wake::Ready) };
+    }
+}
+
+/// Applies one fd event: readiness bits, then the waiters it concerns.
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn dispatch(rt: &mut Runtime, fd: i32, bits: u32) {
+    const READ_BITS: u32 = (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    const WRITE_BITS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+    // SAFETY: hub thread; the only reference to this entry while the event is applied.
+    let Some(entry) = (unsafe { fdtable::entry(fd) }) else { return };
+    let mut interest = 0;
+    if bits & (libc::EPOLLRDHUP | libc::EPOLLHUP) as u32 != 0 {
+        entry.read_closed = true;
+    }
+    if bits & READ_BITS != 0 {
+        entry.not_readable = false;
+        interest |= READ;
+    }
+    if bits & WRITE_BITS != 0 {
+        entry.not_writable = false;
+        interest |= WRITE;
+    }
+    // SAFETY: waking does not unlink anyone (threads unlink themselves when they run, and
+    // none runs during this loop).
+    for g in unsafe { entry.waiters(interest) } {
+        // SAFETY: a linked waiter is parked on its own stack, hence live.
+        unsafe { rt.wake(g, Wake::Ready) };
+    }
+}
+
+/// A signal handler ran on the hub thread: as natively, it interrupts the main thread's
+/// blocking call (a program's handlers usually only set a flag for the main thread to see,
+/// as CPython's do).
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn deliver_signal(rt: &mut Runtime, restart: bool) {
+    let root = rt.root;
+    // SAFETY: the root's record lives as long as the runtime.
+    let (state, waiting_on) = unsafe { ((*root).state, (*root).waiting_on) };
+    if state == State::Parked && waiting_on.interruptible() && pending_signals::handled() != rt.root_parked_after {
+        // SAFETY: as above.
+        unsafe { rt.wake(root, Wake::Interrupted { restart }) };
+    }
+    // A handler may also have posted a semaphore or changed a futex word (both are
+    // async-signal-safe), which it could not tell us about: let those waiters look.
+    // Threads in sigsuspend or pause were waiting for exactly this.
+    // Waking changes the run queue, timers and wait queues, never the thread table, so the
+    // table is borrowed apart from them while it is walked.
+    let Runtime { threads, runq, timers, queues, .. } = rt;
+    for &g in threads.values() {
+        // SAFETY: records in the thread table are live.
+        let (state, waiting_on) = unsafe { ((*g).state, (*g).waiting_on) };
+        if state != State::Parked {
+            continue;
+        }
+        let why = match waiting_on {
+            WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. } => Wake::Ready,
+            WaitingOn::Signal => Wake::Interrupted { restart },
+            _ => continue,
+        };
+        // SAFETY: as above.
+        unsafe { state::wake_in(runq, timers, queues, g, why) };
+    }
+}

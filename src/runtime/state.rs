@@ -1,0 +1,288 @@
+//! The runtime's state: one [`Runtime`] value (one hub per process), owned by the hub's OS
+//! thread, the thread that started the runtime (normally the main thread). Plain statics,
+//! no TLS: TLS in a cdylib goes through __tls_get_addr, which may allocate, and must never
+//! be touched from a signal handler.
+//!
+//! The `Runtime` holds the data structures (run queue, timer heap, wait queues, stack pool,
+//! poller, TLS layout) and the one state change they all share: [`Runtime::wake`], parked
+//! to runnable. It sits above the data structures and below everything that schedules.
+//! `rt()` asserts, in debug builds, that the caller is on the hub thread
+//! (ARCHITECTURE.md, Invariants).
+
+use super::hasher::AddressHasher;
+use super::poller::Poller;
+use super::queues::WaitQueues;
+use super::runqueue::RunQueue;
+use super::signals::signal_depth;
+use super::stack::StackPool;
+use super::thread::{Green, State, Wake};
+use super::timer::TimerHeap;
+use super::tls_blocks;
+use crate::sys::raw;
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashMap;
+
+#[derive(Default)]
+pub struct Stats {
+    pub green_threads: u64,
+    pub peak_green: usize,
+    pub switches: u64,
+    pub hub_waits: u64,
+    pub offloaded: u64,
+}
+
+pub struct Runtime {
+    pub root: *mut Green,
+    pub current: *mut Green,
+    /// The root's kernel tid (see green::owner_tag).
+    pub root_tid: i32,
+    pub runq: RunQueue,
+    pub timers: TimerHeap,
+    pub stacks: StackPool,
+    /// Every green thread not yet reclaimed, by its pthread_t.
+    pub threads: HashMap<libc::pthread_t, *mut Green, AddressHasher>,
+    pub queues: WaitQueues,
+    pub poller: Poller,
+    pub next_id: u64,
+    /// Green threads alive besides the root.
+    pub live: usize,
+    /// Threads parked on fds: while any is, the hub can be woken from outside.
+    pub fd_waiters: usize,
+    /// Calls running on offload workers: their callers will be woken from outside.
+    pub offloads_in_flight: usize,
+    /// Threads in sigsuspend or pause: a signal from outside will wake them.
+    pub signal_waiters: usize,
+    /// pending_signals::handled() when the root last parked in an interruptible wait: only
+    /// a handler that ran after that interrupts it.
+    pub root_parked_after: u32,
+    pub deadlock_reported: bool,
+    pub ticks: u32,
+    /// The static TLS blocks swapped per green thread, and whose contents are live now
+    /// (null after that thread ended). See tls.rs.
+    pub tls: tls_blocks::Layout,
+    pub tls_owner: *mut Green,
+    /// This OS thread's errno, saved and restored around every switch.
+    pub errno_slot: *mut i32,
+    pub stats: Stats,
+    pub print_stats: bool,
+}
+
+impl Runtime {
+    /// Makes a parked thread runnable (see [`wake_in`]).
+    ///
+    /// # Safety
+    /// `g` is live.
+    #[inline]
+    pub unsafe fn wake(&mut self, g: *mut Green, why: Wake) {
+        // SAFETY: the caller's contract is `wake_in`'s.
+        unsafe { wake_in(&mut self.runq, &mut self.timers, &mut self.queues, g, why) };
+    }
+}
+
+/// Makes a parked thread runnable, given the runtime's queues borrowed apart (for a caller
+/// that walks the thread table meanwhile). Does nothing to a thread that is not parked, so
+/// every event source may call it without knowing whether someone else already did: a
+/// thread is woken once per park however many events name it.
+///
+/// # Safety
+/// `g` is live.
+pub unsafe fn wake_in(runq: &mut RunQueue, timers: &mut TimerHeap, queues: &mut WaitQueues, g: *mut Green, why: Wake) {
+    // SAFETY: `g` is live (caller); the borrow ends before the queues touch it.
+    unsafe {
+        if (*g).state != State::Parked {
+            return;
+        }
+        (*g).state = State::Runnable;
+        (*g).wake = why;
+    }
+    // SAFETY: `g` is live. A thread woken by its deadline leaves its wait queue now, so that
+    // a later signal or unlock goes to a thread that is still waiting; it was Parked, so it
+    // is not in the run queue yet.
+    unsafe {
+        timers.remove(g);
+        queues.remove(g);
+        runq.push(g);
+    }
+}
+
+struct RuntimeCell(UnsafeCell<MaybeUninit<Runtime>>);
+// SAFETY: only the hub thread touches the Runtime (`rt`'s contract, asserted in debug
+// builds); other threads reach the hub through the poller's atomics.
+unsafe impl Sync for RuntimeCell {}
+
+static RUNTIME: RuntimeCell = RuntimeCell(UnsafeCell::new(MaybeUninit::uninit()));
+
+/// The hub thread's thread pointer while the runtime is on; 0 before it starts, when
+/// disabled, and in a forked child (until it gets a hub of its own).
+static HUB_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The runtime.
+///
+/// # Safety
+/// Only on the hub thread after `install`, and no two results may be used to alias the
+/// same field at once; callers re-fetch it after anything that can switch threads.
+#[inline(always)]
+#[allow(clippy::mut_from_ref)] // there is no `&self`: the reference comes from the static
+pub unsafe fn rt() -> &'static mut Runtime {
+    debug_assert!(on_hub_thread(), "the runtime is touched on the hub thread only");
+    // SAFETY: initialised by `install` before HUB_THREAD was set (so before any caller can
+    // be on the hub thread); exclusivity is the caller's promise.
+    unsafe { (*RUNTIME.0.get()).assume_init_mut() }
+}
+
+/// Whether the caller may act green: the runtime is on, this is its OS thread, and no
+/// signal handler is running on it (a handler interrupted arbitrary code, maybe the
+/// scheduler itself, so it gets plain libc calls).
+#[inline(always)]
+pub fn on_hub() -> bool {
+    on_hub_thread() && !signal_depth::running()
+}
+
+/// Whether this is the hub's OS thread and the runtime is on.
+#[inline(always)]
+pub fn on_hub_thread() -> bool {
+    let hub = HUB_THREAD.load(Ordering::Relaxed);
+    hub != 0 && hub == raw::thread_self()
+}
+
+/// Whether the runtime was ever started in this process (the internal fds exist).
+pub fn started() -> bool {
+    STARTED.load(Ordering::Acquire) && HUB_THREAD.load(Ordering::Relaxed) != 0
+}
+
+/// Claims the one start of the runtime: true for the first caller only.
+pub fn claim_start() -> bool {
+    !STARTED.swap(true, Ordering::AcqRel)
+}
+
+/// Publishes `runtime` and makes the calling thread the hub.
+///
+/// # Safety
+/// Once per process, by the caller `claim_start` chose, before anything uses `rt`.
+pub unsafe fn install(runtime: Runtime) {
+    // SAFETY: nobody can read the cell yet: HUB_THREAD is still 0, so no thread is on
+    // the hub (caller's promise: once).
+    unsafe { (*RUNTIME.0.get()).write(runtime) };
+    HUB_THREAD.store(raw::thread_pointer(), Ordering::Release);
+}
+
+/// In a forked child whose only thread is not (or no longer) a hub: green threads are off.
+pub fn leave_hub() {
+    HUB_THREAD.store(0, Ordering::Release);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::queues::WaitQueues;
+    use crate::runtime::runqueue::RunQueue;
+    use crate::runtime::state::wake_in;
+    use crate::runtime::thread::{Green, State, Wake, NOT_IN_HEAP};
+    use crate::runtime::timer::TimerHeap;
+
+    struct Queues {
+        runq: RunQueue,
+        timers: TimerHeap,
+        waits: WaitQueues,
+    }
+
+    impl Queues {
+        fn new() -> Self {
+            Queues { runq: RunQueue::new(), timers: TimerHeap::new(), waits: WaitQueues::new() }
+        }
+
+        /// What waitqueue::wake_one does, on these queues.
+        fn wake_one(&mut self, key: usize, why: Wake) -> Option<*mut Green> {
+            let g = self.waits.pop(key)?;
+            // SAFETY: the tests' records outlive the queues.
+            unsafe { wake_in(&mut self.runq, &mut self.timers, &mut self.waits, g, why) };
+            Some(g)
+        }
+
+        /// What green::park does to the record and queues before it switches out.
+        fn park(&mut self, g: &mut Green, key: usize, deadline: Option<u64>) {
+            g.state = State::Parked;
+            // SAFETY: as above; a running record is in no queue and no heap slot.
+            unsafe {
+                self.waits.push(key, g);
+                if let Some(deadline) = deadline {
+                    self.timers.insert(g, deadline);
+                }
+            }
+        }
+    }
+
+    fn ids(runq: &mut RunQueue) -> Vec<u64> {
+        // SAFETY: the records outlive the queue.
+        core::iter::from_fn(|| runq.pop()).map(|g| unsafe { (*g).id }).collect()
+    }
+
+    #[test]
+    fn wake_one_goes_in_waiting_order() {
+        let mut gs: Vec<Box<Green>> = (1..=3).map(|id| Box::new(Green::new(id))).collect();
+        let mut q = Queues::new();
+        for g in gs.iter_mut() {
+            q.park(g, 0x40, None);
+        }
+        assert!(q.wake_one(0x40, Wake::Handoff).is_some());
+        assert!(q.wake_one(0x40, Wake::Handoff).is_some());
+        assert_eq!(ids(&mut q.runq), [1, 2]);
+        assert_eq!(gs[0].state, State::Runnable);
+        assert_eq!(gs[0].wake, Wake::Handoff);
+        assert_eq!(gs[2].state, State::Parked, "the third still waits");
+    }
+
+    #[test]
+    fn wake_all_empties_the_queue() {
+        let mut gs: Vec<Box<Green>> = (1..=4).map(|id| Box::new(Green::new(id))).collect();
+        let mut q = Queues::new();
+        for g in gs.iter_mut() {
+            q.park(g, 0x50, Some(1000));
+        }
+        while q.wake_one(0x50, Wake::Ready).is_some() {}
+        assert_eq!(ids(&mut q.runq), [1, 2, 3, 4]);
+        assert!(q.timers.is_empty(), "woken threads leave the timer heap");
+        assert!(gs.iter().all(|g| g.queue_key == 0 && g.timer_slot == NOT_IN_HEAP));
+    }
+
+    #[test]
+    fn a_timeout_takes_the_thread_out_of_its_wait_queue() {
+        let mut gs: Vec<Box<Green>> = (1..=3).map(|id| Box::new(Green::new(id))).collect();
+        let mut q = Queues::new();
+        q.park(&mut gs[0], 0x60, None);
+        q.park(&mut gs[1], 0x60, Some(5));
+        q.park(&mut gs[2], 0x60, None);
+        let expired = q.timers.pop_expired(10).expect("due");
+        // SAFETY: as above.
+        unsafe { wake_in(&mut q.runq, &mut q.timers, &mut q.waits, expired, Wake::Timeout) };
+        assert_eq!(gs[1].wake, Wake::Timeout);
+        assert_eq!(gs[1].queue_key, 0);
+        // The next handoff goes to a thread that still waits.
+        let next = q.wake_one(0x60, Wake::Handoff).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { (*next).id }, 1);
+        assert_eq!(ids(&mut q.runq), [2, 1]);
+    }
+
+    #[test]
+    fn waking_twice_or_waking_a_running_thread_does_nothing() {
+        let mut g = Box::new(Green::new(1));
+        let mut q = Queues::new();
+        q.park(&mut g, 0x70, Some(3));
+        let p: *mut Green = &mut *g;
+        // SAFETY: as above.
+        unsafe {
+            wake_in(&mut q.runq, &mut q.timers, &mut q.waits, p, Wake::Ready);
+            wake_in(&mut q.runq, &mut q.timers, &mut q.waits, p, Wake::Timeout);
+        }
+        assert_eq!(g.wake, Wake::Ready, "the first reason stands");
+        assert_eq!(ids(&mut q.runq), [1]);
+        g.state = State::Running;
+        // SAFETY: as above.
+        unsafe { wake_in(&mut q.runq, &mut q.timers, &mut q.waits, p, Wake::Ready) };
+        assert!(q.runq.is_empty());
+    }
+}
