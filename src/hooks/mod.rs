@@ -3,6 +3,7 @@
 //! (DESIGN.md section 2: not started, disabled, another OS thread, a forked child, an fd the
 //! program made non-blocking, an fd epoll cannot watch).
 
+mod aio;
 mod epoll;
 mod exec;
 mod fd;
@@ -20,6 +21,7 @@ mod signal;
 mod sigwait;
 mod sleep;
 mod socket;
+mod stdio;
 mod sync_cond;
 mod sync_misc;
 mod sync_mutex;
