@@ -19,7 +19,10 @@
 //! (`st_blksize`, not the cookie default BUFSIZ), room for wide-character state so that
 //! `fwide`, the wide functions and `freopen` work as on a real stream, and a write that
 //! keeps writing until all is written or an error stops it, as glibc's `_IO_new_file_write`
-//! does.
+//! does. What still differs: the buffer is the program's from fdopen on (`__fbufsize` is
+//! not 0 before the first read or write, and a wide-oriented stream's wide buffer holds a
+//! quarter of the characters), and `fread` of a large size reads through the buffer a block
+//! at a time instead of straight into the caller's memory.
 //!
 //! glibc's stream lock knows threads by glibc's thread pointer, which every green thread
 //! shares with the hub thread (README "Limits"): a green thread parked inside a stream call
@@ -104,10 +107,10 @@ struct Access {
     append: bool,
 }
 
-#[no_mangle]
 /// # Safety
 /// Called as libc's fdopen: `mode` is a NUL-terminated string (or null, which the real
 /// fdopen answers as it always does).
+#[no_mangle]
 pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE {
     if !on_hub() || mode.is_null() {
         // SAFETY: the caller's arguments, unchanged.
@@ -203,12 +206,12 @@ unsafe fn parse_mode(mode: *const c_char) -> Option<Access> {
 impl Access {
     /// The fopencookie mode that sets the same stream flags.
     fn cookie_mode(&self) -> &'static core::ffi::CStr {
-        match (self.reads && self.writes, self.append, self.reads) {
-            (true, true, _) => c"a+",
-            (true, false, _) => c"r+",
-            (false, true, _) => c"a",
-            (false, false, true) => c"r",
-            (false, false, false) => c"w",
+        match (self.reads, self.writes, self.append) {
+            (true, true, true) => c"a+",
+            (true, true, false) => c"r+",
+            (true, false, _) => c"r",
+            (false, _, true) => c"a",
+            (false, _, false) => c"w",
         }
     }
 }
@@ -313,14 +316,23 @@ fn wide_vtable_slot() -> Option<usize> {
     found
 }
 
+/// The stream's descriptor, with the fd table knowing its description (`keep_tracked`).
+///
 /// # Safety
-/// Called by glibc with our cookie and its stream buffer.
-unsafe extern "C" fn stream_read(cookie: *mut c_void, buf: *mut c_char, size: usize) -> isize {
-    // SAFETY: the cookie is the Stream open_stream made, alive until stream_close.
+/// `cookie` is a Stream that open_stream made and stream_close has not freed.
+unsafe fn tracked_fd(cookie: *mut c_void) -> c_int {
+    // SAFETY: the caller's promise. The reference ends here, before any call that parks:
+    // another green thread may enter the same stream meanwhile (see the module doc).
     let stream = unsafe { &mut *cookie.cast::<Stream>() };
     stream.keep_tracked();
-    // SAFETY: glibc passes a buffer writable for `size` bytes.
-    unsafe { super::io::read(stream.fd, buf.cast(), size) }
+    stream.fd
+}
+
+/// # Safety
+/// Called by glibc with our cookie and `size` writable bytes at `buf`.
+unsafe extern "C" fn stream_read(cookie: *mut c_void, buf: *mut c_char, size: usize) -> isize {
+    // SAFETY: glibc calls us with a live cookie and a buffer writable for `size` bytes.
+    unsafe { super::io::read(tracked_fd(cookie), buf.cast(), size) }
 }
 
 /// glibc's `_IO_new_file_write`: writes until all `size` bytes are written or a write
@@ -330,13 +342,12 @@ unsafe extern "C" fn stream_read(cookie: *mut c_void, buf: *mut c_char, size: us
 /// # Safety
 /// Called by glibc with our cookie and `size` readable bytes at `buf`.
 unsafe extern "C" fn stream_write(cookie: *mut c_void, buf: *const c_char, size: usize) -> isize {
-    // SAFETY: the cookie is the Stream open_stream made, alive until stream_close.
-    let stream = unsafe { &mut *cookie.cast::<Stream>() };
-    stream.keep_tracked();
+    // SAFETY: glibc calls us with a live cookie.
+    let fd = unsafe { tracked_fd(cookie) };
     let mut done = 0;
     while done < size {
         // SAFETY: `buf` is readable for `size` bytes and `done` < `size`.
-        let written = unsafe { super::io::write(stream.fd, buf.add(done).cast(), size - done) };
+        let written = unsafe { super::io::write(fd, buf.add(done).cast(), size - done) };
         if written < 0 {
             break;
         }
