@@ -95,7 +95,9 @@ struct Stream {
     dev: u64,
     ino: u64,
     /// What the stream's `_wide_data` points at. glibc reads it after the close function
-    /// returns when the stream is wide-oriented (see `stream_close`).
+    /// returns when the stream is wide-oriented (see `retire`), and a stream that freopen
+    /// turns into a plain file stream keeps using it: glibc does not call the close
+    /// function then, so the cookie stays allocated for as long as that stream may live.
     wide: [usize; WIDE_WORDS],
     buffer: Vec<u8>,
 }
