@@ -13,6 +13,7 @@
 //! hook runs green, and hub-only side tables) and `deadline` (timeouts and re-check naps).
 
 // Call families.
+mod aio;
 mod epoll;
 mod exec;
 mod fd;
@@ -31,6 +32,7 @@ mod signal;
 mod sigwait;
 mod sleep;
 mod socket;
+mod stdio;
 mod sync_cond;
 mod sync_misc;
 mod sync_mutex;

@@ -222,10 +222,15 @@ pub unsafe fn for_each(f: impl FnMut(i32, &mut FdEntry)) {
 
 /// What kind of file `fd` is, if we know it. Read-only: any thread.
 pub fn kind(fd: i32) -> Option<Kind> {
+    view(fd).map(|desc| desc.kind)
+}
+
+/// What we know of `fd`'s description, copied out. Read-only: any thread.
+pub fn view(fd: i32) -> Option<DescView> {
     let entry = TABLE.slot(fd, false)?;
     // SAFETY: a live entry; only plain values are copied out. A description is freed only
     // by the thread closing the last number that names it, which then owns this number.
-    unsafe { (*entry).desc.as_ref() }.map(|desc| desc.kind)
+    unsafe { (*entry).view() }
 }
 
 #[cold]

@@ -128,6 +128,15 @@ real_fns! {
     fn dup2(old: c_int, new: c_int) -> c_int;
     fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
     fn fclose(stream: *mut libc::FILE) -> c_int;
+    fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE;
+    fn aio_read(cb: *mut libc::aiocb) -> c_int;
+    fn aio_read64(cb: *mut libc::aiocb) -> c_int;
+    fn aio_write(cb: *mut libc::aiocb) -> c_int;
+    fn aio_write64(cb: *mut libc::aiocb) -> c_int;
+    fn aio_fsync(op: c_int, cb: *mut libc::aiocb) -> c_int;
+    fn aio_fsync64(op: c_int, cb: *mut libc::aiocb) -> c_int;
+    fn lio_listio(mode: c_int, list: *const *mut libc::aiocb, count: c_int, sig: *mut libc::sigevent) -> c_int;
+    fn lio_listio64(mode: c_int, list: *const *mut libc::aiocb, count: c_int, sig: *mut libc::sigevent) -> c_int;
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
     fn ppoll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: Time, sigmask: *const libc::sigset_t) -> c_int;
     fn select(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: *mut libc::timeval) -> c_int;
