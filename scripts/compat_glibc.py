@@ -734,6 +734,9 @@ def write_report(path: Path, info: dict, results: dict, expected: list) -> None:
     ]
     for kind, tids in sorted(info["aside"].items()):
         lines.append(f"| not built: {kind} ({ASIDE_WHY.get(kind, '')}) | {len(tids)} |")
+    causes: dict[str, int] = {}
+    for _, _, reason in diffs:
+        causes[reason or "**unexpected**"] = causes.get(reason or "**unexpected**", 0) + 1
     lines += [
         f"| pass natively | {native_pass} |",
         f"| pass greened | {greened_pass} |",
@@ -741,6 +744,12 @@ def write_report(path: Path, info: dict, results: dict, expected: list) -> None:
         f"| differences, expected | {len(diffs) - len(unexpected)} |",
         f"| differences, unexpected | {len(unexpected)} |",
         f"| expected differences that now pass | {len(stale)} |",
+        "",
+        "## Differences by cause",
+        "",
+        "| tests | cause |",
+        "|---|---|",
+        *[f"| {n} | {why} |" for why, n in sorted(causes.items(), key=lambda c: (-c[1], c[0]))],
         "",
         "## Differences",
         "",
