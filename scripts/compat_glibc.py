@@ -592,7 +592,7 @@ def classify(rc: int, output: str, hard_timeout: bool) -> tuple[str, str]:
         return PASS, ""
     if rc == 77:
         return UNSUPPORTED, ""
-    return FAIL, f"exit {rc}" + (f": {why[:120]}" if (why := telling_line(output)) else "")
+    return FAIL, f"exit {rc}" + (f": {local(why)[:120]}" if (why := telling_line(output)) else "")
 
 
 def telling_line(output: str) -> str:
@@ -605,6 +605,11 @@ def telling_line(output: str) -> str:
             if ln.startswith(prefix) or f" {prefix}" in ln:
                 return ln
     return lines[0] if lines else ""
+
+
+def local(text: str) -> str:
+    """Paths in a test's output, relative to the glibc source or to the repository."""
+    return text.replace(f"{ROOT}/build/glibc/src/", "").replace(f"{ROOT}/", "")
 
 
 def run_one(test: Test, mode: str, build: Path, factor: float) -> Result:
@@ -622,7 +627,9 @@ def run_one(test: Test, mode: str, build: Path, factor: float) -> Result:
         with open(log, "wb") as f:
             f.write(f"$ {binary} {shlex.join(args)}  ({mode})\n".encode())
             f.flush()
-            proc = subprocess.Popen([str(binary), *args], cwd=work, env=env,
+            # In the test's source directory, as glibc runs it (tst-cancel4 reads its
+            # Makefile); temporary files go to TMPDIR, a directory of this run's own.
+            proc = subprocess.Popen([str(binary), *args], cwd=build / "src" / test.subdir, env=env,
                                     stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             hard = False
