@@ -1,8 +1,10 @@
 # libgreen: `make` builds, `make test` runs the test suite, `make lint` checks the code's
 # shape (clippy with the lints Cargo.toml declares, layers, sizes), `make test-debug` runs the
 # suite against a debug build (its debug_assert!s check the runtime's invariants), `make compat`
-# CPython's own suites under the shim, `make demo` shows the point, `make bench` measures.
-# C programs used by tests, the demo and the benchmark are compiled from shim-tests/c/NAME.c to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
+# CPython's and glibc's own suites under the shim, `make demo` shows the point, `make bench`
+# measures.
+# C programs used by tests, the demo and the benchmark are compiled from shim-tests/c/NAME.c
+# to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -20,7 +22,7 @@ export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
 export GREEN_TEST_BIN := $(abspath build/bin)
 
-.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast demo bench install clean
+.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast compat-glibc compat-glibc-fast demo bench install clean
 
 all: build
 
@@ -56,13 +58,21 @@ test-debug: progs
 	LIBGREEN=$(abspath target/debug/libgreen.so) GREEN_LAUNCHER=$(abspath target/debug/green) \
 		$(PYTHON) -m pytest shim-tests -q -ra
 
-# CPython's own test suites natively and greened, compared test by test (scripts/compat.py);
-# `compat` runs all 13 modules and writes scripts/COMPAT.md, `compat-fast` the quick six.
+# CPython's own test suites natively and greened, compared test by test (scripts/compat.py),
+# and glibc's own NPTL tests the same way (scripts/compat_glibc.py). `compat` runs all of both
+# (writing scripts/COMPAT.md and scripts/COMPAT_GLIBC.md); the -fast targets a quick subset.
 compat: build
 	$(PYTHON) scripts/compat.py
+	$(PYTHON) scripts/compat_glibc.py
 
 compat-fast: build
 	$(PYTHON) scripts/compat.py --fast
+
+compat-glibc: build
+	$(PYTHON) scripts/compat_glibc.py
+
+compat-glibc-fast: build
+	$(PYTHON) scripts/compat_glibc.py --fast
 
 demo: build progs
 	$(PYTHON) scripts/demo.py
