@@ -13,6 +13,7 @@
 //! hook runs green, and hub-only side tables) and `deadline` (timeouts and re-check naps).
 
 // Call families.
+mod cancel;
 mod epoll;
 mod exec;
 mod fd;
