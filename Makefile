@@ -14,7 +14,8 @@ LIB      := target/release/libgreen.so
 LAUNCHER := target/release/green
 RUSTC    ?= rustc
 PROGS    := $(patsubst shim-tests/c/%.c,build/bin/%,$(wildcard shim-tests/c/*.c)) \
-            $(patsubst shim-tests/rust/%.rs,build/bin/%,$(wildcard shim-tests/rust/*.rs))
+            $(patsubst shim-tests/rust/%.rs,build/bin/%,$(wildcard shim-tests/rust/*.rs)) \
+            $(patsubst shim-tests/cxx/%.cc,build/bin/%,$(wildcard shim-tests/cxx/*.cc))
 
 export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
@@ -32,6 +33,10 @@ progs: $(PROGS)
 build/bin/%: shim-tests/c/%.c shim-tests/c/common.h shim-tests/c/diff_common.h
 	@mkdir -p build/bin
 	$(CC) $(CFLAGS) -o $@ $< -lm
+
+build/bin/%: shim-tests/cxx/%.cc
+	@mkdir -p build/bin
+	$(CXX) $(CFLAGS) -o $@ $<
 
 build/bin/%: shim-tests/rust/%.rs
 	@mkdir -p build/bin
