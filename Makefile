@@ -2,7 +2,7 @@
 # shape (clippy with the lints Cargo.toml declares, layers, sizes), `make test-debug` runs the
 # suite against a debug build (its debug_assert!s check the runtime's invariants), `make compat`
 # CPython's own suites under the shim, `make demo` shows the point, `make bench` measures.
-# C programs used by tests, the demo and the benchmark are compiled from shim-tests/c/NAME.c to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
+# C programs used by tests, the demo and the benchmark are compiled from shim-tests/c/NAME.c to build/bin/NAME; C++ ones from shim-tests/cxx/NAME.cc; Rust ones from shim-tests/rust/NAME.rs.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
