@@ -4,7 +4,7 @@
 # CPython's and glibc's own suites under the shim, `make demo` shows the point, `make bench`
 # measures.
 # C programs used by tests, the demo and the benchmark are compiled from shim-tests/c/NAME.c
-# to build/bin/NAME; Rust ones from shim-tests/rust/NAME.rs.
+# to build/bin/NAME; C++ ones from shim-tests/cxx/NAME.cc; Rust ones from shim-tests/rust/NAME.rs.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -16,7 +16,8 @@ LIB      := target/release/libgreen.so
 LAUNCHER := target/release/green
 RUSTC    ?= rustc
 PROGS    := $(patsubst shim-tests/c/%.c,build/bin/%,$(wildcard shim-tests/c/*.c)) \
-            $(patsubst shim-tests/rust/%.rs,build/bin/%,$(wildcard shim-tests/rust/*.rs))
+            $(patsubst shim-tests/rust/%.rs,build/bin/%,$(wildcard shim-tests/rust/*.rs)) \
+            $(patsubst shim-tests/cxx/%.cc,build/bin/%,$(wildcard shim-tests/cxx/*.cc))
 
 export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
@@ -34,6 +35,10 @@ progs: $(PROGS)
 build/bin/%: shim-tests/c/%.c shim-tests/c/common.h shim-tests/c/diff_common.h
 	@mkdir -p build/bin
 	$(CC) $(CFLAGS) -o $@ $< -lm
+
+build/bin/%: shim-tests/cxx/%.cc
+	@mkdir -p build/bin
+	$(CXX) $(CFLAGS) -o $@ $<
 
 build/bin/%: shim-tests/rust/%.rs
 	@mkdir -p build/bin

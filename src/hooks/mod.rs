@@ -14,6 +14,7 @@
 
 // Call families.
 mod aio;
+mod cancel;
 mod epoll;
 mod exec;
 mod fd;

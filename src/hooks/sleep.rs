@@ -21,7 +21,10 @@ fn sleep_until(hub: Hub, deadline: u64) -> Option<u64> {
         if now >= deadline {
             return None;
         }
-        if let Wake::Interrupted { .. } = hub.park(Some(deadline), WaitingOn::Sleep) {
+        let wake = hub.park(Some(deadline), WaitingOn::Sleep);
+        // SAFETY: hub thread (`hub`); a sleep holds no runtime link: a cancellation point.
+        unsafe { crate::runtime::cancel::point() };
+        if let Wake::Interrupted { .. } = wake {
             return Some(deadline.saturating_sub(clock::monotonic_ns()));
         }
     }

@@ -87,6 +87,8 @@ fn wait(hub: Hub, address: usize, mutex: GreenMutex<'_>, deadline: Option<u64>) 
     }
     let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
     mutex.lock(None);
+    // SAFETY: hub thread (`hub`); a cancellation point with the mutex taken back, as glibc.
+    unsafe { crate::runtime::cancel::point() };
     if wake == Wake::Timeout {
         libc::ETIMEDOUT
     } else {

@@ -122,13 +122,16 @@ pub unsafe extern "C" fn pthread_detach(thread: libc::pthread_t) -> c_int {
     unsafe { crate::runtime::join::detach(target) }.err().unwrap_or(0)
 }
 
+/// Ends the calling thread. A green thread first unwinds its stack, running the cleanup
+/// handlers pthread_cleanup_push registered and C++ destructors (runtime/cancel.rs).
+///
 /// # Safety
-/// As for glibc's pthread_exit: nothing on the calling stack needs dropping.
+/// As for glibc's pthread_exit: the frames it unwinds are C or C++ frames.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_exit(retval: *mut c_void) -> ! {
     if Hub::here().is_some() {
-        // SAFETY: hub thread; a C caller has no Drop values on its stack (caller).
-        unsafe { green::exit_current(retval) };
+        // SAFETY: hub thread; the caller's frames are the program's (caller).
+        unsafe { crate::runtime::cancel::exit(retval) };
     }
     // SAFETY: the program's argument, passed on as it gave it.
     unsafe { real::pthread_exit(retval) };
@@ -188,6 +191,8 @@ pub unsafe extern "C" fn sched_yield() -> c_int {
     match Hub::here() {
         Some(hub) => {
             hub.yield_now();
+            // SAFETY: hub thread; the program's code called us and holds no runtime link.
+            unsafe { crate::runtime::cancel::async_point() };
             0
         }
         // SAFETY: takes no argument.

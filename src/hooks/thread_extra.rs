@@ -1,4 +1,4 @@
-//! Thread names, pthread_kill and pthread_cancel for green threads.
+//! Thread names and pthread_kill for green threads.
 //!
 //! On the hub thread a pthread_t is a green thread's handle (see thread.rs). glibc would
 //! read it as its own thread descriptor, so every call here that names a thread answers for
@@ -25,20 +25,13 @@
 //! not interrupted by a signal sent to another thread. glibc's internal signals (SIGCANCEL,
 //! SIGSETXID) are EINVAL; an ended, unjoined thread is sent nothing (0), as in glibc.
 //!
-//! **pthread_cancel** is refused for green threads with ENOTSUP (and a warning on stderr),
-//! and is 0 for one that has already ended, as glibc says. Deferred cancellation would have
-//! to end the thread at our cancellation points, but a cancelled thread must first run the
-//! cleanup handlers pthread_cleanup_push registered: those live in glibc's unwinding
-//! machinery (__pthread_register_cancel, forced unwinding through C and C++ frames), which
-//! we cannot run on a green stack. Ending the thread without them would leave its mutexes
-//! locked and its resources held, which is worse than a clear error.
+//! pthread_cancel is hooks/cancel.rs's.
 
 use super::hub::Hub;
 use crate::runtime::green::{self, Green, State, Wake, WaitingOn};
 use crate::runtime::{pending_signals, rt};
 use crate::sys::real;
 use core::ffi::{c_char, c_int, CStr};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The kernel's TASK_COMM_LEN: names are at most 15 bytes and a NUL.
 const NAME_LEN: usize = 16;
@@ -206,32 +199,4 @@ unsafe fn interrupt(_hub: Hub, g: *mut Green, restart: bool) {
             }
         }
     }
-}
-
-static CANCEL_WARNED: AtomicBool = AtomicBool::new(false);
-
-/// # Safety
-/// None beyond glibc's: the thread id is a number.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_cancel(thread: libc::pthread_t) -> c_int {
-    let g = match target(thread) {
-        Target::Green(_, g) => g,
-        Target::Gone => return libc::ESRCH,
-        // SAFETY: the program's argument, passed on as it gave it.
-        Target::Passthrough => return unsafe { real::pthread_cancel(thread) },
-    };
-    // SAFETY: `g` came from lookup in this call.
-    if unsafe { ended(g) } {
-        return 0;
-    }
-    if !CANCEL_WARNED.swap(true, Ordering::Relaxed) {
-        // SAFETY: live (from lookup); a copy of a plain field.
-        let id = unsafe { (*g).id };
-        crate::runtime::log::log!(
-            Warn,
-            "pthread_cancel(thread {}) refused with ENOTSUP: green threads cannot be cancelled",
-            id
-        );
-    }
-    libc::ENOTSUP
 }

@@ -126,6 +126,8 @@ pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wa
             e.unlink(&mut node);
         });
     }
+    // SAFETY: hub thread; the node is unlinked: a cancellation point (cancel.rs).
+    unsafe { super::cancel::point() };
     Ok(wake)
 }
 
@@ -160,6 +162,8 @@ pub unsafe fn wait_any(fds: &[(i32, u8)], deadline: Option<u64>) -> Wake {
         // SAFETY: hub thread; each node is linked to its number's entry (see `wait_fd`).
         unsafe { with_entry(*fd, |e| e.unlink(node)) }.expect("registered");
     }
+    // SAFETY: hub thread; every node is unlinked: a cancellation point (cancel.rs).
+    unsafe { super::cancel::point() };
     wake
 }
 

@@ -30,6 +30,14 @@ pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
             // SAFETY: hub thread (caller); finish() finds us through `target.joiner`, and
             // `target` is live as above.
             unsafe { park(None, WaitingOn::Join { id: (*target).id }) };
+            // SAFETY: hub thread; a cancelled joiner leaves `target` first (cancel.rs).
+            if unsafe { super::cancel::pending() } {
+                // SAFETY: as above.
+                unsafe {
+                    (*target).joiner = core::ptr::null_mut();
+                    super::cancel::point();
+                }
+            }
             // SAFETY: as above.
             if unsafe { (*target).state } == State::Done {
                 break;

@@ -9,7 +9,8 @@
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
-//!    `tls_blocks` below it (the per-thread TLS data it holds).
+//!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
+//!    state it holds).
 //! 3. Data structures over records, which never call the scheduler and return what is due
 //!    instead: `runqueue`, `timer` (returns expired threads), `queues` (wait queues, return
 //!    the thread to wake), `fdtable` (lists an fd's waiters), `poller` (returns epoll
@@ -22,11 +23,14 @@
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
-//! 7. Above it: `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
+//! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
+//!    and points), `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
 //!    `offload` (a call on a worker), `fork` (a hub for a forked child).
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
 //!    the runtime imports it.
 
+pub mod cancel;
+mod cancel_state;
 pub mod child;
 mod deadlock;
 mod fdclass;

@@ -9,6 +9,7 @@
 //!   a lock, condition or other address;
 //! * fd waits link a node on the thread's own stack instead (fdtable.rs).
 
+use super::cancel_state::Cancel;
 use super::stack::GreenStack;
 use super::tls_blocks::GreenTls;
 use core::ffi::c_void;
@@ -131,6 +132,8 @@ pub struct Green {
     pub name: [u8; 16],
     /// Its thread-local variables and their destructors (see tls.rs).
     pub tls: GreenTls,
+    /// Its cancellation state and C cleanup chain (see cancel.rs).
+    pub cancel: Cancel,
     /// Its coroutine; None for the root (which runs on the native stack) and once ended.
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
@@ -160,6 +163,7 @@ impl Green {
             tsd: Vec::new(),
             name: [0; 16],
             tls: GreenTls::new(),
+            cancel: Cancel::new(),
             coroutine: None,
             yielder: core::ptr::null(),
         }

@@ -22,6 +22,12 @@ pub unsafe fn wait(key: usize, deadline: Option<u64>, why: WaitingOn) -> Wake {
     // SAFETY: hub thread; `me` is live (it is running this). Removing is a no-op when the
     // waker already took it out.
     unsafe { rt().queues.remove(me) };
+    // sem_wait is a cancellation point (but not once a unit was handed over); condition
+    // waits act once the mutex is taken back (hooks/sync_cond.rs).
+    if matches!(why, WaitingOn::Semaphore { .. }) && wake != Wake::Handoff {
+        // SAFETY: hub thread; out of the queue.
+        unsafe { super::cancel::point() };
+    }
     wake
 }
 

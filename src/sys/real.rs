@@ -217,6 +217,12 @@ real_fns! {
     fn pthread_getname_np(thread: libc::pthread_t, name: *mut c_char, len: Size) -> c_int;
     fn pthread_kill(thread: libc::pthread_t, signal: c_int) -> c_int;
     fn pthread_cancel(thread: libc::pthread_t) -> c_int;
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    fn pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int;
+    fn pthread_testcancel() -> ();
+    fn __pthread_register_cancel(buf: *mut c_void) -> ();
+    fn __pthread_unregister_cancel(buf: *mut c_void) -> ();
+    fn __pthread_unwind_next(buf: *mut c_void) -> ();
     fn __cxa_thread_atexit_impl(destructor: unsafe extern "C" fn(*mut c_void), object: *mut c_void, dso: *mut c_void) -> c_int;
 }
 
