@@ -131,6 +131,9 @@ pub struct Green {
     pub name: [u8; 16],
     /// Its thread-local variables and their destructors (see tls.rs).
     pub tls: GreenTls,
+    /// Its signal mask, the signals pending for it with their siginfo, and the set it
+    /// waits for in sigwait (see sigroute.rs).
+    pub signals: GreenSignals,
     /// Its coroutine; None for the root (which runs on the native stack) and once ended.
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
@@ -160,10 +163,22 @@ impl Green {
             tsd: Vec::new(),
             name: [0; 16],
             tls: GreenTls::new(),
+            signals: GreenSignals::default(),
             coroutine: None,
             yielder: core::ptr::null(),
         }
     }
+}
+
+/// A green thread's own signal state (masks in the kernel's layout: bit n-1 for signal n).
+#[derive(Default)]
+pub struct GreenSignals {
+    pub mask: u64,
+    pub pending: u64,
+    /// One siginfo per pending signal.
+    pub info: Vec<libc::siginfo_t>,
+    /// What it waits for in sigwait and its kin; empty otherwise.
+    pub waiting: u64,
 }
 
 /// How a new thread gets its stack.
