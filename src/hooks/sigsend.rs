@@ -13,8 +13,8 @@
 
 use super::hub::Hub;
 use crate::runtime::green::{Green, State};
-use crate::runtime::signals::handlers;
-use crate::runtime::{bit, sigroute, RESERVED};
+use crate::runtime::signals::{handlers, is_reserved};
+use crate::runtime::{bit, sigroute};
 use crate::sys::real;
 use core::ffi::c_int;
 
@@ -57,7 +57,7 @@ pub(super) fn send(hub: Hub, g: *mut Green, signal: c_int, value: Option<libc::s
     }
     // SAFETY: `g` is live (caller); one plain field read.
     let accepts = unsafe { (*g).signals.mask } & b == 0;
-    if b & RESERVED != 0 || (accepts && handlers::get(signal).is_none()) {
+    if is_reserved(signal) || (accepts && handlers::get(signal).is_none()) {
         // SAFETY: no arguments.
         let os_thread = unsafe { real::pthread_self() };
         return match value {

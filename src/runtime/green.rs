@@ -80,8 +80,7 @@ pub unsafe fn spawn(
         // the yielder lives on this coroutine's stack for as long as it runs.
         unsafe { (*g).yielder = yielder };
         errno::set(0);
-        // A signal handed to the thread before it first ran runs before its start routine.
-        // SAFETY: hub thread, outside handlers; `g` runs.
+        // SAFETY: hub thread, outside handlers; `g` runs (signals handed to it come first).
         unsafe { sigroute::run_pending(g) };
         let retval = start(arg_address as *mut c_void);
         // SAFETY: as above; destructors run on this stack, where they may still block.
@@ -100,8 +99,7 @@ pub unsafe fn spawn(
     record.stack_size = stack_size;
     record.guard_size = guard_size;
     rt.threads.insert(record.handle, g);
-    // SAFETY: `g` is live and uncounted; the creator (current) is live. Its mask is the
-    // creator's, as natively; pthread_create then applies an attribute's.
+    // SAFETY: `g` and its creator (current) are live. It starts with the creator's mask.
     unsafe { sigroute::adopt(g, (*rt.current).signals.mask) };
     rt.live += 1;
     rt.stats.green_threads += 1;
@@ -151,9 +149,8 @@ pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
     debug_assert_eq!(record.timer_slot, super::thread::NOT_IN_HEAP, "a running thread has no timer");
     record.waiting_on = WaitingOn::Nothing;
     let wake = record.wake;
-    // Handlers of signals handed to `g` meanwhile run now, before its call returns (a
-    // handler may park in turn: `wake` is kept first).
-    // SAFETY: hub thread, outside handlers (a handler cannot park); `g` runs.
+    // SAFETY: hub thread, outside handlers; `g` runs. Signals handed to it meanwhile run
+    // their handlers before its call returns (one may park in turn: `wake` is kept).
     unsafe { sigroute::run_pending(g) };
     wake
 }
@@ -173,7 +170,8 @@ pub unsafe fn yield_now() {
     // SAFETY: hub thread; re-fetched after the poll.
     let rt = unsafe { state::rt() };
     let g = rt.current;
-    // SAFETY: the current thread is live; Running, so in no queue.
+    // SAFETY: the current thread is live; Running, so in no queue. Once it runs again,
+    // outside handlers, signals handed to it meanwhile run their handlers.
     unsafe {
         debug_assert_eq!((*g).state, State::Running);
         (*g).state = State::Runnable;
@@ -230,8 +228,7 @@ unsafe fn run_until_root_is_resumed() {
             // SAFETY: hub thread.
             unsafe { hub::poll_events(false) };
         } else if super::signals::deferred::take_fresh() {
-            // A handler kept its signal for a thread that takes it: hand it over now.
-            // SAFETY: hub thread, outside handlers.
+            // SAFETY: hub thread, outside handlers; kept signals go to threads that take them.
             unsafe { sigroute::route_kept() };
         }
         // SAFETY: hub thread; re-fetched after the poll.

@@ -61,7 +61,7 @@ mod workers;
 pub use crate::sys::log;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
-pub use signals::{bit, pending_signals, SigSet, RESERVED};
+pub use signals::{bit, pending_signals, SigSet};
 pub use state::{on_hub, on_hub_thread, rt, started};
 
 use crate::settings::{self, LogLevel};

@@ -23,7 +23,7 @@ pub mod pending_signals {
 
     /// A handler for `signal` ran in the running green thread.
     pub fn note(signal: i32, restart: bool) {
-        SIGNALS.fetch_or(super::bit(signal), Ordering::Relaxed);
+        SIGNALS.fetch_or(crate::runtime::signals::bit(signal), Ordering::Relaxed);
         PENDING.fetch_or(bits(restart), Ordering::Relaxed);
         HANDLED.fetch_add(1, Ordering::Relaxed);
     }
@@ -44,7 +44,7 @@ pub mod pending_signals {
     }
 
     /// The signals whose handlers ran since the last call.
-    pub fn take_signals() -> super::SigSet {
+    pub fn take_signals() -> crate::runtime::signals::SigSet {
         SIGNALS.swap(0, Ordering::Relaxed)
     }
 
@@ -99,6 +99,13 @@ pub const fn bit(signal: i32) -> SigSet {
 /// Empty today; preemption reserves its signal here.
 pub const RESERVED: SigSet = 0;
 
+/// Whether `signal` is one of the runtime's own (`RESERVED`).
+#[inline(always)]
+pub fn is_reserved(signal: i32) -> bool {
+    let reserved = RESERVED;
+    reserved & bit(signal) != 0
+}
+
 /// glibc's internal signals (SIGCANCEL, SIGSETXID): glibc silently leaves them out of every
 /// mask the program sets, and so do we.
 pub const GLIBC_INTERNAL: SigSet = bit(32) | bit(33);
@@ -116,7 +123,7 @@ pub const fn settable(mask: SigSet) -> SigSet {
 /// decide whether the interrupted thread may run it (ARCHITECTURE.md, Signals). The
 /// scheduler stores it whenever the running thread or its mask changes.
 pub mod running {
-    use super::SigSet;
+    use crate::runtime::signals::SigSet;
     use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     static MASK: AtomicU64 = AtomicU64::new(0);
@@ -144,7 +151,7 @@ pub mod running {
 /// such a signal to the hub, which hands it to the waiter (natively the kernel gives a
 /// process signal to a thread waiting for it as readily as to one with a handler).
 pub mod sigwaited {
-    use super::SigSet;
+    use crate::runtime::signals::SigSet;
     use core::sync::atomic::{AtomicU64, Ordering};
 
     static SET: AtomicU64 = AtomicU64::new(0);
@@ -168,7 +175,7 @@ pub mod sigwaited {
 /// its bit is set, and read before its bit is cleared, so a handler that interrupts the
 /// reader finds the bit still set and merges.
 pub mod deferred {
-    use super::{bit, SigSet};
+    use crate::runtime::signals::{bit, SigSet};
     use core::cell::UnsafeCell;
     use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -177,8 +184,10 @@ pub mod deferred {
     // the bits as the module says.
     unsafe impl Sync for Slots {}
 
-    // SAFETY (of the zeroed value): siginfo_t is plain data; all-zero is a valid value.
-    static INFO: Slots = Slots(UnsafeCell::new(unsafe { core::mem::zeroed() }));
+    static INFO: Slots = Slots(UnsafeCell::new(
+        // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+        unsafe { core::mem::zeroed() },
+    ));
     static FOR: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
     static BITS: AtomicU64 = AtomicU64::new(0);
     static FRESH: AtomicBool = AtomicBool::new(false);
@@ -242,7 +251,7 @@ pub mod deferred {
 /// wrapper in their place): the wrapper calls them, and the runtime calls them for a signal
 /// it hands to a green thread.
 pub mod handlers {
-    use super::SigSet;
+    use crate::runtime::signals::SigSet;
     use core::ffi::c_void;
     use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
@@ -307,7 +316,7 @@ pub mod handlers {
 
     /// The kernel reset a SA_RESETHAND handler to SIG_DFL as it delivered the signal.
     pub fn delivered(signal: i32, handler: Handler) {
-        if handler.flags & libc::SA_RESETHAND as i32 != 0 {
+        if handler.flags & libc::SA_RESETHAND != 0 {
             set(signal, 0, 0, 0);
         }
     }
@@ -362,7 +371,7 @@ impl MaskCounts {
 
 #[cfg(test)]
 mod tests {
-    use super::{bit, settable, MaskCounts};
+    use crate::runtime::signals::{bit, settable, MaskCounts};
 
     #[test]
     fn the_kernel_blocks_only_what_no_thread_accepts() {

@@ -172,7 +172,7 @@ pub unsafe fn post(g: *mut Green, signal: i32, info: libc::siginfo_t) {
     let why = if mask & bit(signal) == 0 {
         // A wait a signal does not interrupt natively (a lock, a join) loops and parks
         // again; the handler runs meanwhile, as it would.
-        Wake::Interrupted { restart: handlers::get(signal).is_none_or(|h| h.restarts()) }
+        Wake::Interrupted { restart: handlers::get(signal).map_or(true, |h| h.restarts()) }
     } else if waiting & bit(signal) != 0 {
         Wake::Ready
     } else {
