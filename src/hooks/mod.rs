@@ -7,8 +7,10 @@
 //! Shared by the I/O hooks: `blocking` (how a call on an fd is routed and waits),
 //! `receive` (recv/recvfrom/recvmsg and MSG_WAITALL), `write_all` (complete blocking
 //! writes), `nowait` (single non-blocking attempts on descriptions not ours), `iov`
-//! (iovec arithmetic), `user_mem` (the caller's memory without faulting), `sigmask` (the
-//! signal mask of pselect, ppoll and epoll_pwait), `offload` (calls run on a worker) and
+//! (iovec arithmetic), `user_mem` (the caller's memory without faulting), `sigmask`
+//! (signal masks per green thread: pthread_sigmask, sigprocmask, sigpending, a new
+//! thread's mask, the mask of pselect, ppoll and epoll_pwait), `sigsend` (signals sent to
+//! one green thread: pthread_kill's delivery, pthread_sigqueue), `offload` (calls run on a worker) and
 //! `fortify` (glibc's buffer checks). Shared by the sync hooks: `hub` (the proof that a
 //! hook runs green, and hub-only side tables) and `deadline` (timeouts and re-check naps).
 
@@ -30,6 +32,7 @@ mod resolve;
 mod select;
 mod sendfile;
 mod signal;
+mod sigsend;
 mod sigwait;
 mod sleep;
 mod socket;

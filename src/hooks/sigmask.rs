@@ -1,31 +1,140 @@
-//! The signal mask of pselect, ppoll, epoll_pwait and epoll_pwait2, for their green waits.
+//! Signal masks per green thread: pthread_sigmask, sigprocmask and sigpending answer for
+//! the calling green thread, a new thread starts with its creator's mask or the one
+//! pthread_attr_setsigmask_np gave its attribute, and pselect, ppoll, epoll_pwait and
+//! epoll_pwait2 install their mask for the caller for the length of the call. The runtime
+//! derives the OS thread's real mask from every green thread's (runtime/sigroute.rs;
+//! ARCHITECTURE.md, Signals). glibc's internal signals (SIGCANCEL, SIGSETXID) are silently
+//! left out of every mask, as glibc leaves them; so are the runtime's reserved signals.
 //!
-//! When the caller is the only thread of the program, nothing else could run while it
-//! waits, so the real call is made: the kernel swaps the mask atomically and the answer is
-//! exact. Otherwise the mask is installed on the OS thread for the length of the green wait
-//! (with the real pthread_sigmask) and put back after. Signal masks are per OS thread, so
-//! every green thread that runs meanwhile runs under that mask too (the README says masks
-//! are shared), and a mask change one of them makes meanwhile is undone when the wait ends.
-//! This beats the other honest choice, the real call whatever the thread count: that one
-//! would stop every other green thread for the length of the wait, forever for a program
-//! whose main thread waits in pselect for its workers.
-//!
-//! Signals during such a wait: a handler that runs because the mask unblocked a pending
-//! signal makes the call fail with EINTR at once, as natively, when the caller is the main
-//! thread; a signal that arrives during the green wait interrupts the main thread's wait,
-//! whichever thread called (the runtime's rule for every signal). A green thread other
-//! than the main one is not yet woken with EINTR by a signal.
+//! A mask change that unblocks a pending signal runs its handler before the call returns,
+//! as natively. A call with a mask fails with EINTR at once when installing the mask ran a
+//! handler; otherwise it waits green (or, for the only thread of the program, makes the
+//! real call, which swaps the mask atomically), and a handler that runs in the caller
+//! meanwhile ends the wait with EINTR.
 
-use crate::runtime::{pending_signals, rt};
+use super::hub::Hub;
+use super::user_mem::{read_user, write_user};
+use crate::runtime::green::Green;
+use crate::runtime::{pending_signals, rt, sigroute, SigSet};
 use crate::sys::{errno, real};
-use core::ffi::c_int;
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// The calling green thread's mask change, as rt_sigprocmask makes it: the set is read
+/// first (EFAULT), then `how` checked (EINVAL), then the old mask written (EFAULT, the
+/// change made all the same).
+///
+/// # Safety
+/// `set` and `old` may be anything (they are reached without faulting).
+unsafe fn change_mask(hub: Hub, how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> Result<(), c_int> {
+    let g = hub.current();
+    // SAFETY: hub thread (`hub`).
+    let mask = unsafe { sigroute::current_mask() };
+    if !set.is_null() {
+        // SAFETY: read without faulting; a sigset starts with the kernel's 64 bits.
+        let Some(bits) = (unsafe { read_user(set as *const SigSet) }) else { return Err(libc::EFAULT) };
+        let new = match how {
+            libc::SIG_BLOCK => mask | bits,
+            libc::SIG_UNBLOCK => mask & !bits,
+            libc::SIG_SETMASK => bits,
+            _ => return Err(libc::EINVAL),
+        };
+        // SAFETY: hub thread (`hub`), `g` is the running thread; not inside a handler.
+        unsafe {
+            sigroute::set_mask(g, new);
+            sigroute::run_pending(g);
+        }
+    }
+    // SAFETY: written without faulting, 64 bits as the kernel writes them.
+    if !old.is_null() && !unsafe { write_user(old as *mut SigSet, mask) } {
+        return Err(libc::EFAULT);
+    }
+    Ok(())
+}
+
+/// # Safety
+/// As for pthread_sigmask(3): `set` null or readable, `old` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
+    match Hub::here() {
+        // SAFETY: change_mask reaches the pointers without faulting.
+        Some(hub) => unsafe { change_mask(hub, how, set, old) }.err().unwrap_or(0),
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::pthread_sigmask(how, set, old) },
+    }
+}
+
+/// # Safety
+/// As for sigprocmask(2): `set` null or readable, `old` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
+    match Hub::here() {
+        // SAFETY: change_mask reaches the pointers without faulting.
+        Some(hub) => match unsafe { change_mask(hub, how, set, old) } {
+            Ok(()) => 0,
+            Err(e) => errno::fail(e),
+        },
+        // SAFETY: the program's arguments, passed on as it gave them.
+        None => unsafe { real::sigprocmask(how, set, old) },
+    }
+}
+
+/// The signals pending for the calling thread or the process that it blocks.
+///
+/// # Safety
+/// As for sigpending(2): `set` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn sigpending(set: *mut libc::sigset_t) -> c_int {
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        return unsafe { real::sigpending(set) };
+    };
+    // SAFETY: hub thread (`hub`); the running thread is live.
+    let pending = unsafe { sigroute::pending_blocked(hub.current()) };
+    // SAFETY: written without faulting.
+    if unsafe { write_user(set as *mut SigSet, pending) } {
+        0
+    } else {
+        errno::fail(libc::EFAULT)
+    }
+}
+
+/// glibc's pthread_attr_getsigmask_np (2.32 and later), looked up once: absent on older
+/// glibc, where no attribute can carry a mask.
+fn attr_getsigmask() -> Option<unsafe extern "C" fn(*const libc::pthread_attr_t, *mut libc::sigset_t) -> c_int> {
+    static ADDRESS: AtomicUsize = AtomicUsize::new(1);
+    let mut address = ADDRESS.load(Ordering::Relaxed);
+    if address == 1 {
+        // SAFETY: a NUL-terminated name; dlsym is not one of our hooks.
+        address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_attr_getsigmask_np".as_ptr()) } as usize;
+        ADDRESS.store(address, Ordering::Relaxed);
+    }
+    // SAFETY: glibc's function of that name has this signature.
+    (address != 0).then(|| unsafe { core::mem::transmute::<*mut c_void, _>(address as *mut c_void) })
+}
+
+/// The new thread `g` starts with the mask its attribute carries, if it carries one
+/// (pthread_attr_setsigmask_np); otherwise it keeps its creator's.
+///
+/// # Safety
+/// `attr` is null or an initialised attribute; `g` was just created and is live.
+pub(super) unsafe fn apply_attr_mask(_hub: Hub, g: *mut Green, attr: *const libc::pthread_attr_t) {
+    let Some(get) = attr_getsigmask().filter(|_| !attr.is_null()) else { return };
+    // SAFETY: all-zero bytes are a valid (empty) sigset_t.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: an initialised attribute (caller) and our own set; 0 means it carries one.
+    if unsafe { get(attr, &mut set) } == 0 {
+        // SAFETY: hub thread (`_hub`), `g` live and counted (spawn adopted it).
+        unsafe { sigroute::set_mask(g, (&set as *const libc::sigset_t as *const SigSet).read_unaligned()) };
+    }
+}
 
 /// Runs a green wait for a call that takes a signal mask: see the top of this file.
 /// `real_call` is the program's call as it made it, `wait` the green wait (whose attempts
 /// take no mask).
 ///
 /// # Safety
-/// Hub thread only; `sigmask` is null or points to a sigset_t (as the real call needs).
+/// Hub thread only, outside handlers; `sigmask` is null or anything (read without faulting).
 pub(super) unsafe fn masked_wait(
     sigmask: *const libc::sigset_t,
     real_call: impl FnOnce() -> c_int,
@@ -34,40 +143,39 @@ pub(super) unsafe fn masked_wait(
     if sigmask.is_null() {
         return wait();
     }
+    // SAFETY: read without faulting.
+    let Some(mask) = (unsafe { read_user(sigmask as *const SigSet) }) else { return errno::fail(libc::EFAULT) };
     // SAFETY: the hub thread (the caller's promise); the fields are read at once.
-    let (main, live) = unsafe {
+    let (g, main, live) = unsafe {
         let rt = rt();
-        (rt.current == rt.root, rt.live)
+        (rt.current, rt.current == rt.root, rt.live)
     };
-    if live == 0 {
-        // Only the main thread exists: blocking the OS thread blocks no one else.
-        let result = real_call();
-        // A handler that ran meanwhile interrupted this call (or found nothing blocked):
-        // its note must not interrupt the next green wait.
-        pending_signals::take();
-        return result;
-    }
     if main {
         // Handlers that ran while the main thread was running interrupted nothing.
         pending_signals::take();
     }
-    // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set.
-    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
-    // SAFETY: `sigmask` is a sigset_t (the caller's promise), `old` is ours to write.
-    let e = unsafe { real::pthread_sigmask(libc::SIG_SETMASK, sigmask, &mut old) };
-    if e != 0 {
-        return errno::fail(e);
-    }
+    let before = pending_signals::handled();
+    // SAFETY: hub thread, outside handlers (caller); `g` runs.
+    let old = unsafe { sigroute::set_mask(g, mask) };
     // Unblocking a pending signal runs its handler right here, before the wait: natively
     // the call then fails with EINTR without waiting.
-    let result = if main && pending_signals::take().is_some() {
+    // SAFETY: as above.
+    let result = if unsafe { sigroute::run_pending(g) } || pending_signals::handled() != before {
+        pending_signals::take();
         errno::fail(libc::EINTR)
+    } else if live == 0 {
+        // Only the main thread exists: blocking the OS thread blocks no one else.
+        let result = real_call();
+        // A handler that ran meanwhile interrupted this call: its note must not
+        // interrupt the next green wait.
+        pending_signals::take();
+        result
     } else {
         wait()
     };
     let saved = errno::get();
-    // SAFETY: `old` is the mask pthread_sigmask gave us above.
-    unsafe { real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
+    // SAFETY: as above.
+    unsafe { sigroute::set_mask(g, old) };
     errno::set(saved);
     result
 }

@@ -3,38 +3,60 @@
 //! a green wait: we wrap every handler the program installs so the runtime knows when one
 //! is running on the hub thread (ARCHITECTURE.md, Pass-through rules).
 
-use crate::runtime::{self, pending_signals, signal_depth};
+use crate::runtime::signals::{deferred, handlers, pending_signals, running, signal_depth, sigwaited};
+use crate::runtime::{self, bit};
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 const MAX_SIGNALS: usize = 65;
 
-/// The program's handler per signal (a sa_handler or a sa_sigaction, by its SA_SIGINFO flag).
-static HANDLERS: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
-static TAKES_INFO: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
-static RESTARTS: [AtomicUsize; MAX_SIGNALS] = [const { AtomicUsize::new(0) }; MAX_SIGNALS];
-
+/// What the kernel calls for every handler the program installs.
 extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    let index = signal as usize;
-    let handler = HANDLERS[index].load(Relaxed);
+    // A reset raced with this delivery: nothing of the program's to call.
+    let Some(handler) = handlers::get(signal) else { return };
     let on_hub_thread = runtime::on_hub_thread();
+    if on_hub_thread && !runs_here(signal, info) {
+        // The running green thread blocks it: the hub hands it to a thread that takes it
+        // (runtime/sigroute.rs). A signal sent to this OS thread (raise, tgkill) stays the
+        // running thread's, as it would natively.
+        // SAFETY: a siginfo is all we read, and only its code.
+        let to_thread = !info.is_null() && unsafe { (*info).si_code } == libc::SI_TKILL;
+        let target = if to_thread { running::thread() } else { 0 };
+        // SAFETY: hub thread; `info` is the kernel's siginfo (or null).
+        unsafe { deferred::record(signal, info, target) };
+        runtime::offload::poke_hub();
+        return;
+    }
     let _depth = on_hub_thread.then(signal_depth::enter);
     if on_hub_thread {
-        pending_signals::note(RESTARTS[index].load(Relaxed) != 0);
+        pending_signals::note(signal, handler.restarts());
         // If the hub is not in epoll_wait right now it soon will be; this makes that wait
         // return at once so the interrupted call sees EINTR.
         runtime::offload::poke_hub();
     }
-    if TAKES_INFO[index].load(Relaxed) != 0 {
-        // SAFETY: the program installed this as a three-argument SA_SIGINFO handler.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
-        f(signal, info, context);
-    } else {
-        // SAFETY: the program installed this as a one-argument handler.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
-        f(signal);
+    handlers::delivered(signal, handler);
+    // SAFETY: the program's handler for this signal, with the kernel's own arguments.
+    unsafe { handler.call(signal, info, context) };
+}
+
+/// Whether the handler runs in the running green thread now: it accepts the signal and no
+/// thread waits for it in sigwait (the waiter takes it), or the signal is a fault this very
+/// code caused, or was sent to this OS thread, which the running thread accepts.
+fn runs_here(signal: c_int, info: *const libc::siginfo_t) -> bool {
+    // SAFETY: the kernel's siginfo (or null); only its code is read.
+    let code = if info.is_null() { 0 } else { unsafe { (*info).si_code } };
+    let fault = matches!(signal, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP);
+    if fault && code > 0 {
+        return true;
     }
+    let accepts = running::mask() & bit(signal) == 0;
+    accepts && (code == libc::SI_TKILL || sigwaited::get() & bit(signal) == 0)
+}
+
+/// A sigset_t's first 64 signals, the kernel's layout.
+fn set_bits(set: &libc::sigset_t) -> u64 {
+    // SAFETY: a sigset_t is at least 8 bytes, the kernel's 64 signals first.
+    unsafe { (set as *const libc::sigset_t as *const u64).read_unaligned() }
 }
 
 fn is_function(handler: libc::sighandler_t) -> bool {
@@ -54,7 +76,7 @@ pub unsafe extern "C" fn sigaction(
         // SAFETY: the program's arguments, passed on as it gave them.
         return unsafe { real::sigaction(signal, action, old) };
     }
-    let previous = (HANDLERS[index].load(Relaxed), TAKES_INFO[index].load(Relaxed));
+    let previous = handlers::get(signal);
     // A copy, so that nothing refers to `*action` while the kernel writes `*old`, which may
     // be the same struct.
     // SAFETY: null or readable (caller).
@@ -67,21 +89,25 @@ pub unsafe extern "C" fn sigaction(
             // SAFETY: our own readable action; `old` as the program gave it.
             let result = unsafe { real::sigaction(signal, &wrapped, old) };
             if result == 0 {
-                HANDLERS[index].store(wanted.sa_sigaction, Relaxed);
-                TAKES_INFO[index].store((wanted.sa_flags & libc::SA_SIGINFO != 0) as usize, Relaxed);
-                RESTARTS[index].store((wanted.sa_flags & libc::SA_RESTART != 0) as usize, Relaxed);
+                handlers::set(signal, wanted.sa_sigaction, wanted.sa_flags, set_bits(&wanted.sa_mask));
             }
             result
         }
-        // SAFETY: the program's arguments, passed on as it gave them.
-        _ => unsafe { real::sigaction(signal, action, old) },
+        _ => {
+            // SAFETY: the program's arguments, passed on as it gave them.
+            let result = unsafe { real::sigaction(signal, action, old) };
+            if result == 0 && wanted.is_some() {
+                handlers::set(signal, 0, 0, 0);
+            }
+            result
+        }
     };
     // SAFETY: null or writable (caller); the call above is over.
     if let Some(old) = unsafe { old.as_mut() }.filter(|_| result == 0) {
-        if old.sa_sigaction == trampoline as *const () as usize {
+        if let Some(previous) = previous.filter(|_| old.sa_sigaction == trampoline as *const () as usize) {
             // Report what the program installed, not our wrapper.
-            old.sa_sigaction = previous.0;
-            if previous.1 == 0 {
+            old.sa_sigaction = previous.function;
+            if previous.flags & libc::SA_SIGINFO == 0 {
                 old.sa_flags &= !libc::SA_SIGINFO;
             }
         }

@@ -10,17 +10,22 @@
 //! glibc's does). glibc's internal signals (SIGCANCEL, SIGSETXID) are left out of the set,
 //! as glibc leaves them.
 //!
-//! **sigsuspend and pause** park until a signal handler runs, then return -1 with EINTR.
-//! The signal mask belongs to the OS thread, which every green thread shares: while one is
-//! in sigsuspend(mask), the others run with `mask` too, until it returns and puts the old
-//! mask back. A handler that ran just before the call may already count as the one the call
-//! waits for (an early EINTR, which callers that loop on a flag, as they must, absorb).
+//! Signals pending for the waiting green thread (sent to it with pthread_kill, or handed
+//! to it by the hub because it waits for them: runtime/sigroute.rs) are taken first.
+//!
+//! **sigsuspend and pause** park until a signal handler runs in the calling green thread,
+//! then return -1 with EINTR. sigsuspend(mask) sets the caller's own mask for the call
+//! (the other green threads keep theirs); a signal it unblocks that is already pending
+//! runs its handler at once. The main thread's wait also ends when a handler it accepts
+//! runs while it waits (the kernel prefers the main thread for a process signal); a
+//! handler that ran just before the call may already count as that one (an early EINTR,
+//! which callers that loop on a flag, as they must, absorb).
 
 use super::hub::Hub;
 use crate::runtime::fdtable::READ;
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::runtime::io as green_io;
-use crate::runtime::rt;
+use crate::runtime::{pending_signals, rt, sigroute, SigSet};
 use crate::sys::{clock, errno, raw, real};
 use core::ffi::c_int;
 
@@ -85,7 +90,7 @@ fn close_signalfd(fd: c_int) {
 /// # Safety
 /// `info` is null or writable for a siginfo_t.
 unsafe fn wait_for_signal(
-    _hub: Hub,
+    hub: Hub,
     set: Option<&libc::sigset_t>,
     info: *mut libc::siginfo_t,
     deadline: Option<u64>,
@@ -93,9 +98,22 @@ unsafe fn wait_for_signal(
 ) -> c_int {
     let Some(set) = set else { return errno::fail(libc::EFAULT) };
     let set = without_internal(set);
+    let bits = set_bits(&set);
+    let me = hub.current();
     let saved_errno = errno::get();
     let mut signalfd = None;
+    // SAFETY: hub thread (`hub`); `me` runs. Until the wait ends, a signal of the set the
+    // kernel delivers is handed to us (or another waiter) rather than to a handler.
+    unsafe { sigroute::wait_for(me, bits) };
     let result = loop {
+        // SAFETY: hub thread, outside handlers (`hub`); `me` runs.
+        if let Some(taken) = unsafe { sigroute::take_waited(me, bits) } {
+            if !info.is_null() {
+                // SAFETY: `info` is writable (caller).
+                unsafe { *info = taken };
+            }
+            break taken.si_signo;
+        }
         // SAFETY: the caller's contract is take_pending's.
         let result = unsafe { take_pending(&set, info) };
         if result >= 0 || errno::get() != libc::EAGAIN {
@@ -111,13 +129,15 @@ unsafe fn wait_for_signal(
                 Err(e) => break errno::fail(e),
             },
         };
-        // SAFETY: hub thread (`_hub`), wait_fd's one precondition.
+        // SAFETY: hub thread (`hub`), wait_fd's one precondition.
         match unsafe { green_io::wait_fd(fd, READ, deadline) } {
             Ok(Wake::Interrupted { .. }) if interruptible => break errno::fail(libc::EINTR),
             Ok(_) => {}
             Err(e) => break errno::fail(if e == 0 { libc::ENOSYS } else { e }),
         }
     };
+    // SAFETY: hub thread (`hub`); `me` runs.
+    unsafe { sigroute::wait_for(me, 0) };
     if let Some(fd) = signalfd {
         close_signalfd(fd);
     }
@@ -201,18 +221,10 @@ fn until_a_handler_runs(hub: Hub) -> c_int {
     errno::fail(libc::EINTR)
 }
 
-/// Sets the OS thread's signal mask to `mask`; returns the old one, or the errno.
-fn set_mask(mask: &libc::sigset_t) -> Result<libc::sigset_t, c_int> {
-    // SAFETY: all-zero bytes are a valid (empty) sigset_t.
-    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
-    let args = [libc::SIG_SETMASK as usize, mask as *const _ as usize, &mut old as *mut _ as usize, SIGSET_BYTES, 0, 0];
-    // SAFETY: both sets are live for the call and of the kernel's size.
-    let result = unsafe { raw::syscall6(libc::SYS_rt_sigprocmask, args) };
-    if result < 0 {
-        Err(-result as c_int)
-    } else {
-        Ok(old)
-    }
+/// A sigset_t's first 64 signals, the kernel's layout.
+fn set_bits(set: &libc::sigset_t) -> SigSet {
+    // SAFETY: a sigset_t is at least 8 bytes, the kernel's 64 signals first.
+    unsafe { (set as *const libc::sigset_t as *const SigSet).read_unaligned() }
 }
 
 /// # Safety
@@ -224,14 +236,20 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
         // SAFETY: the program's argument, passed on as it gave it.
         return unsafe { real::sigsuspend(mask) };
     };
-    let old = match set_mask(new_mask) {
-        Ok(old) => old,
-        Err(e) => return errno::fail(e),
+    let me = hub.current();
+    let before = pending_signals::handled();
+    // SAFETY: hub thread, outside handlers (`hub`); `me` runs. A signal the new mask
+    // unblocks runs its handler here: in the set_mask call (the kernel's) or right after.
+    let old = unsafe { sigroute::set_mask(me, set_bits(new_mask)) };
+    // SAFETY: as above.
+    let result = if unsafe { sigroute::run_pending(me) } || pending_signals::handled() != before {
+        pending_signals::take();
+        errno::fail(libc::EINTR)
+    } else {
+        until_a_handler_runs(hub)
     };
-    // A signal the new mask unblocks was delivered as the call above returned: its handler
-    // has run and the hub will see it at its next look.
-    let result = until_a_handler_runs(hub);
-    let _ = set_mask(&old);
+    // SAFETY: as above.
+    unsafe { sigroute::set_mask(me, old) };
     result
 }
 

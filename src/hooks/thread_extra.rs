@@ -16,20 +16,16 @@
 //!
 //! **pthread_kill**: signal 0 answers whether the thread exists: 0 while it runs or has
 //! ended but is not joined yet (glibc 2.34 and later say 0 for an ended thread too; the
-//! pre-2.34 symbol version said ESRCH), ESRCH once it is reclaimed. A real signal goes to
-//! the OS thread with glibc's pthread_kill: the handler runs on the hub thread, in whichever
-//! green thread is current (the caller, before pthread_kill returns, unless the signal is
-//! blocked), not in the target. If the target is parked in a call a signal interrupts
-//! (I/O, poll, sleep, semaphore, futex, waitpid), that call then returns EINTR (or restarts
-//! under SA_RESTART where the kernel restarts it), as it would natively; the main thread is
-//! not interrupted by a signal sent to another thread. glibc's internal signals (SIGCANCEL,
-//! SIGSETXID) are EINVAL; an ended, unjoined thread is sent nothing (0), as in glibc.
+//! pre-2.34 symbol version said ESRCH), ESRCH once it is reclaimed. A real signal is the
+//! target's: sigsend.rs delivers it (its handler runs in the target, whose interruptible
+//! wait returns EINTR or restarts, as natively; a signal it blocks stays pending for it).
+//! glibc's internal signals (SIGCANCEL, SIGSETXID) are EINVAL; an ended, unjoined thread
+//! is sent nothing (0), as in glibc.
 //!
 //! pthread_cancel is hooks/cancel.rs's.
 
 use super::hub::Hub;
-use crate::runtime::green::{self, Green, State, Wake, WaitingOn};
-use crate::runtime::{pending_signals, rt};
+use crate::runtime::green::{Green, State};
 use crate::sys::real;
 use core::ffi::{c_char, c_int, CStr};
 
@@ -155,48 +151,5 @@ pub unsafe extern "C" fn pthread_kill(thread: libc::pthread_t, signal: c_int) ->
     if unsafe { ended(g) } || signal == 0 {
         return 0;
     }
-    // SAFETY: no arguments.
-    let os_thread = unsafe { real::pthread_self() };
-    if g == hub.current() {
-        // SAFETY: our own OS thread, and the program's signal number.
-        return unsafe { real::pthread_kill(os_thread, signal) };
-    }
-    // The handler runs before glibc's pthread_kill returns (the signal is for this very OS
-    // thread). Its note would make the hub interrupt the main thread's wait; the signal was
-    // meant for `g`, so take the note and interrupt `g` instead.
-    let earlier = pending_signals::take();
-    // SAFETY: as above.
-    let result = unsafe { real::pthread_kill(os_thread, signal) };
-    let handled = pending_signals::take();
-    pending_signals::restore(earlier);
-    if let Some(restart) = handled {
-        // SAFETY: `g` is still live: a handler cannot reclaim a green thread.
-        unsafe { interrupt(hub, g, restart) };
-    }
-    result
-}
-
-/// A handler ran on behalf of `g`: its interruptible wait ends, and semaphore and futex
-/// waiters look again (the handler may have posted or woken one: see poller.rs).
-///
-/// # Safety
-/// `g` is live.
-unsafe fn interrupt(_hub: Hub, g: *mut Green, restart: bool) {
-    // SAFETY: hub thread (`_hub`), `g` live (caller).
-    unsafe {
-        if (*g).state == State::Parked && (*g).waiting_on.interruptible() {
-            green::wake(g, Wake::Interrupted { restart });
-        }
-    }
-    // SAFETY: hub thread (`_hub`); every thread in the table is live, and waking one does
-    // not change the table.
-    unsafe {
-        for (_, &other) in rt().threads.iter() {
-            if (*other).state == State::Parked
-                && matches!((*other).waiting_on, WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. })
-            {
-                green::wake(other, Wake::Ready);
-            }
-        }
-    }
+    super::sigsend::send(hub, g, signal, None)
 }

@@ -20,7 +20,7 @@ use super::queues::WaitQueues;
 use super::runqueue::RunQueue;
 use super::state::{self, rt};
 use super::timer::TimerHeap;
-use super::{fdtable, tls, workers};
+use super::{fdtable, sigroute, tls, workers};
 
 /// In a forked child. If the hub thread forked, the child gets a hub of its own. If another
 /// OS thread forked, the child's only thread is not the hub, so the child runs without
@@ -70,6 +70,8 @@ unsafe fn rebuild_hub_in_child() -> bool {
         // that the queues are new.
         unsafe { green::discard_in_child(g) };
     }
+    // SAFETY: the child's one thread; `me` forked, so it is live.
+    unsafe { sigroute::after_fork_in_child(me) };
     // SAFETY: the root's record lives as long as the runtime (re-fetched: discarding used it).
     let rt = unsafe { state::rt() };
     if me != rt.root {

@@ -23,7 +23,7 @@ use super::signals::pending_signals;
 use super::stack::StackPool;
 use super::state;
 use super::thread::{GreenCoroutine, Switch};
-use super::{hub, stack, tls, tsd};
+use super::{hub, sigroute, stack, tls, tsd};
 use crate::sys::{errno, log};
 use core::ffi::c_void;
 use corosensei::CoroutineResult;
@@ -80,6 +80,8 @@ pub unsafe fn spawn(
         // the yielder lives on this coroutine's stack for as long as it runs.
         unsafe { (*g).yielder = yielder };
         errno::set(0);
+        // SAFETY: hub thread, outside handlers; `g` runs (signals handed to it come first).
+        unsafe { sigroute::run_pending(g) };
         let retval = start(arg_address as *mut c_void);
         // SAFETY: as above; destructors run on this stack, where they may still block.
         unsafe {
@@ -97,6 +99,8 @@ pub unsafe fn spawn(
     record.stack_size = stack_size;
     record.guard_size = guard_size;
     rt.threads.insert(record.handle, g);
+    // SAFETY: `g` and its creator (current) are live. It starts with the creator's mask.
+    unsafe { sigroute::adopt(g, (*rt.current).signals.mask) };
     rt.live += 1;
     rt.stats.green_threads += 1;
     rt.stats.peak_green = rt.stats.peak_green.max(rt.live + 1);
@@ -144,7 +148,11 @@ pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
     debug_assert_eq!(record.state, State::Running);
     debug_assert_eq!(record.timer_slot, super::thread::NOT_IN_HEAP, "a running thread has no timer");
     record.waiting_on = WaitingOn::Nothing;
-    record.wake
+    let wake = record.wake;
+    // SAFETY: hub thread, outside handlers; `g` runs. Signals handed to it meanwhile run
+    // their handlers before its call returns (one may park in turn: `wake` is kept).
+    unsafe { sigroute::run_pending(g) };
+    wake
 }
 
 /// Lets every other runnable thread run once, then continues (sched_yield).
@@ -162,12 +170,14 @@ pub unsafe fn yield_now() {
     // SAFETY: hub thread; re-fetched after the poll.
     let rt = unsafe { state::rt() };
     let g = rt.current;
-    // SAFETY: the current thread is live; Running, so in no queue.
+    // SAFETY: the current thread is live; Running, so in no queue. Once it runs again,
+    // outside handlers, signals handed to it meanwhile run their handlers.
     unsafe {
         debug_assert_eq!((*g).state, State::Running);
         (*g).state = State::Runnable;
         rt.runq.push(g);
         switch_out(g);
+        sigroute::run_pending(g);
     }
 }
 
@@ -217,6 +227,9 @@ unsafe fn run_until_root_is_resumed() {
             // timers again (Go's scheduler does the same every 61 ticks).
             // SAFETY: hub thread.
             unsafe { hub::poll_events(false) };
+        } else if super::signals::deferred::take_fresh() {
+            // SAFETY: hub thread, outside handlers; kept signals go to threads that take them.
+            unsafe { sigroute::route_kept() };
         }
         // SAFETY: hub thread; re-fetched after the poll.
         let rt = unsafe { state::rt() };
@@ -225,7 +238,7 @@ unsafe fn run_until_root_is_resumed() {
                 // SAFETY: the root is live; it runs next, so its TLS goes live.
                 unsafe {
                     (*g).state = State::Running;
-                    rt.current = g;
+                    rt.set_current(g);
                     tls::activate(g);
                 }
                 return;
@@ -250,9 +263,9 @@ unsafe fn run(g: *mut Green) {
     let coroutine = unsafe {
         debug_assert_eq!((*g).state, State::Runnable, "the run queue holds Runnable threads");
         (*g).state = State::Running;
+        rt.set_current(g);
         (*g).coroutine.as_mut()
     };
-    rt.current = g;
     rt.stats.switches += 1;
     let Some(coroutine) = coroutine else { return };
     // SAFETY: hub thread; only `g` runs next.
@@ -260,7 +273,8 @@ unsafe fn run(g: *mut Green) {
     let result = coroutine.resume(());
     // SAFETY: hub thread; re-fetched: the thread ran meanwhile.
     let rt = unsafe { state::rt() };
-    rt.current = rt.root;
+    // SAFETY: the root's record lives as long as the runtime.
+    unsafe { rt.set_current(rt.root) };
     match result {
         CoroutineResult::Yield(Switch::Park) => {}
         CoroutineResult::Yield(Switch::Exit) => {
@@ -289,7 +303,10 @@ unsafe fn finish(g: *mut Green) {
     };
     rt.live -= 1;
     // SAFETY: hub thread; `g` never runs again.
-    unsafe { tls::forget(g) };
+    unsafe {
+        tls::forget(g);
+        sigroute::forget(g);
+    }
     // SAFETY: as above; the coroutine has ended, so its stack is free.
     if let Some(coroutine) = unsafe { (*g).coroutine.take() } {
         rt.stacks.give_back(coroutine.into_stack());

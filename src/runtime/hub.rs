@@ -7,7 +7,8 @@
 use super::deadlock;
 use super::fdtable::{self, READ, WRITE};
 use super::poller::Event;
-use super::signals::pending_signals;
+use super::signals::{deferred, pending_signals};
+use super::sigroute;
 use super::state::{self, rt, Runtime};
 use super::thread::{State, Wake, WaitingOn};
 use super::workers;
@@ -38,9 +39,14 @@ pub unsafe fn poll_events(block: bool) {
     if n > 0 {
         rt.deadlock_reported = false;
     }
+    let handled = pending_signals::take_signals();
     if let Some(restart) = pending_signals::take() {
         // SAFETY: hub thread.
-        unsafe { deliver_signal(rt, restart) };
+        unsafe { deliver_signal(rt, restart, handled) };
+    }
+    if deferred::take_fresh() {
+        // SAFETY: hub thread, outside handlers (the scheduler's caller is a hook).
+        unsafe { sigroute::route_kept() };
     }
     if !rt.timers.is_empty() {
         let now = clock::monotonic_ns();
@@ -109,23 +115,26 @@ unsafe fn dispatch(rt: &mut Runtime, fd: i32, bits: u32) {
     }
 }
 
-/// A signal handler ran on the hub thread: as natively, it interrupts the main thread's
-/// blocking call (a program's handlers usually only set a flag for the main thread to see,
-/// as CPython's do).
+/// Handlers of `signals` ran on the hub thread, in the running green thread: as natively,
+/// where the kernel prefers the main thread for a process signal, one the main thread
+/// accepts interrupts its blocking call (a program's handlers usually only set a flag for
+/// the main thread to see, as CPython's do).
 ///
 /// # Safety
 /// Hub thread only.
-unsafe fn deliver_signal(rt: &mut Runtime, restart: bool) {
+unsafe fn deliver_signal(rt: &mut Runtime, restart: bool, signals: u64) {
     let root = rt.root;
     // SAFETY: the root's record lives as long as the runtime.
-    let (state, waiting_on) = unsafe { ((*root).state, (*root).waiting_on) };
-    if state == State::Parked && waiting_on.interruptible() && pending_signals::handled() != rt.root_parked_after {
+    let (state, waiting_on, mask) = unsafe { ((*root).state, (*root).waiting_on, (*root).signals.mask) };
+    let accepted = signals & !mask != 0;
+    if state == State::Parked && waiting_on.interruptible() && accepted && pending_signals::handled() != rt.root_parked_after {
         // SAFETY: as above.
         unsafe { rt.wake(root, Wake::Interrupted { restart }) };
     }
     // A handler may also have posted a semaphore or changed a futex word (both are
     // async-signal-safe), which it could not tell us about: let those waiters look.
-    // Threads in sigsuspend or pause were waiting for exactly this.
+    // (Threads in sigsuspend or pause other than the root wait for a handler run in
+    // them: sigroute.rs hands them their signals.)
     // Waking changes the run queue, timers and wait queues, never the thread table, so the
     // table is borrowed apart from them while it is walked.
     let Runtime { threads, runq, timers, queues, .. } = rt;
@@ -135,12 +144,9 @@ unsafe fn deliver_signal(rt: &mut Runtime, restart: bool) {
         if state != State::Parked {
             continue;
         }
-        let why = match waiting_on {
-            WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. } => Wake::Ready,
-            WaitingOn::Signal => Wake::Interrupted { restart },
-            _ => continue,
-        };
-        // SAFETY: as above.
-        unsafe { state::wake_in(runq, timers, queues, g, why) };
+        if let WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. } = waiting_on {
+            // SAFETY: as above.
+            unsafe { state::wake_in(runq, timers, queues, g, Wake::Ready) };
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! Internal layers, bottom-up; a file uses only files of its own layer or below, and the
 //! file-level import graph has no cycle (ARCHITECTURE.md, Layers):
 //!
-//! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub),
+//! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
+//!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
@@ -19,7 +20,8 @@
 //! 4. State: `state`, the one `Runtime` value that owns the structures above, `rt()` (hub
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
-//! 5. Below the scheduler: `hub` (wait for events and wake what they name), `deadlock`,
+//! 5. Below the scheduler: `hub` (wait for events and wake what they name), `sigroute`
+//!    (masks per green thread, where and when a handler runs), `deadlock`,
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
@@ -46,7 +48,8 @@ mod poller;
 mod preload;
 mod queues;
 mod runqueue;
-mod signals;
+pub mod signals;
+pub mod sigroute;
 mod stack;
 mod state;
 mod thread;
@@ -62,7 +65,7 @@ mod workers;
 pub use crate::sys::log;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
-pub use signals::{pending_signals, signal_depth};
+pub use signals::{bit, pending_signals, SigSet};
 pub use state::{on_hub, on_hub_thread, rt, started};
 
 use crate::settings::{self, LogLevel};
@@ -107,8 +110,13 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
     // SAFETY: pthread_self has no preconditions; our hook is not involved (real symbol).
     root.handle = unsafe { crate::sys::real::pthread_self() };
     root.state = green::State::Running;
+    root.signals.mask = sigroute::initial_mask();
+    let mut signal_counts = signals::MaskCounts::new();
+    signal_counts.count(root.signals.mask, true);
+    signal_counts.applied = root.signals.mask;
     let root_handle = root.handle;
     let root = Box::into_raw(root);
+    signals::running::set(root as usize, signal_counts.applied);
     let mut threads = HashMap::with_hasher(AddressHasher);
     threads.insert(root_handle, root);
     Runtime {
@@ -129,6 +137,7 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
         root_parked_after: 0,
         deadlock_reported: false,
         ticks: 0,
+        signal_counts,
         tls: tls_blocks::discover(),
         tls_owner: root,
         // SAFETY: __errno_location has no preconditions; the slot lives as long as the thread.

@@ -1,14 +1,17 @@
-//! What signal handlers that ran on the hub thread leave for the hub: atomics only, since a
-//! handler may interrupt anything, the scheduler included. A leaf of the runtime.
+//! What signal handlers that ran on the hub thread leave for the hub, and what they read:
+//! atomics only, since a handler may interrupt anything, the scheduler included. Signal
+//! sets, the reserved signals, the running thread's mask, the signals kept for the hub
+//! and the program's handlers. A leaf of the runtime.
 
 /// Signal handlers that ran on the hub thread since the hub last looked: bit 0, one that
 /// asked for SA_RESTART; bit 1, one that did not. Also how many have run in all, so that a
 /// wait can tell a handler that ran while it was parked from one that ran before.
 pub mod pending_signals {
-    use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+    use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
     static PENDING: AtomicU8 = AtomicU8::new(0);
     static HANDLED: AtomicU32 = AtomicU32::new(0);
+    static SIGNALS: AtomicU64 = AtomicU64::new(0);
 
     fn bits(restart: bool) -> u8 {
         if restart {
@@ -18,7 +21,9 @@ pub mod pending_signals {
         }
     }
 
-    pub fn note(restart: bool) {
+    /// A handler for `signal` ran in the running green thread.
+    pub fn note(signal: i32, restart: bool) {
+        SIGNALS.fetch_or(crate::runtime::signals::bit(signal), Ordering::Relaxed);
         PENDING.fetch_or(bits(restart), Ordering::Relaxed);
         HANDLED.fetch_add(1, Ordering::Relaxed);
     }
@@ -36,6 +41,11 @@ pub mod pending_signals {
         if let Some(restart) = taken {
             PENDING.fetch_or(bits(restart), Ordering::Relaxed);
         }
+    }
+
+    /// The signals whose handlers ran since the last call.
+    pub fn take_signals() -> crate::runtime::signals::SigSet {
+        SIGNALS.swap(0, Ordering::Relaxed)
     }
 
     /// Handlers run on the hub thread so far.
@@ -68,5 +78,325 @@ pub mod signal_depth {
         fn drop(&mut self) {
             DEPTH.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+}
+
+/// Signal sets as the kernel lays them out: bit `n - 1` for signal `n`, signals 1 to 64.
+pub type SigSet = u64;
+
+/// The set holding only `signal` (empty for a number outside 1..=64).
+#[inline(always)]
+pub const fn bit(signal: i32) -> SigSet {
+    if signal >= 1 && signal <= 64 {
+        1 << (signal - 1)
+    } else {
+        0
+    }
+}
+
+/// Signals the runtime keeps for itself: never blocked in the OS thread's real mask, never
+/// reported in a mask or a pending set the program reads, never routed to a green thread.
+/// Empty today; preemption reserves its signal here.
+pub const RESERVED: SigSet = 0;
+
+/// Whether `signal` is one of the runtime's own (`RESERVED`).
+#[inline(always)]
+pub fn is_reserved(signal: i32) -> bool {
+    let reserved = RESERVED;
+    reserved & bit(signal) != 0
+}
+
+/// glibc's internal signals (SIGCANCEL, SIGSETXID): glibc silently leaves them out of every
+/// mask the program sets, and so do we.
+pub const GLIBC_INTERNAL: SigSet = bit(32) | bit(33);
+
+/// Signals no mask can block (SIGKILL, SIGSTOP): the kernel drops them from every mask.
+pub const UNBLOCKABLE: SigSet = bit(9) | bit(19);
+
+/// What a mask the program sets may hold.
+#[inline(always)]
+pub const fn settable(mask: SigSet) -> SigSet {
+    mask & !(RESERVED | GLIBC_INTERNAL | UNBLOCKABLE)
+}
+
+/// The running green thread's signal mask, for the wrapped handlers: a handler reads it to
+/// decide whether the interrupted thread may run it (ARCHITECTURE.md, Signals). The
+/// scheduler stores it whenever the running thread or its mask changes.
+pub mod running {
+    use crate::runtime::signals::SigSet;
+    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    static MASK: AtomicU64 = AtomicU64::new(0);
+    static THREAD: AtomicUsize = AtomicUsize::new(0);
+
+    /// `thread` (a Green's address) runs now, with `mask`.
+    #[inline(always)]
+    pub fn set(thread: usize, mask: SigSet) {
+        MASK.store(mask, Ordering::Relaxed);
+        THREAD.store(thread, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    pub fn mask() -> SigSet {
+        MASK.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    pub fn thread() -> usize {
+        THREAD.load(Ordering::Relaxed)
+    }
+}
+
+/// Signals green threads wait for in sigwait, sigwaitinfo or sigtimedwait: a handler leaves
+/// such a signal to the hub, which hands it to the waiter (natively the kernel gives a
+/// process signal to a thread waiting for it as readily as to one with a handler).
+pub mod sigwaited {
+    use crate::runtime::signals::SigSet;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    static SET: AtomicU64 = AtomicU64::new(0);
+
+    pub fn store(set: SigSet) {
+        SET.store(set, Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    pub fn get() -> SigSet {
+        SET.load(Ordering::Relaxed)
+    }
+}
+
+/// Signals the kernel delivered to the hub thread whose handler the running green thread
+/// could not run (it blocks the signal): kept with their siginfo until the hub hands them
+/// to a thread that can (runtime/sigroute.rs). One slot per signal, so a second instance
+/// of a signal already kept merges with it, as a standard signal does in the kernel.
+///
+/// Written by handlers, read by the hub, both on the hub thread: a slot is filled before
+/// its bit is set, and read before its bit is cleared, so a handler that interrupts the
+/// reader finds the bit still set and merges.
+pub mod deferred {
+    use crate::runtime::signals::{bit, SigSet};
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+    struct Slots(UnsafeCell<[libc::siginfo_t; 65]>);
+    // SAFETY: touched only on the hub thread (its handlers and its normal code), ordered by
+    // the bits as the module says.
+    unsafe impl Sync for Slots {}
+
+    static INFO: Slots = Slots(UnsafeCell::new(
+        // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+        unsafe { core::mem::zeroed() },
+    ));
+    static FOR: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
+    static BITS: AtomicU64 = AtomicU64::new(0);
+    static FRESH: AtomicBool = AtomicBool::new(false);
+
+    /// Keeps `signal` for the hub: for thread `target` (a Green's address), or 0 for
+    /// whichever thread can take it. From a handler on the hub thread.
+    ///
+    /// # Safety
+    /// On the hub thread; `info` is null or a readable siginfo_t.
+    pub unsafe fn record(signal: i32, info: *const libc::siginfo_t, target: usize) {
+        let b = bit(signal);
+        if b == 0 || BITS.load(Ordering::Relaxed) & b != 0 {
+            return;
+        }
+        // SAFETY: hub thread (caller); the bit is clear, so no reader looks at this slot.
+        unsafe {
+            let slot = &mut (*INFO.0.get())[signal as usize];
+            *slot = if info.is_null() { core::mem::zeroed() } else { *info };
+            slot.si_signo = signal;
+        }
+        FOR[signal as usize].store(target, Ordering::Relaxed);
+        BITS.fetch_or(b, Ordering::Release);
+        FRESH.store(true, Ordering::Release);
+    }
+
+    /// The signals kept now.
+    #[inline(always)]
+    pub fn bits() -> SigSet {
+        BITS.load(Ordering::Acquire)
+    }
+
+    /// Whether a signal was kept since the hub last asked.
+    #[inline(always)]
+    pub fn take_fresh() -> bool {
+        FRESH.load(Ordering::Relaxed) && FRESH.swap(false, Ordering::Acquire)
+    }
+
+    /// The thread `signal` is kept for (0: any), while it is kept.
+    pub fn target(signal: i32) -> usize {
+        FOR.get(signal as usize).map_or(0, |t| t.load(Ordering::Relaxed))
+    }
+
+    /// Takes `signal` if kept: its siginfo and target.
+    ///
+    /// # Safety
+    /// On the hub thread, outside handlers.
+    pub unsafe fn take(signal: i32) -> Option<(libc::siginfo_t, usize)> {
+        let b = bit(signal);
+        if BITS.load(Ordering::Acquire) & b == 0 {
+            return None;
+        }
+        // SAFETY: hub thread (caller); the bit is set, so no handler writes this slot.
+        let info = unsafe { (*INFO.0.get())[signal as usize] };
+        let target = FOR[signal as usize].load(Ordering::Relaxed);
+        BITS.fetch_and(!b, Ordering::Release);
+        Some((info, target))
+    }
+}
+
+/// The program's handlers, as it installed them with sigaction (hooks/signal.rs installs a
+/// wrapper in their place): the wrapper calls them, and the runtime calls them for a signal
+/// it hands to a green thread.
+pub mod handlers {
+    use crate::runtime::signals::SigSet;
+    use core::ffi::c_void;
+    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+    const COUNT: usize = 65;
+    static FUNCTION: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT];
+    static FLAGS: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT];
+    static MASK: [AtomicU64; COUNT] = [const { AtomicU64::new(0) }; COUNT];
+
+    /// A handler the program installed for one signal.
+    #[derive(Clone, Copy)]
+    pub struct Handler {
+        pub function: usize,
+        pub flags: i32,
+        /// sa_mask, in the kernel's layout.
+        pub mask: SigSet,
+    }
+
+    impl Handler {
+        pub fn restarts(self) -> bool {
+            self.flags & libc::SA_RESTART != 0
+        }
+
+        /// Calls it as the kernel would: with the siginfo and context when it asked for
+        /// them (SA_SIGINFO).
+        ///
+        /// # Safety
+        /// `function` is the program's handler for `signal`; `info` and `context` are what
+        /// the handler may read.
+        pub unsafe fn call(self, signal: i32, info: *mut libc::siginfo_t, context: *mut c_void) {
+            if self.flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the program installed this as a three-argument SA_SIGINFO handler.
+                let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut c_void) =
+                    unsafe { core::mem::transmute(self.function) };
+                f(signal, info, context);
+            } else {
+                // SAFETY: the program installed this as a one-argument handler.
+                let f: extern "C" fn(i32) = unsafe { core::mem::transmute(self.function) };
+                f(signal);
+            }
+        }
+    }
+
+    fn index(signal: i32) -> Option<usize> {
+        (1..COUNT as i32).contains(&signal).then_some(signal as usize)
+    }
+
+    /// Records the program's handler for `signal`, or none (SIG_DFL, SIG_IGN) with 0.
+    pub fn set(signal: i32, function: usize, flags: i32, mask: SigSet) {
+        if let Some(i) = index(signal) {
+            FLAGS[i].store(flags as usize, Relaxed);
+            MASK[i].store(mask, Relaxed);
+            FUNCTION[i].store(function, Relaxed);
+        }
+    }
+
+    /// The program's handler for `signal`, if it installed one.
+    pub fn get(signal: i32) -> Option<Handler> {
+        let i = index(signal)?;
+        let function = FUNCTION[i].load(Relaxed);
+        (function != 0).then(|| Handler { function, flags: FLAGS[i].load(Relaxed) as i32, mask: MASK[i].load(Relaxed) })
+    }
+
+    /// The kernel reset a SA_RESETHAND handler to SIG_DFL as it delivered the signal.
+    pub fn delivered(signal: i32, handler: Handler) {
+        if handler.flags & libc::SA_RESETHAND != 0 {
+            set(signal, 0, 0, 0);
+        }
+    }
+}
+
+/// How many green threads accept each signal (do not block it) and how many wait for it in
+/// sigwait, and the mask last given to the kernel. The OS thread's real mask blocks a
+/// signal only while no green thread accepts it, so the kernel still delivers whatever
+/// some green thread would take (ARCHITECTURE.md, Signals).
+pub struct MaskCounts {
+    accepting: [u32; 64],
+    waiting: [u32; 64],
+    /// The OS thread's real mask as we last set it.
+    pub applied: SigSet,
+}
+
+impl MaskCounts {
+    pub const fn new() -> Self {
+        MaskCounts { accepting: [0; 64], waiting: [0; 64], applied: 0 }
+    }
+
+    /// Counts a thread with `mask` in (`add`) or out.
+    pub fn count(&mut self, mask: SigSet, add: bool) {
+        for (i, n) in self.accepting.iter_mut().enumerate() {
+            if mask & (1 << i) == 0 {
+                *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            }
+        }
+    }
+
+    /// Counts a thread waiting for `set` in sigwait in (`add`) or out.
+    pub fn count_waiting(&mut self, set: SigSet, add: bool) {
+        for (i, n) in self.waiting.iter_mut().enumerate() {
+            if set & (1 << i) != 0 {
+                *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            }
+        }
+    }
+
+    /// The real mask the counts call for: what no green thread accepts, less what may
+    /// never be blocked.
+    pub fn kernel_mask(&self) -> SigSet {
+        let blocked = (0..64).filter(|&i| self.accepting[i] == 0).fold(0, |m, i| m | (1u64 << i));
+        settable(blocked)
+    }
+
+    /// The signals some green thread waits for in sigwait.
+    pub fn waited(&self) -> SigSet {
+        (0..64).filter(|&i| self.waiting[i] != 0).fold(0, |m, i| m | (1u64 << i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::runtime::signals::{bit, settable, MaskCounts};
+
+    #[test]
+    fn the_kernel_blocks_only_what_no_thread_accepts() {
+        let mut counts = MaskCounts::new();
+        counts.count(bit(10) | bit(12), true);
+        counts.count(bit(12) | bit(14), true);
+        assert_eq!(counts.kernel_mask(), bit(12));
+        counts.count(bit(12) | bit(14), false);
+        assert_eq!(counts.kernel_mask(), bit(10) | bit(12));
+    }
+
+    #[test]
+    fn internal_and_unblockable_signals_are_never_blocked() {
+        let mut counts = MaskCounts::new();
+        counts.count(u64::MAX, true);
+        assert_eq!(counts.kernel_mask(), settable(u64::MAX));
+        assert_eq!(counts.kernel_mask() & (bit(9) | bit(19) | bit(32) | bit(33)), 0);
+    }
+
+    #[test]
+    fn waiting_counts_nest() {
+        let mut counts = MaskCounts::new();
+        counts.count_waiting(bit(10), true);
+        counts.count_waiting(bit(10) | bit(12), true);
+        counts.count_waiting(bit(10), false);
+        assert_eq!(counts.waited(), bit(10) | bit(12));
     }
 }

@@ -13,7 +13,7 @@ use super::hasher::AddressHasher;
 use super::poller::Poller;
 use super::queues::WaitQueues;
 use super::runqueue::RunQueue;
-use super::signals::signal_depth;
+use super::signals::{running, signal_depth, MaskCounts};
 use super::stack::StackPool;
 use super::thread::{Green, State, Wake};
 use super::timer::TimerHeap;
@@ -59,6 +59,8 @@ pub struct Runtime {
     pub root_parked_after: u32,
     pub deadlock_reported: bool,
     pub ticks: u32,
+    /// Which signals green threads accept and wait for (see sigroute.rs).
+    pub signal_counts: MaskCounts,
     /// The static TLS blocks swapped per green thread, and whose contents are live now
     /// (null after that thread ended). See tls.rs.
     pub tls: tls_blocks::Layout,
@@ -70,6 +72,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
+    /// Makes `g` the running thread, and its mask the one handlers see.
+    ///
+    /// # Safety
+    /// `g` is live.
+    #[inline(always)]
+    pub unsafe fn set_current(&mut self, g: *mut Green) {
+        self.current = g;
+        // SAFETY: `g` is live (caller); one plain field read.
+        running::set(g as usize, unsafe { (*g).signals.mask });
+    }
+
     /// Makes a parked thread runnable (see [`wake_in`]).
     ///
     /// # Safety

@@ -134,6 +134,9 @@ pub struct Green {
     pub tls: GreenTls,
     /// Its cancellation state and C cleanup chain (see cancel.rs).
     pub cancel: Cancel,
+    /// Its signal mask, the signals pending for it with their siginfo, and the set it
+    /// waits for in sigwait (see sigroute.rs).
+    pub signals: GreenSignals,
     /// Its coroutine; None for the root (which runs on the native stack) and once ended.
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
@@ -164,10 +167,22 @@ impl Green {
             name: [0; 16],
             tls: GreenTls::new(),
             cancel: Cancel::new(),
+            signals: GreenSignals::default(),
             coroutine: None,
             yielder: core::ptr::null(),
         }
     }
+}
+
+/// A green thread's own signal state (masks in the kernel's layout: bit n-1 for signal n).
+#[derive(Default)]
+pub struct GreenSignals {
+    pub mask: u64,
+    pub pending: u64,
+    /// One siginfo per pending signal.
+    pub info: Vec<libc::siginfo_t>,
+    /// What it waits for in sigwait and its kin; empty otherwise.
+    pub waiting: u64,
 }
 
 /// How a new thread gets its stack.

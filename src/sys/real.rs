@@ -145,6 +145,8 @@ real_fns! {
     fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int, sigmask: *const libc::sigset_t) -> c_int;
     fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: Time, sigmask: *const libc::sigset_t) -> c_int;
     fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
+    fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int;
+    fn sigpending(set: *mut libc::sigset_t) -> c_int;
     fn nanosleep(req: Time, rem: *mut libc::timespec) -> c_int;
     fn clock_nanosleep(clock: libc::clockid_t, flags: c_int, req: Time, rem: *mut libc::timespec) -> c_int;
     fn sleep(seconds: u32) -> u32;
@@ -216,6 +218,7 @@ real_fns! {
     fn pthread_setname_np(thread: libc::pthread_t, name: *const c_char) -> c_int;
     fn pthread_getname_np(thread: libc::pthread_t, name: *mut c_char, len: Size) -> c_int;
     fn pthread_kill(thread: libc::pthread_t, signal: c_int) -> c_int;
+    fn pthread_sigqueue(thread: libc::pthread_t, signal: c_int, value: libc::sigval) -> c_int;
     fn pthread_cancel(thread: libc::pthread_t) -> c_int;
     fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
     fn pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int;
