@@ -47,7 +47,7 @@ MODULES = {
     "test_socket": NETWORK, "test_select": NETWORK, "test_selectors": NETWORK,
     "test_poll": NETWORK, "test_epoll": NETWORK, "test_socketserver": NETWORK,
     "test_httpservers": NETWORK, "test_urllib2_localnet": NETWORK,
-    "test_subprocess": [], "test_os": [],
+    "test_subprocess": [], "test_os": [], "test_signal": [],
 }
 # Small enough for CI: about three minutes for both modes together.
 FAST = ["test_thread", "test_queue", "test_select", "test_poll", "test_epoll",
@@ -199,6 +199,10 @@ def attempt(args, module: str, mode: str, skip_ids: set, log_path: Path, xml_pat
             time_left: float):
     """One regrtest run. Returns (parser, junit results, how it ended, wall seconds)."""
     cmd = [args.python, "-m", "test", "-v", "--junit-xml", str(xml_path)]
+    if args.test_timeout:
+        # As CPython's developers and buildbots run the suite: a per-test timeout, which
+        # starts faulthandler's watchdog thread (a thread that blocks every signal).
+        cmd += ["--timeout", str(args.test_timeout)]
     cmd += MODULES.get(module, [])
     for pattern in IGNORE:
         cmd += ["--ignore", pattern]
@@ -385,6 +389,9 @@ def main() -> int:
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--timeout", type=float, default=1200,
                     help="hard limit in seconds for one module in one mode (default 1200)")
+    ap.add_argument("--test-timeout", type=float, default=900,
+                    help="regrtest's own per-test --timeout (default 900, as CPython's "
+                    "buildbots; 0 leaves it out)")
     ap.add_argument("--stall", type=float, default=180,
                     help="seconds without output that count as a hang (default 180)")
     ap.add_argument("--max-resumes", type=int, default=8)
