@@ -39,6 +39,8 @@ mod sync_rwlock_state;
 mod sync_sem;
 mod thread;
 mod thread_extra;
+mod thread_np;
+mod thread_sched;
 mod wait;
 
 // Shared helpers.

@@ -25,15 +25,16 @@ pub unsafe extern "C" fn pthread_create(
     arg: *mut c_void,
 ) -> c_int {
     runtime::start();
-    let Some(_hub) = Hub::here() else {
+    let Some(hub) = Hub::here() else {
         // SAFETY: the program's arguments, passed on as it gave them.
         return unsafe { real::pthread_create(thread, attr, start, arg) };
     };
     // SAFETY: `attr` is null or initialised (caller).
     let (request, detached) = unsafe { read_attr(attr) };
-    // SAFETY: hub thread (`_hub`), spawn's one precondition.
+    // SAFETY: hub thread (`hub`), spawn's one precondition.
     match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
+            super::thread_sched::created(hub, g);
             // SAFETY: `g` was just made and is live; `thread` is writable (caller).
             unsafe { *thread = (*g).handle };
             0
@@ -48,8 +49,9 @@ pub unsafe extern "C" fn pthread_create(
 /// # Safety
 /// `attr` is null or an attribute object pthread_attr_init set up.
 unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
+    let program_default = super::thread_np::program_default_stack();
     if attr.is_null() {
-        return (StackRequest::Default, false);
+        return (program_default.map_or(StackRequest::Default, StackRequest::Size), false);
     }
     let mut detach_state = 0;
     let mut size = 0usize;
@@ -64,7 +66,7 @@ unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
     let request = if !address.is_null() {
         // glibc's stackaddr is the top of the stack.
         StackRequest::Borrowed(address as usize - size, size)
-    } else if size == glibc_default_stack_size() {
+    } else if program_default.is_none() && size == glibc_default_stack_size() {
         StackRequest::Default
     } else {
         StackRequest::Size(size)
