@@ -106,10 +106,16 @@ static void errors(void) {
 static void on_usr1(int sig) { (void)sig; }
 
 static pthread_t main_thread;
+static atomic_int main_returned;
 
+/* Signals the main thread after `arg` ms, then every 20 ms until it has returned from its
+ * wait (at most 10 times): one signal could come while the waiter is between two tries. */
 static void *poke_main(void *arg) {
     usleep((useconds_t)(long)arg * 1000);
-    pthread_kill(main_thread, SIGUSR1);
+    for (int i = 0; i < 10 && !atomic_load(&main_returned); i++) {
+        pthread_kill(main_thread, SIGUSR1);
+        usleep(20000);
+    }
     return NULL;
 }
 
@@ -124,14 +130,18 @@ static void eintr(void) {
     pthread_create(&t, NULL, poke_main, (void *)100L);
     double start = mono_now();
     errno = 0;
+    atomic_store(&main_returned, 0);
     int rc = take(FCNTL, fd, 1);
     int e = errno;
+    atomic_store(&main_returned, 1);
     printf("eintr no_restart=%d %s early=%s\n", rc, errno_name(e), mono_now() - start < 0.3 ? "yes" : "no");
     pthread_join(t, NULL);
     sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
+    atomic_store(&main_returned, 0);
     pthread_create(&t, NULL, poke_main, (void *)50L);
     rc = take(FCNTL, fd, 1);
+    atomic_store(&main_returned, 1);
     printf("eintr restart=%d after_holder=%s\n", rc, mono_now() - start >= 0.35 ? "yes" : "no");
     pthread_join(t, NULL);
     printf("eintr holder_status=%d\n", reap(pid));

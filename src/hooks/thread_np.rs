@@ -169,8 +169,7 @@ pub(super) fn program_default_stack() -> Option<usize> {
 /// As for glibc's pthread_setattr_default_np: `attr` is an initialised attribute object.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_setattr_default_np(attr: *const libc::pthread_attr_t) -> c_int {
-    // SAFETY: getstacksize on a local attr that pthread_attr_init set up reads the default.
-    let before = unsafe { default_stack_size() };
+    let before = default_stack_size();
     // SAFETY: the program's argument, passed on as it gave it.
     let result = unsafe { real::pthread_setattr_default_np(attr) };
     if result == 0 {
@@ -185,10 +184,7 @@ pub unsafe extern "C" fn pthread_setattr_default_np(attr: *const libc::pthread_a
 }
 
 /// glibc's default stack size now: what an attribute object with no size of its own reports.
-///
-/// # Safety
-/// None beyond glibc's attribute calls on a local object.
-unsafe fn default_stack_size() -> usize {
+fn default_stack_size() -> usize {
     let mut size = 0usize;
     // SAFETY: all-zero bytes are a valid pthread_attr_t (plain data), initialised below.
     let mut attr: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
