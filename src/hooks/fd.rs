@@ -1,4 +1,5 @@
 //! Fd bookkeeping: close, the dup family, fcntl's flags and duplicates, FIONBIO, fclose.
+//! fcntl's waiting lock requests (F_SETLKW, F_OFD_SETLKW) wait green in filelock.rs.
 //! The fd table follows every change of what a number refers to, and the program sees the
 //! O_NONBLOCK it asked for, whatever we set underneath.
 //!
@@ -133,6 +134,10 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
                 unsafe { green_io::duplicated(fd, new) };
             }
             new
+        }
+        libc::F_SETLKW | libc::F_OFD_SETLKW => {
+            // SAFETY: `arg` is a struct flock's address (the caller's promise).
+            unsafe { super::filelock::fcntl_lock_wait(fd, cmd, arg) }.unwrap_or_else(|| call(arg))
         }
         _ => call(arg),
     }

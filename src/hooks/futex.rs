@@ -15,7 +15,9 @@
 //! operations and FUTEX_WAIT_REQUEUE_PI. Those that wait block the whole OS thread, and so
 //! every green thread; those that wake reach only foreign threads sleeping in the kernel,
 //! never a green thread parked here (nothing we know of waits that way through syscall()).
-//! So do all syscalls other than futex: they are forwarded to libc's syscall().
+//! Other numbers of blocking calls we hook (read, poll, nanosleep, pause, flock, ...) take
+//! the libc function's green path (syscall_route.rs); all others are forwarded to libc's
+//! syscall().
 //!
 //! Differences from the kernel that a correct program does not see: a green wait reads the
 //! futex word itself, so a bad address faults instead of failing with EFAULT; and a signal
@@ -250,7 +252,12 @@ pub unsafe extern "C" fn syscall(
     a5: usize,
     a6: usize,
 ) -> c_long {
-    if number == libc::SYS_futex {
+    if number != libc::SYS_futex {
+        // SAFETY: valid arguments for system call `number` (our caller's contract).
+        if let Some(result) = unsafe { super::syscall_route::route(number, [a1, a2, a3, a4, a5, a6]) } {
+            return result;
+        }
+    } else {
         let op = a2 as u32 as i32;
         match Hub::here() {
             Some(hub) => {

@@ -21,6 +21,7 @@ mod epoll;
 mod exec;
 mod fd;
 mod file;
+mod filelock;
 mod fork;
 mod futex;
 mod io;
@@ -38,6 +39,7 @@ mod sleep;
 mod socket;
 mod stdio;
 mod sync_cond;
+mod syscall_route;
 mod sync_misc;
 mod sync_mutex;
 mod sync_rwlock;
@@ -45,6 +47,8 @@ mod sync_rwlock_state;
 mod sync_sem;
 mod thread;
 mod thread_extra;
+mod thread_np;
+mod thread_sched;
 mod wait;
 
 // Shared helpers.

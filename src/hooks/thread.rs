@@ -34,6 +34,7 @@ pub unsafe extern "C" fn pthread_create(
     // SAFETY: hub thread (`hub`), spawn's one precondition.
     match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
+            super::thread_sched::created(hub, g);
             // SAFETY: `g` was just made and is live; `attr` is null or initialised and
             // `thread` writable (caller).
             unsafe {
@@ -52,8 +53,9 @@ pub unsafe extern "C" fn pthread_create(
 /// # Safety
 /// `attr` is null or an attribute object pthread_attr_init set up.
 unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
+    let program_default = super::thread_np::program_default_stack();
     if attr.is_null() {
-        return (StackRequest::Default, false);
+        return (program_default.map_or(StackRequest::Default, StackRequest::Size), false);
     }
     let mut detach_state = 0;
     let mut size = 0usize;
@@ -68,7 +70,7 @@ unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
     let request = if !address.is_null() {
         // glibc's stackaddr is the top of the stack.
         StackRequest::Borrowed(address as usize - size, size)
-    } else if size == glibc_default_stack_size() {
+    } else if program_default.is_none() && size == glibc_default_stack_size() {
         StackRequest::Default
     } else {
         StackRequest::Size(size)

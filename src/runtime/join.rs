@@ -3,6 +3,7 @@
 
 use super::green::{current, park, release, Green, State, WaitingOn};
 use super::state::rt;
+use crate::sys::clock;
 use core::ffi::c_void;
 
 /// pthread_join: waits for `target` to end and reclaims it. Err(errno) as glibc reports.
@@ -10,6 +11,17 @@ use core::ffi::c_void;
 /// # Safety
 /// Hub thread only; `target` came from `green::lookup`.
 pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
+    // SAFETY: the caller's contract is join_until's.
+    unsafe { join_until(target, None) }
+}
+
+/// pthread_timedjoin_np and pthread_clockjoin_np: as `join`, but Err(ETIMEDOUT) once
+/// CLOCK_MONOTONIC reaches `deadline` (ns) with `target` still running; it is then no
+/// longer anyone's to wake, and another join may follow (glibc clears its joinid so).
+///
+/// # Safety
+/// Hub thread only; `target` came from `green::lookup`.
+pub unsafe fn join_until(target: *mut Green, deadline: Option<u64>) -> Result<*mut c_void, i32> {
     // SAFETY: hub thread (caller).
     let me = unsafe { current() };
     // SAFETY: `me` runs and `target` is in the thread table (caller), so both are live; no
@@ -18,31 +30,19 @@ pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
     if target == me || my_joiner == target {
         return Err(libc::EDEADLK);
     }
-    if detached || !joiner.is_null() {
+    if detached || (!joiner.is_null() && deadline.is_none()) {
         return Err(libc::EINVAL);
+    }
+    if !joiner.is_null() {
+        // glibc lets a second timed joiner wait; it learns nothing before its deadline.
+        // SAFETY: hub thread (caller).
+        unsafe { sleep_until(deadline) };
+        return Err(libc::ETIMEDOUT);
     }
     // SAFETY: as above: `target` is not freed before it is joined (it is not detached).
     if unsafe { (*target).state } != State::Done {
-        // SAFETY: as above.
-        unsafe { (*target).joiner = me };
-        // finish() wakes us; the loop guards against any other wake-up.
-        loop {
-            // SAFETY: hub thread (caller); finish() finds us through `target.joiner`, and
-            // `target` is live as above.
-            unsafe { park(None, WaitingOn::Join { id: (*target).id }) };
-            // SAFETY: hub thread; a cancelled joiner leaves `target` first (cancel.rs).
-            if unsafe { super::cancel::pending() } {
-                // SAFETY: as above.
-                unsafe {
-                    (*target).joiner = core::ptr::null_mut();
-                    super::cancel::point();
-                }
-            }
-            // SAFETY: as above.
-            if unsafe { (*target).state } == State::Done {
-                break;
-            }
-        }
+        // SAFETY: hub thread (caller); `target` is live as above.
+        unsafe { wait_for_end(me, target, deadline) }?;
     }
     // SAFETY: as above; an ended thread is not freed until joined (it is not detached).
     let retval = unsafe { (*target).retval };
@@ -52,6 +52,51 @@ pub unsafe fn join(target: *mut Green) -> Result<*mut c_void, i32> {
         unsafe { release(target) };
     }
     Ok(retval)
+}
+
+/// Parks `me` as `target`'s joiner until it has ended, or Err(ETIMEDOUT) at `deadline`.
+///
+/// # Safety
+/// Hub thread only; `me` is the running thread and `target` a live, joinable thread that
+/// has not ended and has no joiner.
+unsafe fn wait_for_end(me: *mut Green, target: *mut Green, deadline: Option<u64>) -> Result<(), i32> {
+    // SAFETY: `target` is live (caller).
+    unsafe { (*target).joiner = me };
+    // finish() wakes us; the loop guards against any other wake-up.
+    loop {
+        if deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
+            // SAFETY: as above; it has not ended, so it is not freed.
+            unsafe { (*target).joiner = core::ptr::null_mut() };
+            return Err(libc::ETIMEDOUT);
+        }
+        // SAFETY: hub thread (caller); finish() finds us through `target.joiner`, and
+        // `target` is live as above.
+        unsafe { park(deadline, WaitingOn::Join { id: (*target).id }) };
+        // SAFETY: hub thread; a cancelled joiner leaves `target` first (cancel.rs).
+        if unsafe { super::cancel::pending() } {
+            // SAFETY: as above.
+            unsafe {
+                (*target).joiner = core::ptr::null_mut();
+                super::cancel::point();
+            }
+        }
+        // SAFETY: as above: not freed before it is joined.
+        if unsafe { (*target).state } == State::Done {
+            return Ok(());
+        }
+    }
+}
+
+/// Parks the running thread until CLOCK_MONOTONIC reaches `deadline`: glibc's second
+/// joiner, which nothing wakes (finish() wakes the first joiner only).
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn sleep_until(deadline: Option<u64>) {
+    while !deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
+        // SAFETY: hub thread (caller); only the deadline wakes this park.
+        unsafe { park(deadline, WaitingOn::Sleep) };
+    }
 }
 
 /// pthread_detach: Err(errno) as glibc reports.

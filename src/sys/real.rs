@@ -233,3 +233,21 @@ real_variadic_fns! {
     fn fcntl(fd: c_int, cmd: c_int; arg: usize) -> c_int;
     fn syscall(number: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize; a6: usize) -> libc::c_long;
 }
+
+// pthread_t functions answered for green threads (hooks/thread_np.rs, hooks/thread_sched.rs)
+// and file locks (hooks/filelock.rs).
+real_fns! {
+    fn pthread_tryjoin_np(thread: libc::pthread_t, retval: *mut *mut c_void) -> c_int;
+    fn pthread_timedjoin_np(thread: libc::pthread_t, retval: *mut *mut c_void, abstime: Time) -> c_int;
+    fn pthread_clockjoin_np(thread: libc::pthread_t, retval: *mut *mut c_void, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn pthread_getcpuclockid(thread: libc::pthread_t, clock: *mut libc::clockid_t) -> c_int;
+    fn pthread_setattr_default_np(attr: Attr) -> c_int;
+    fn pthread_getschedparam(thread: libc::pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int;
+    fn pthread_setschedparam(thread: libc::pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int;
+    fn pthread_setschedprio(thread: libc::pthread_t, priority: c_int) -> c_int;
+    fn pthread_getaffinity_np(thread: libc::pthread_t, size: Size, set: *mut libc::cpu_set_t) -> c_int;
+    fn pthread_setaffinity_np(thread: libc::pthread_t, size: Size, set: *const libc::cpu_set_t) -> c_int;
+    fn flock(fd: c_int, operation: c_int) -> c_int;
+    fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int;
+    fn lockf64(fd: c_int, cmd: c_int, len: libc::off64_t) -> c_int;
+}
