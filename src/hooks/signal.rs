@@ -65,7 +65,7 @@ pub unsafe extern "C" fn sigaction(
             wrapped.sa_sigaction = trampoline as *const () as usize;
             wrapped.sa_flags |= libc::SA_SIGINFO;
             // SAFETY: our own readable action; `old` as the program gave it.
-            let result = unsafe { real::sigaction(signal, &wrapped, old) };
+            let result = unsafe { runtime::preempt::sigaction(signal, &wrapped, old) };
             if result == 0 {
                 HANDLERS[index].store(wanted.sa_sigaction, Relaxed);
                 TAKES_INFO[index].store((wanted.sa_flags & libc::SA_SIGINFO != 0) as usize, Relaxed);
@@ -74,7 +74,7 @@ pub unsafe extern "C" fn sigaction(
             result
         }
         // SAFETY: the program's arguments, passed on as it gave them.
-        _ => unsafe { real::sigaction(signal, action, old) },
+        _ => unsafe { runtime::preempt::sigaction(signal, action, old) },
     };
     // SAFETY: null or writable (caller); the call above is over.
     if let Some(old) = unsafe { old.as_mut() }.filter(|_| result == 0) {

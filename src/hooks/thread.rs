@@ -25,17 +25,18 @@ pub unsafe extern "C" fn pthread_create(
     arg: *mut c_void,
 ) -> c_int {
     runtime::start();
-    let Some(_hub) = Hub::here() else {
+    let Some(hub) = Hub::here() else {
         // SAFETY: the program's arguments, passed on as it gave them.
         return unsafe { real::pthread_create(thread, attr, start, arg) };
     };
     // SAFETY: `attr` is null or initialised (caller).
     let (request, detached) = unsafe { read_attr(attr) };
-    // SAFETY: hub thread (`_hub`), spawn's one precondition.
+    // SAFETY: hub thread (`hub`), spawn's one precondition.
     match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
             // SAFETY: `g` was just made and is live; `thread` is writable (caller).
             unsafe { *thread = (*g).handle };
+            hub.spawned();
             0
         }
         Err(e) => e,

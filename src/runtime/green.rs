@@ -23,7 +23,7 @@ use super::signals::pending_signals;
 use super::stack::StackPool;
 use super::state;
 use super::thread::{GreenCoroutine, Switch};
-use super::{hub, stack, tls, tsd};
+use super::{hub, slice, stack, tls, tsd};
 use crate::sys::{errno, log};
 use core::ffi::c_void;
 use corosensei::CoroutineResult;
@@ -98,6 +98,7 @@ pub unsafe fn spawn(
     record.guard_size = guard_size;
     rt.threads.insert(record.handle, g);
     rt.live += 1;
+    slice::set_others(rt.live);
     rt.stats.green_threads += 1;
     rt.stats.peak_green = rt.stats.peak_green.max(rt.live + 1);
     // SAFETY: a new record is Runnable and in no queue.
@@ -159,7 +160,17 @@ pub unsafe fn yield_now() {
         // SAFETY: hub thread.
         unsafe { hub::poll_events(false) };
     }
-    // SAFETY: hub thread; re-fetched after the poll.
+    // SAFETY: hub thread (caller).
+    unsafe { requeue_current() };
+}
+
+/// Puts the running thread at the back of the run queue and switches out: whoever was
+/// runnable runs first (sched_yield, and preemption's yield).
+///
+/// # Safety
+/// Hub thread only, outside the scheduler loop (a green thread's own code, or the root's).
+pub(super) unsafe fn requeue_current() {
+    // SAFETY: hub thread (caller).
     let rt = unsafe { state::rt() };
     let g = rt.current;
     // SAFETY: the current thread is live; Running, so in no queue.
@@ -228,6 +239,7 @@ unsafe fn run_until_root_is_resumed() {
                     rt.current = g;
                     tls::activate(g);
                 }
+                slice::switched();
                 return;
             }
             // SAFETY: hub thread; a queued thread is live and Runnable.
@@ -254,6 +266,7 @@ unsafe fn run(g: *mut Green) {
     };
     rt.current = g;
     rt.stats.switches += 1;
+    slice::switched();
     let Some(coroutine) = coroutine else { return };
     // SAFETY: hub thread; only `g` runs next.
     unsafe { tls::activate(g) };
@@ -288,6 +301,7 @@ unsafe fn finish(g: *mut Green) {
         (*g).joiner
     };
     rt.live -= 1;
+    slice::set_others(rt.live);
     // SAFETY: hub thread; `g` never runs again.
     unsafe { tls::forget(g) };
     // SAFETY: as above; the coroutine has ended, so its stack is free.
