@@ -284,7 +284,7 @@ pub unsafe fn yield_if_due() {
     if !slice::others() {
         return;
     }
-    let due = if slice::ticking() { slice::is_due() } else { slice::overran_by_clock(clock::monotonic_ns()) };
+    let due = if slice::ticking() { slice::is_due() } else { slice::overran_by_clock(clock::monotonic_ns) };
     if due {
         // SAFETY: hub thread (caller).
         unsafe { yield_polling() };
