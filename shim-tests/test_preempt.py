@@ -87,6 +87,16 @@ def test_preemption_signal_never_shows(mode):
         assert green_stats(r.stderr)["preemptions"] > 0, r.describe()
 
 
+def test_registers_survive_preemption():
+    """Two threads sum long series in SSE and AVX registers while preempted again and again:
+    the sums are bit for bit the native ones (every register, the upper halves of the AVX
+    ones included, is saved and restored around the preempting yield)."""
+    native = assert_ok(run_prog("preempt", ["fpu"], "native"))
+    greened = assert_ok(run_prog("preempt", ["fpu"], "greened", env={"GREEN_STATS": "1"}))
+    assert greened.stdout == native.stdout, native.describe() + greened.describe()
+    assert green_stats(greened.stderr)["preemptions"] > 0, greened.describe()
+
+
 PY_TICKER = textwrap.dedent("""
     import threading, time
     stop = False

@@ -16,6 +16,9 @@
  *                               mutex across a 50 ms sleep: prints acquired=1.
  *   preempt create              a new thread runs while its creator computes: prints
  *                               child_ran_during_busy=1.
+ *   preempt fpu                 two threads sum long series in SSE and (where the CPU has it)
+ *                               AVX registers while being preempted: prints the sums, which
+ *                               must be bit for bit the native ones.
  *   preempt quiet               SIGURG sent by kill() reaches the program's handler once per
  *                               kill, and parked calls (read, nanosleep, sem_wait, poll) do
  *                               not return EINTR while busy threads are preempted. */
@@ -192,6 +195,48 @@ static int run_create(void) {
     return 0;
 }
 
+/* ---- registers survive preemption ---- */
+typedef double v4d __attribute__((vector_size(32)));
+
+__attribute__((target("avx"))) static double avx_series(long n) {
+    v4d acc = {0, 0, 0, 0}, step = {4, 4, 4, 4}, k = {1, 2, 3, 4}, one = {1, 1, 1, 1};
+    for (long i = 0; i < n; i++) {
+        acc += one / (k * k);
+        k += step;
+    }
+    return acc[0] + acc[1] + acc[2] + acc[3];
+}
+
+static double sse_series(long n) {
+    double acc = 0, k = 1;
+    for (long i = 0; i < n; i++) {
+        acc += 1.0 / (k * k);
+        k += 1;
+    }
+    return acc;
+}
+
+static double sums[2];
+static void *sum_sse(void *arg) { (void)arg; sums[0] = sse_series(60 * 1000 * 1000); return NULL; }
+static void *sum_avx(void *arg) {
+    (void)arg;
+    __builtin_cpu_init();
+    sums[1] = __builtin_cpu_supports("avx") ? avx_series(15 * 1000 * 1000) : 0;
+    return NULL;
+}
+
+static int run_fpu(void) {
+    pthread_t a, b, c;
+    if (pthread_create(&a, NULL, sum_sse, NULL) || pthread_create(&b, NULL, sum_avx, NULL) ||
+        pthread_create(&c, NULL, busy, NULL))
+        DIE("pthread_create");
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    pthread_join(c, NULL);
+    printf("sse=%.17g avx=%.17g\n", sums[0], sums[1]);
+    return 0;
+}
+
 /* ---- the preemption signal never shows ---- */
 static atomic_int urg_calls;
 static void on_urg(int sig) { (void)sig; atomic_fetch_add(&urg_calls, 1); }
@@ -271,5 +316,6 @@ int main(int argc, char **argv) {
     if (strcmp(what, "trylock") == 0) return run_trylock();
     if (strcmp(what, "create") == 0) return run_create();
     if (strcmp(what, "quiet") == 0) return run_quiet();
+    if (strcmp(what, "fpu") == 0) return run_fpu();
     DIE("unknown scenario %s", what);
 }

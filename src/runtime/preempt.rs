@@ -185,8 +185,8 @@ extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut
         set_timer(TIMER.load(Relaxed), period / 4, period);
         return;
     }
-    // SAFETY: the kernel's ucontext, and the handler runs on the interrupted stack (it was
-    // installed without SA_ONSTACK).
+    // SAFETY: the kernel's ucontext on the hub thread; the interrupted code is the
+    // program's own (checked just above).
     unsafe { arch::redirect(context) };
 }
 

@@ -1,11 +1,14 @@
 //! x86-64: making an interrupted green thread "call" the yield (ARCHITECTURE.md, Preemption).
 //!
-//! The tick's handler rewrites the interrupted context as if the thread had called
-//! `green_preempt_trampoline` at the interrupted instruction: it moves the stack pointer
-//! below the 128-byte red zone (leaf code may keep data there without moving %rsp), pushes
-//! the interrupted %rip as the return address and points %rip at the trampoline. When the
-//! handler returns, the kernel restores that context and the thread runs the trampoline,
-//! which saves every register the interrupted code may be using (the general registers,
+//! The tick's handler rewrites the interrupted context so that the thread, when the handler
+//! returns, runs `green_preempt_trampoline` as if it had been called at the interrupted
+//! instruction: it moves the stack pointer below the 128-byte red zone (leaf code may keep
+//! data there without moving %rsp), points %rip at the trampoline and leaves the
+//! interrupted %rip in `RESUME_PC`. The handler writes nothing on the stack: right below the
+//! red zone lies the kernel's signal frame, whose saved FP state the kernel checks and
+//! restores at sigreturn. The trampoline's first instruction pushes `RESUME_PC` as its
+//! return address (the frame is gone by then; no other preemption can come in between, as
+//! the trampoline is this library's code, which is never preempted). Then it saves every register the interrupted code may be using (the general registers,
 //! the flags, and the whole x87/SSE/AVX/AVX-512 state with `xsave`, or `fxsave` where the
 //! OS has not enabled xsave), aligns the stack, calls [`super::preempt::preempted`] with
 //! the interrupted %rip, restores everything, and returns with `ret 128`, which pops the
@@ -19,6 +22,8 @@ static SAVE_SIZE: AtomicU64 = AtomicU64::new(512);
 static USE_XSAVE: AtomicU8 = AtomicU8::new(0);
 /// What the trampoline calls: an `extern "C" fn(pc: usize)`, set by `init` before any tick.
 static ENTRY: AtomicUsize = AtomicUsize::new(0);
+/// The interrupted %rip, from the handler to the trampoline's first instruction.
+static RESUME_PC: AtomicUsize = AtomicUsize::new(0);
 
 const RED_ZONE: usize = 128;
 
@@ -28,6 +33,7 @@ core::arch::global_asm!(
     ".hidden green_preempt_trampoline",
     ".globl green_preempt_trampoline",
     "green_preempt_trampoline:",
+    "push qword ptr [rip + {resume}]",
     "pushfq",
     "push rax", "push rcx", "push rdx", "push rbx", "push rbp", "push rsi", "push rdi",
     "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
@@ -50,7 +56,7 @@ core::arch::global_asm!(
     "2:",
     "fxsave64 [rsp]",
     "3:",
-    // The interrupted %rip: above the 16 pushes.
+    // The interrupted %rip: the return address, above the flags and 15 registers.
     "mov rdi, qword ptr [rbp + 128]",
     "call qword ptr [rip + {entry}]",
     "cmp byte ptr [rip + {xsave}], 0",
@@ -71,6 +77,7 @@ core::arch::global_asm!(
     size = sym SAVE_SIZE,
     xsave = sym USE_XSAVE,
     entry = sym ENTRY,
+    resume = sym RESUME_PC,
 );
 
 extern "C" {
@@ -108,18 +115,14 @@ pub unsafe fn interrupted_pc(context: *mut libc::c_void) -> usize {
 /// Makes the interrupted thread call the trampoline when the handler returns.
 ///
 /// # Safety
-/// `context` is the ucontext_t the kernel passed to an SA_SIGINFO handler running on the
-/// interrupted thread's own stack (no SA_ONSTACK), so the 136 bytes below the red zone
-/// are above the handler's frame and free to write.
+/// `context` is the ucontext_t the kernel passed to an SA_SIGINFO handler on the hub
+/// thread, and the interrupted code is the program's own (its stack has room for the
+/// trampoline's frame, as for any call it could make).
 pub unsafe fn redirect(context: *mut libc::c_void) {
     let uc = context as *mut libc::ucontext_t;
     // SAFETY: the kernel's ucontext (caller); we change only %rip and %rsp.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
-    let pc = gregs[libc::REG_RIP as usize];
-    let sp = gregs[libc::REG_RSP as usize] as usize - RED_ZONE - 8;
-    // SAFETY: below the red zone and above the signal frame, on the interrupted stack
-    // (caller); 8-byte aligned or not, x86-64 allows the store.
-    unsafe { (sp as *mut i64).write_unaligned(pc) };
-    gregs[libc::REG_RSP as usize] = sp as i64;
+    RESUME_PC.store(gregs[libc::REG_RIP as usize] as usize, Relaxed);
+    gregs[libc::REG_RSP as usize] -= RED_ZONE as i64;
     gregs[libc::REG_RIP as usize] = green_preempt_trampoline as *const () as usize as i64;
 }
