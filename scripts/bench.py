@@ -10,7 +10,11 @@ The server runs on CPU 0 and the client on CPU 1 (taskset). Server CPU time come
 wait4's rusage, peak OS threads and peak RSS (VmHWM) from sampling /proc/<pid>/status.
 
 Micro-benchmarks, natively and greened: sched_yield round trip (natively on one core, so
-each yield is a real context switch), pthread_create+join, and mutex/condvar costs.
+each yield is a real context switch), pthread_create+join, mutex/condvar costs, and the
+fair path's cost on calls that cannot block (poll with timeout 0, a failed trylock).
+
+The greened echo server also runs with GREEN_PREEMPT=0 in the same run, so the table shows
+what preemption costs.
 
 Prints markdown tables; a full run that verified everywhere also writes them, with the
 machine description, to scripts/BENCHMARKS.md. `--quick` is a smoke run (fewer seconds,
@@ -47,14 +51,17 @@ class ServerKind:
     label: str
     program: str
     greened: bool
+    env: tuple[str, ...] = ()
 
 
 SERVERS = (
     ServerKind("echo_server, native", "echo_server", False),
     ServerKind("echo_server, greened", "echo_server", True),
+    # The same with preemption off, in the same run: what preemption costs.
+    ServerKind("echo_server, greened, no preemption", "echo_server", True, ("GREEN_PREEMPT=0",)),
     ServerKind("epoll_echo_server", "epoll_echo_server", False),
 )
-BASELINE = SERVERS[2]
+BASELINE = SERVERS[3]
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ MICROS = (
     Micro("bench_spawn_join", 20_000, 5_000, pin_native=False),
     Micro("bench_mutex", 100_000, 20_000, pin_native=False),
     Micro("bench_fastpath", 200_000, 50_000, pin_native=True),
+    Micro("bench_fair", 1_000_000, 200_000, pin_native=False),
 )
 # How each micro-benchmark figure is compared: "native/greened" reads as "greened is N
 # times faster", "greened/native" as "greened costs N times native".
@@ -80,6 +88,8 @@ MICRO_RATIOS = {
     "mutex_contended_ns": "greened/native",
     "cond_pingpong_ns": "greened/native",
     "io_ready_pair_ns": "greened/native",
+    "poll_zero_ns": "greened/native",
+    "trylock_busy_ns": "greened/native",
 }
 
 
@@ -94,7 +104,8 @@ def echo_benchmark(conn_counts: list[int], duration: float) -> tuple[list, list[
     for conns in conn_counts:
         for kind in SERVERS:
             try:
-                prefix = harness.pinned(SERVER_CPU) + (harness.greened() if kind.greened else [])
+                prefix = (harness.pinned(SERVER_CPU) + (harness.greened() if kind.greened else [])
+                          + list(kind.env))
                 argv = prefix + [harness.program(kind.program), "--max-conns", str(conns)]
             except HarnessError as err:
                 run = harness.EchoRun(None, None, str(err))
@@ -104,9 +115,9 @@ def echo_benchmark(conn_counts: list[int], duration: float) -> tuple[list, list[
                                        timeout=duration + CLIENT_TIMEOUT_SLACK_S)
             if run.failure:
                 failures.append(f"{conns} conns, {kind.label}: {run.failure}")
-                log(f"{conns:>5} conns  {kind.label:<22} FAILED: {run.failure}")
+                log(f"{conns:>5} conns  {kind.label:<36} FAILED: {run.failure}")
             else:
-                log(f"{conns:>5} conns  {kind.label:<22} {run.client['rps']:>10,.0f} req/s  "
+                log(f"{conns:>5} conns  {kind.label:<36} {run.client['rps']:>10,.0f} req/s  "
                     f"p99 {run.client['p99_us'] / 1e3:.2f} ms")
             rows.append((conns, kind, run))
     return rows, failures

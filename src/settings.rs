@@ -24,6 +24,13 @@ pub const LOG_LEVEL_NAMES: &str = "one of off, error, warn, info, debug, trace";
 pub const BOOL_NAMES: &str = "0 or 1";
 pub const STACK_SIZE_FORM: &str =
     "a byte count with an optional K, M or G suffix (binary), from 16K to 1G";
+pub const TIMESLICE_FORM: &str = "a whole number of microseconds, from 100 to 1000000";
+
+/// The time slice a green thread may run before it is preempted: 10 ms, as Go. Below 100 us
+/// the ticks would cost more than they give; above a second preemption would be moot.
+pub const DEFAULT_TIMESLICE_US: u64 = 10_000;
+pub const MIN_TIMESLICE_US: u64 = 100;
+pub const MAX_TIMESLICE_US: u64 = 1_000_000;
 
 #[allow(dead_code)] // the launcher's --help lists them; the library does not
 /// One documented setting: the variable, what it accepts, and its default, as README states.
@@ -44,6 +51,8 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "GREEN_STATS", accepted: BOOL_NAMES, default: "0" },
     SettingDoc { name: "GREEN_DISABLE", accepted: BOOL_NAMES, default: "0" },
     SettingDoc { name: "GREEN_CHILDREN", accepted: BOOL_NAMES, default: "1" },
+    SettingDoc { name: "GREEN_PREEMPT", accepted: BOOL_NAMES, default: "1" },
+    SettingDoc { name: "GREEN_TIMESLICE_US", accepted: TIMESLICE_FORM, default: "10000" },
 ];
 
 pub fn parse_log_level(value: &str) -> Option<LogLevel> {
@@ -85,13 +94,26 @@ pub fn parse_stack_size(value: &str) -> Option<usize> {
     (MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&size).then_some(size)
 }
 
+/// Parses a time slice in microseconds (digits only) within the accepted range.
+pub fn parse_timeslice_us(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let us = value.parse::<u64>().ok()?;
+    (MIN_TIMESLICE_US..=MAX_TIMESLICE_US).contains(&us).then_some(us)
+}
+
 /// Checks one variable's value; on error returns the accepted-values phrase for the message
 /// `NAME=VALUE is not valid: expected ACCEPTED` (see [`Invalid`]).
 pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
     match name {
         "GREEN_LOG" => parse_log_level(value).map(drop).ok_or(LOG_LEVEL_NAMES),
         "GREEN_STACK_SIZE" => parse_stack_size(value).map(drop).ok_or(STACK_SIZE_FORM),
-        "GREEN_STATS" | "GREEN_DISABLE" | "GREEN_CHILDREN" => parse_bool(value).map(drop).ok_or(BOOL_NAMES),
+        "GREEN_STATS" | "GREEN_DISABLE" | "GREEN_CHILDREN" | "GREEN_PREEMPT" => {
+            parse_bool(value).map(drop).ok_or(BOOL_NAMES)
+        }
+        "GREEN_TIMESLICE_US" => parse_timeslice_us(value).map(drop).ok_or(TIMESLICE_FORM),
         _ => Ok(()),
     }
 }
@@ -166,6 +188,17 @@ mod tests {
     }
 
     #[test]
+    fn timeslices() {
+        assert_eq!(parse_timeslice_us("10000"), Some(10_000));
+        assert_eq!(parse_timeslice_us("100"), Some(MIN_TIMESLICE_US));
+        assert_eq!(parse_timeslice_us("1000000"), Some(MAX_TIMESLICE_US));
+        assert_eq!(parse_timeslice_us(" 500 "), Some(500), "surrounding blanks are ignored");
+        for bad in ["abc", "", "99", "1000001", "-100", "10ms", "1e4", "+500", "99999999999999999999999"] {
+            assert_eq!(parse_timeslice_us(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn flags() {
         assert_eq!(parse_bool(""), Some(false), "VAR= cmd clears a flag");
         assert_eq!(parse_bool("0"), Some(false));
@@ -182,7 +215,9 @@ mod tests {
         assert_eq!(validate("GREEN_LOG", "debug"), Ok(()));
         assert_eq!(validate("GREEN_STACK_SIZE", "1K"), Err(STACK_SIZE_FORM));
         assert_eq!(validate("GREEN_STACK_SIZE", "64K"), Ok(()));
-        for flag in ["GREEN_STATS", "GREEN_DISABLE", "GREEN_CHILDREN"] {
+        assert_eq!(validate("GREEN_TIMESLICE_US", "abc"), Err(TIMESLICE_FORM));
+        assert_eq!(validate("GREEN_TIMESLICE_US", "10000"), Ok(()));
+        for flag in ["GREEN_STATS", "GREEN_DISABLE", "GREEN_CHILDREN", "GREEN_PREEMPT"] {
             assert_eq!(validate(flag, "yes"), Err(BOOL_NAMES), "{flag}");
             assert_eq!(validate(flag, "1"), Ok(()), "{flag}");
         }
@@ -209,5 +244,10 @@ mod tests {
         assert_eq!(text("GREEN_STATS", "yes"), "GREEN_STATS=yes is not valid: expected 0 or 1");
         assert_eq!(text("GREEN_DISABLE", "2"), "GREEN_DISABLE=2 is not valid: expected 0 or 1");
         assert_eq!(text("GREEN_CHILDREN", "no"), "GREEN_CHILDREN=no is not valid: expected 0 or 1");
+        assert_eq!(text("GREEN_PREEMPT", "2"), "GREEN_PREEMPT=2 is not valid: expected 0 or 1");
+        assert_eq!(
+            text("GREEN_TIMESLICE_US", "abc"),
+            "GREEN_TIMESLICE_US=abc is not valid: expected a whole number of microseconds, from 100 to 1000000"
+        );
     }
 }

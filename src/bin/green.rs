@@ -28,6 +28,9 @@ Options (each sets the variable named, which COMMAND inherits):
   --stats            report runtime statistics (GREEN_STATS=1)
   --disable          load the library but pass every call through (GREEN_DISABLE=1)
   --no-children      programs COMMAND starts run without libgreen (GREEN_CHILDREN=0)
+  --no-preempt       never preempt a busy green thread (GREEN_PREEMPT=0)
+  --timeslice US     how long a green thread runs before it is preempted, 100 to 1000000
+                     microseconds (GREEN_TIMESLICE_US, default 10000)
   --library PATH     use this libgreen.so
   -h, --help         show this help and exit
   -V, --version      show the version and exit
@@ -86,6 +89,8 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Failure> {
             "--stats" => ("GREEN_STATS", false),
             "--disable" => ("GREEN_DISABLE", false),
             "--no-children" => ("GREEN_CHILDREN", false),
+            "--no-preempt" => ("GREEN_PREEMPT", false),
+            "--timeslice" => ("GREEN_TIMESLICE_US", true),
             "--log" => ("GREEN_LOG", true),
             "--stack-size" => ("GREEN_STACK_SIZE", true),
             "--library" => ("", true),
@@ -98,7 +103,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Failure> {
                 None => return usage(format!("option '{name}' requires an argument")),
             },
             (Some(_), false) => return usage(format!("option '{name}' doesn't allow an argument")),
-            (None, false) if var == "GREEN_CHILDREN" => "0".into(),
+            (None, false) if var == "GREEN_CHILDREN" || var == "GREEN_PREEMPT" => "0".into(),
             (None, false) => "1".into(),
         };
         match &*name {

@@ -24,6 +24,7 @@
 //!
 //! Every hook here has the contract of the libc function it replaces.
 
+use super::hub::fair_turn;
 use super::sigmask::masked_wait;
 use super::user_mem::read_user;
 use crate::runtime::fdtable::READ;
@@ -42,6 +43,9 @@ pub unsafe extern "C" fn epoll_wait(
     maxevents: c_int,
     timeout: c_int,
 ) -> c_int {
+    if timeout == 0 {
+        fair_turn();
+    }
     if !on_hub() || timeout == 0 {
         // SAFETY: the program's call as it made it.
         return unsafe { real::epoll_wait(epfd, events, maxevents, timeout) };
@@ -62,6 +66,9 @@ pub unsafe extern "C" fn epoll_pwait(
 ) -> c_int {
     // SAFETY: the program's call as it made it.
     let pass = || unsafe { real::epoll_pwait(epfd, events, maxevents, timeout, sigmask) };
+    if timeout == 0 {
+        fair_turn();
+    }
     if !on_hub() || timeout == 0 {
         return pass();
     }
@@ -98,6 +105,7 @@ pub unsafe extern "C" fn epoll_pwait2(
         }
     };
     if wait_ns == Some(0) {
+        fair_turn();
         return pass();
     }
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));

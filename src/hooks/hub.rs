@@ -7,7 +7,7 @@
 //! thread touches.
 
 use crate::runtime::green::{self, Green, Wake, WaitingOn};
-use crate::runtime::{on_hub, rt, waitqueue, AddressHasher};
+use crate::runtime::{on_hub, preempt, rt, waitqueue, AddressHasher};
 use core::cell::RefCell;
 use core::marker::PhantomData;
 use std::collections::HashMap;
@@ -76,6 +76,21 @@ impl Hub {
         unsafe { green::yield_now() }
     }
 
+    /// The fair path (runtime/preempt.rs): yields if the running thread has used its slice.
+    #[inline(always)]
+    pub(crate) fn yield_if_due(self) {
+        // SAFETY: hub thread (`self`), at a hook's entry or exit.
+        unsafe { preempt::yield_if_due() }
+    }
+
+    /// A green thread was just created: preemption's tick starts if it is not running,
+    /// and the creator lets the new thread in if it has used its slice.
+    pub(crate) fn spawned(self) {
+        // SAFETY: hub thread (`self`), at the hook's exit.
+        unsafe { preempt::arm_if_needed() };
+        self.yield_if_due();
+    }
+
     /// Parks the running green thread in `key`'s wait queue.
     #[inline(always)]
     pub(crate) fn wait(self, key: usize, deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
@@ -116,6 +131,16 @@ impl Hub {
         // SAFETY: as above: `decide` cannot end a thread, so `g` is still live.
         unsafe { green::wake(g, why) };
         true
+    }
+}
+
+/// For a call that cannot block in the program's own view (a zero timeout, a failed try),
+/// which a program may make in a loop without ever parking: gives the other green threads
+/// a turn when the caller, green on the hub thread, has used its slice.
+#[inline(always)]
+pub(crate) fn fair_turn() {
+    if let Some(hub) = Hub::here() {
+        hub.yield_if_due();
     }
 }
 

@@ -5,6 +5,7 @@
 //! Every hook here has the contract of the libc function it replaces.
 
 use super::fortify::fortify_fail;
+use super::hub::fair_turn;
 use super::sigmask::masked_wait;
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
@@ -16,6 +17,9 @@ use core::ffi::c_int;
 /// As for poll(2): `fds` holds `nfds` pollfds (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
+    if timeout == 0 {
+        fair_turn();
+    }
     if !on_hub() || timeout == 0 {
         // SAFETY: the program's call as it made it.
         return unsafe { real::poll(fds, nfds, timeout) };
@@ -110,6 +114,7 @@ pub unsafe extern "C" fn ppoll(
         },
     };
     if wait_ns == Some(0) {
+        fair_turn();
         return pass();
     }
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));

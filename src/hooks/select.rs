@@ -24,6 +24,7 @@
 
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
+use super::hub::fair_turn;
 use super::sigmask::masked_wait;
 use super::user_mem::copy_self;
 use crate::runtime::{io as green_io, on_hub};
@@ -63,6 +64,7 @@ pub unsafe extern "C" fn select(
         ),
     };
     if wait_ns == Some(0) {
+        fair_turn();
         return pass();
     }
     // SAFETY: Question::new reads the sets through copy_self.
@@ -110,6 +112,7 @@ pub unsafe extern "C" fn pselect(
         },
     };
     if wait_ns == Some(0) {
+        fair_turn();
         return pass();
     }
     // SAFETY: Question::new reads the sets through copy_self.

@@ -87,7 +87,7 @@ pub unsafe extern "C" fn sigaction(
             wrapped.sa_sigaction = trampoline as *const () as usize;
             wrapped.sa_flags |= libc::SA_SIGINFO;
             // SAFETY: our own readable action; `old` as the program gave it.
-            let result = unsafe { real::sigaction(signal, &wrapped, old) };
+            let result = unsafe { runtime::preempt::sigaction(signal, &wrapped, old) };
             if result == 0 {
                 handlers::set(signal, wanted.sa_sigaction, wanted.sa_flags, set_bits(&wanted.sa_mask));
             }
@@ -95,7 +95,7 @@ pub unsafe extern "C" fn sigaction(
         }
         _ => {
             // SAFETY: the program's arguments, passed on as it gave them.
-            let result = unsafe { real::sigaction(signal, action, old) };
+            let result = unsafe { runtime::preempt::sigaction(signal, action, old) };
             if result == 0 && wanted.is_some() {
                 handlers::set(signal, 0, 0, 0);
             }

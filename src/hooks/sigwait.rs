@@ -171,7 +171,12 @@ pub unsafe extern "C" fn sigtimedwait(
         return unsafe { real::sigtimedwait(set, info, timeout) };
     };
     // SAFETY: null or readable (caller).
-    match deadline_after(unsafe { timeout.as_ref() }) {
+    let timeout = unsafe { timeout.as_ref() };
+    if timeout.is_some_and(|t| t.tv_sec == 0 && t.tv_nsec == 0) {
+        // A poll for signals, which a program may make in a loop without ever parking.
+        hub.yield_if_due();
+    }
+    match deadline_after(timeout) {
         // SAFETY: `set` null or readable, `info` null or writable (caller).
         Ok(deadline) => unsafe { wait_for_signal(hub, set.as_ref(), info, deadline, true) },
         Err(e) => errno::fail(e),

@@ -30,7 +30,7 @@
 //! thread while the holder cannot run. pthread_spin_trylock and _unlock are glibc's.
 
 use super::deadline::{recheck_deadline, FIRST_NAP_NS};
-use super::hub::{Hub, HubMap};
+use super::hub::{fair_turn, Hub, HubMap};
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::runtime::tsd;
 use crate::sys::{raw, real};
@@ -297,6 +297,20 @@ pub unsafe extern "C" fn pthread_once(control: *mut libc::pthread_once_t, init: 
 }
 
 // ---- spin locks ----
+
+/// glibc's own, then a fair turn when it failed: a loop of tries must let the holder run.
+///
+/// # Safety
+/// `l` is null or a spin lock the program initialised.
+#[no_mangle]
+pub unsafe extern "C" fn pthread_spin_trylock(l: *mut libc::pthread_spinlock_t) -> c_int {
+    // SAFETY: the program's argument, passed on as it gave it.
+    let result = unsafe { real::pthread_spin_trylock(l) };
+    if result != 0 {
+        fair_turn();
+    }
+    result
+}
 
 /// # Safety
 /// `l` is null or a spin lock the program initialised.

@@ -12,7 +12,7 @@
 //! to glibc: their semantics involve the kernel or other processes.
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
-use super::hub::Hub;
+use super::hub::{fair_turn, Hub};
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::{raw, real};
 use core::ffi::c_int;
@@ -207,7 +207,13 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut libc::pthread_mutex_t) -> c_
 pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut libc::pthread_mutex_t) -> c_int {
     // SAFETY: the caller's contract is GreenMutex::new's.
     match unsafe { GreenMutex::new(m) } {
-        Some(mutex) => mutex.trylock(),
+        Some(mutex) => match mutex.trylock() {
+            libc::EBUSY => {
+                fair_turn();
+                libc::EBUSY
+            }
+            result => result,
+        },
         // SAFETY: the program's argument, passed on as it gave it.
         None => unsafe { real::pthread_mutex_trylock(m) },
     }

@@ -48,7 +48,7 @@
 //! stay, as natively.
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
-use super::hub::Hub;
+use super::hub::{fair_turn, Hub};
 use super::sync_rwlock_state::{forget, GreenRwLock, PREFER_READER, PREFER_WRITER_NONRECURSIVE};
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::real;
@@ -243,6 +243,14 @@ fn tryrdlock(r: GreenRwLock) -> c_int {
     result
 }
 
+/// A failed try gives the others a turn when the caller has used its slice.
+fn fair_on_busy(result: c_int) -> c_int {
+    if result == libc::EBUSY {
+        fair_turn();
+    }
+    result
+}
+
 fn trywrlock(r: GreenRwLock) -> c_int {
     let result = r.glibc_trywrlock();
     if result == 0 {
@@ -301,7 +309,7 @@ pub unsafe extern "C" fn pthread_rwlock_wrlock(l: RwLock) -> c_int {
 pub unsafe extern "C" fn pthread_rwlock_tryrdlock(l: RwLock) -> c_int {
     // SAFETY: the caller's contract is GreenRwLock::new's.
     match unsafe { GreenRwLock::new(l) } {
-        Some(r) => tryrdlock(r),
+        Some(r) => fair_on_busy(tryrdlock(r)),
         // SAFETY: the program's argument, passed on as it gave it.
         None => unsafe { real::pthread_rwlock_tryrdlock(l) },
     }
@@ -313,7 +321,7 @@ pub unsafe extern "C" fn pthread_rwlock_tryrdlock(l: RwLock) -> c_int {
 pub unsafe extern "C" fn pthread_rwlock_trywrlock(l: RwLock) -> c_int {
     // SAFETY: the caller's contract is GreenRwLock::new's.
     match unsafe { GreenRwLock::new(l) } {
-        Some(r) => trywrlock(r),
+        Some(r) => fair_on_busy(trywrlock(r)),
         // SAFETY: the program's argument, passed on as it gave it.
         None => unsafe { real::pthread_rwlock_trywrlock(l) },
     }

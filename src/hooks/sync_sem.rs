@@ -30,7 +30,7 @@
 //! wait yet (no EINTR), so a post from a handler to the only waiter is such a first post.
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
-use super::hub::Hub;
+use super::hub::{fair_turn, Hub};
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::runtime;
 use crate::sys::{errno, raw, real};
@@ -227,7 +227,10 @@ pub unsafe extern "C" fn sem_trywait(sem: *mut libc::sem_t) -> c_int {
     // SAFETY: the caller's contract is GreenSem::new's.
     match unsafe { GreenSem::new(sem) } {
         Some(s) if s.try_take() => 0,
-        Some(_) => errno::fail(libc::EAGAIN),
+        Some(_) => {
+            fair_turn();
+            errno::fail(libc::EAGAIN)
+        }
         // SAFETY: the program's argument, passed on as it gave it.
         None => unsafe { real::sem_trywait(sem) },
     }

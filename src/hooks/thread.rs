@@ -41,6 +41,7 @@ pub unsafe extern "C" fn pthread_create(
                 super::sigmask::apply_attr_mask(hub, g, attr);
                 *thread = (*g).handle;
             }
+            hub.spawned();
             0
         }
         Err(e) => e,

@@ -18,12 +18,13 @@
 //! * errno belongs to the OS thread: each green thread's value is saved when it switches out
 //!   and restored when it switches back in.
 
+pub use super::state::{lookup, owner_tag};
 pub use super::thread::{Green, StackRequest, StartRoutine, State, WaitingOn, Wake};
 use super::signals::pending_signals;
 use super::stack::StackPool;
 use super::state;
 use super::thread::{GreenCoroutine, Switch};
-use super::{hub, sigroute, stack, tls, tsd};
+use super::{hub, sigroute, slice, stack, tls, tsd};
 use crate::sys::{errno, log};
 use core::ffi::c_void;
 use corosensei::CoroutineResult;
@@ -102,6 +103,7 @@ pub unsafe fn spawn(
     // SAFETY: `g` and its creator (current) are live. It starts with the creator's mask.
     unsafe { sigroute::adopt(g, (*rt.current).signals.mask) };
     rt.live += 1;
+    slice::set_others(rt.live);
     rt.stats.green_threads += 1;
     rt.stats.peak_green = rt.stats.peak_green.max(rt.live + 1);
     // SAFETY: a new record is Runnable and in no queue.
@@ -167,7 +169,17 @@ pub unsafe fn yield_now() {
         // SAFETY: hub thread.
         unsafe { hub::poll_events(false) };
     }
-    // SAFETY: hub thread; re-fetched after the poll.
+    // SAFETY: hub thread (caller).
+    unsafe { requeue_current() };
+}
+
+/// Puts the running thread at the back of the run queue and switches out: whoever was
+/// runnable runs first (sched_yield, and preemption's yield).
+///
+/// # Safety
+/// Hub thread only, outside the scheduler loop (a green thread's own code, or the root's).
+pub(super) unsafe fn requeue_current() {
+    // SAFETY: hub thread (caller).
     let rt = unsafe { state::rt() };
     let g = rt.current;
     // SAFETY: the current thread is live; Running, so in no queue. Once it runs again,
@@ -241,6 +253,7 @@ unsafe fn run_until_root_is_resumed() {
                     rt.set_current(g);
                     tls::activate(g);
                 }
+                slice::switched();
                 return;
             }
             // SAFETY: hub thread; a queued thread is live and Runnable.
@@ -267,6 +280,7 @@ unsafe fn run(g: *mut Green) {
         (*g).coroutine.as_mut()
     };
     rt.stats.switches += 1;
+    slice::switched();
     let Some(coroutine) = coroutine else { return };
     // SAFETY: hub thread; only `g` runs next.
     unsafe { tls::activate(g) };
@@ -302,6 +316,7 @@ unsafe fn finish(g: *mut Green) {
         (*g).joiner
     };
     rt.live -= 1;
+    slice::set_others(rt.live);
     // SAFETY: hub thread; `g` never runs again.
     unsafe {
         tls::forget(g);
@@ -420,31 +435,5 @@ unsafe fn exit_root() -> ! {
             // SAFETY: hub thread.
             None => unsafe { hub::poll_events(true) },
         }
-    }
-}
-
-/// The green thread behind a pthread_t, if it is one of ours.
-///
-/// # Safety
-/// Hub thread only.
-pub unsafe fn lookup(handle: libc::pthread_t) -> Option<*mut Green> {
-    // SAFETY: hub thread (caller).
-    unsafe { state::rt() }.threads.get(&handle).copied()
-}
-
-/// The value glibc-compatible lock words store as owner: the kernel tid for the root (so a
-/// lock taken before the runtime started still belongs to it) and a negative id for other
-/// green threads, which no kernel tid can equal.
-///
-/// # Safety
-/// Hub thread only; `g` is live.
-pub unsafe fn owner_tag(g: *mut Green) -> i32 {
-    // SAFETY: hub thread (caller).
-    let rt = unsafe { state::rt() };
-    if g == rt.root {
-        rt.root_tid
-    } else {
-        // SAFETY: `g` is live (caller).
-        -(unsafe { (*g).id } as i32 & i32::MAX)
     }
 }

@@ -8,7 +8,8 @@
 //! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
 //!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
-//!    `preload` (LD_PRELOAD editing).
+//!    `preload` (LD_PRELOAD editing), `slice` (time slices: what the scheduler, the
+//!    preemption tick and the fair path share), `codemap` (code preemption never stops).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -27,13 +28,15 @@
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
 //! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
 //!    and points), `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
-//!    `offload` (a call on a worker), `fork` (a hub for a forked child).
+//!    `offload` (a call on a worker), `fork` (a hub for a forked child), `preempt` (the
+//!    tick, its handler, the fair path; `preempt_x86_64`, the trampoline, below it).
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
 //!    the runtime imports it.
 
 pub mod cancel;
 mod cancel_state;
 pub mod child;
+mod codemap;
 mod deadlock;
 mod fdclass;
 pub mod fdtable;
@@ -45,11 +48,15 @@ pub mod io;
 pub mod join;
 pub mod offload;
 mod poller;
+pub mod preempt;
+#[cfg(target_arch = "x86_64")]
+mod preempt_x86_64;
 mod preload;
 mod queues;
 mod runqueue;
 pub mod signals;
 pub mod sigroute;
+mod slice;
 mod stack;
 mod state;
 mod thread;
@@ -88,6 +95,7 @@ pub fn start() {
     if config.disabled {
         return;
     }
+    preempt::configure(config.preempt, config.timeslice_us * 1000);
     let poller = match poller::Poller::new() {
         Ok(poller) => poller,
         Err(e) => {
@@ -166,8 +174,13 @@ pub fn print_stats_if_asked() {
         let _ = core::fmt::Write::write_fmt(
             &mut line,
             format_args!(
-                "stats green_threads={} peak_green={} switches={} hub_waits={} offloaded={}",
-                s.green_threads, s.peak_green, s.switches, s.hub_waits, s.offloaded
+                "stats green_threads={} peak_green={} switches={} hub_waits={} offloaded={} preemptions={}",
+                s.green_threads,
+                s.peak_green,
+                s.switches,
+                s.hub_waits,
+                s.offloaded,
+                slice::preemptions()
             ),
         );
         line.emit();
@@ -181,6 +194,8 @@ struct Config {
     stats: bool,
     /// Whether programs this one starts inherit libgreen through LD_PRELOAD.
     children: bool,
+    preempt: bool,
+    timeslice_us: u64,
 }
 
 fn read_settings() -> Config {
@@ -190,6 +205,9 @@ fn read_settings() -> Config {
         stack_size: setting("GREEN_STACK_SIZE", settings::parse_stack_size),
         stats: setting("GREEN_STATS", settings::parse_bool).unwrap_or(false),
         children: setting("GREEN_CHILDREN", settings::parse_bool).unwrap_or(true),
+        preempt: setting("GREEN_PREEMPT", settings::parse_bool).unwrap_or(true),
+        timeslice_us: setting("GREEN_TIMESLICE_US", settings::parse_timeslice_us)
+            .unwrap_or(settings::DEFAULT_TIMESLICE_US),
     }
 }
 

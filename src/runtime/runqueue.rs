@@ -16,7 +16,6 @@ impl RunQueue {
         RunQueue { head: core::ptr::null_mut(), tail: core::ptr::null_mut(), len: 0 }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -41,6 +40,28 @@ impl RunQueue {
         }
         self.tail = g;
         self.len += 1;
+    }
+
+    /// Moves the first `n` threads, in their order, behind the others: those queued after
+    /// them go first (preemption puts the threads an event just woke ahead of the busy
+    /// ones, as Go's `runnext` does).
+    pub fn rotate(&mut self, n: usize) {
+        if n == 0 || n >= self.len {
+            return;
+        }
+        let first = self.head;
+        let mut last = first;
+        for _ in 1..n {
+            // SAFETY: queued threads are live, and n < len, so every link walked exists.
+            last = unsafe { (*last).run_next };
+        }
+        // SAFETY: as above; `last` is not the tail (n < len), and the tail is live.
+        unsafe {
+            self.head = (*last).run_next;
+            (*last).run_next = core::ptr::null_mut();
+            (*self.tail).run_next = first;
+        }
+        self.tail = last;
     }
 
     pub fn pop(&mut self) -> Option<*mut Green> {
@@ -85,6 +106,22 @@ mod tests {
         assert_eq!(order, [1, 2, 3, 4]);
         assert!(queue.is_empty());
         assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn rotate_puts_the_later_ones_first() {
+        let mut threads: Vec<Box<Green>> = (1..=5).map(runnable).collect();
+        let mut queue = RunQueue::new();
+        for g in threads.iter_mut() {
+            // SAFETY: the boxes outlive the queue's use of them; each is pushed once.
+            unsafe { queue.push(&mut **g) };
+        }
+        queue.rotate(3);
+        queue.rotate(0);
+        queue.rotate(5);
+        // SAFETY: popped pointers are the live boxes above.
+        let order: Vec<u64> = core::iter::from_fn(|| queue.pop()).map(|g| unsafe { (*g).id }).collect();
+        assert_eq!(order, [4, 5, 1, 2, 3]);
     }
 
     #[test]

@@ -99,6 +99,11 @@ pub const fn bit(signal: i32) -> SigSet {
 /// Empty today; preemption reserves its signal here.
 pub const RESERVED: SigSet = 0;
 
+/// The signal preemption's tick uses (preempt.rs). It stays the program's too (ticks are told
+/// apart by their siginfo), so a program may block it in its own masks, but the OS thread's
+/// real mask never does: a blocked tick would stop preemption for every green thread.
+pub const PREEMPT: i32 = libc::SIGURG;
+
 /// Whether `signal` is one of the runtime's own (`RESERVED`).
 #[inline(always)]
 pub fn is_reserved(signal: i32) -> bool {
@@ -360,7 +365,7 @@ impl MaskCounts {
     /// never be blocked.
     pub fn kernel_mask(&self) -> SigSet {
         let blocked = (0..64).filter(|&i| self.accepting[i] == 0).fold(0, |m, i| m | (1u64 << i));
-        settable(blocked)
+        settable(blocked) & !bit(PREEMPT)
     }
 
     /// The signals some green thread waits for in sigwait.

@@ -36,7 +36,7 @@ pub struct Stats {
 pub struct Runtime {
     pub root: *mut Green,
     pub current: *mut Green,
-    /// The root's kernel tid (see green::owner_tag).
+    /// The root's kernel tid (see `owner_tag`).
     pub root_tid: i32,
     pub runq: RunQueue,
     pub timers: TimerHeap,
@@ -186,6 +186,32 @@ pub unsafe fn install(runtime: Runtime) {
 /// In a forked child whose only thread is not (or no longer) a hub: green threads are off.
 pub fn leave_hub() {
     HUB_THREAD.store(0, Ordering::Release);
+}
+
+/// The green thread behind a pthread_t, if it is one of ours.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn lookup(handle: libc::pthread_t) -> Option<*mut Green> {
+    // SAFETY: hub thread (caller).
+    unsafe { rt() }.threads.get(&handle).copied()
+}
+
+/// The value glibc-compatible lock words store as owner: the kernel tid for the root (so a
+/// lock taken before the runtime started still belongs to it) and a negative id for other
+/// green threads, which no kernel tid can equal.
+///
+/// # Safety
+/// Hub thread only; `g` is live.
+pub unsafe fn owner_tag(g: *mut Green) -> i32 {
+    // SAFETY: hub thread (caller).
+    let rt = unsafe { rt() };
+    if g == rt.root {
+        rt.root_tid
+    } else {
+        // SAFETY: `g` is live (caller).
+        -(unsafe { (*g).id } as i32 & i32::MAX)
+    }
 }
 
 #[cfg(test)]

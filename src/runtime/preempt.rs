@@ -1,0 +1,316 @@
+//! Preemption: no green thread keeps the OS thread for ever (ARCHITECTURE.md, Preemption).
+//!
+//! As Go does since 1.14, asynchronously, with a signal. Once the program has a second
+//! green thread, a POSIX timer on the hub thread's *CPU-time* clock sends SIGURG to the hub
+//! thread (SIGEV_THREAD_ID) every slice of CPU time it uses. A hub that waits in epoll, or
+//! a thread blocked in the kernel, uses no CPU, so an idle or I/O-bound program gets no
+//! tick at all; a busy one gets one per slice (10 ms by default), which costs a few
+//! microseconds. The handler checks (Go's sysmon + `wantAsyncPreempt`):
+//!
+//! * whether the scheduler switched since the last tick: then nobody overran; nothing to do;
+//! * whether any other green thread is alive: if not, the tick stops until the next spawn;
+//! * whether the interrupted instruction is a safe point (`isAsyncSafePoint`): program code,
+//!   not the C library, the loader, libgcc_s, libstdc++, this library (codemap.rs), and no
+//!   signal handler running. If so it rewrites the interrupted context to call the yield
+//!   (the arch file); if not it sets `slice::set_due`, and the next hook on the fair path
+//!   (a zero-timeout poll, a failed trylock, ...) yields instead ([`yield_if_due`]).
+//!
+//! SIGURG is the program's too: ticks are told apart by si_code SI_TIMER and our cookie in
+//! si_value; any other SIGURG goes to the action the program installed through our
+//! `sigaction` hook, which records it here instead of replacing our handler ([`sigaction`]).
+//! The handler is installed with SA_RESTART and never counts as a program's handler
+//! (runtime/signals.rs), so the program's calls do not see EINTR from it.
+
+use super::signals::signal_depth;
+use super::{codemap, green, hub, slice, state};
+use crate::sys::{clock, log, raw};
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+#[cfg(target_arch = "x86_64")]
+use super::preempt_x86_64 as arch;
+
+/// Elsewhere preemption stays off (`configure`); these are never reached.
+#[cfg(not(target_arch = "x86_64"))]
+mod arch {
+    pub fn init(_entry: extern "C" fn(usize)) {}
+    pub unsafe fn interrupted_pc(_context: *mut core::ffi::c_void) -> usize {
+        0
+    }
+    pub unsafe fn redirect(_context: *mut core::ffi::c_void) {}
+}
+
+/// The preemption signal: ignored by default, and rarely used (Go chose it for that).
+pub const SIGNAL: c_int = super::signals::PREEMPT;
+/// si_value of our ticks.
+const COOKIE: usize = 0x6772_6565_6e00;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The kernel's id of the hub's tick timer (-1: none in this process).
+static TIMER: AtomicI32 = AtomicI32::new(-1);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// The switch count the previous tick saw.
+static LAST_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// The program's own action for SIGNAL while our handler holds the kernel's.
+static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
+static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
+
+/// Applies the settings, at start.
+pub fn configure(enabled: bool, slice_ns: u64) {
+    slice::set_length_ns(slice_ns);
+    if enabled && cfg!(not(target_arch = "x86_64")) {
+        log::log!(Info, "preemption is not available on this architecture: green threads switch only when they block or yield");
+        return;
+    }
+    ENABLED.store(enabled, Relaxed);
+}
+
+/// A green thread was created: make sure the tick runs.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn arm_if_needed() {
+    if !ENABLED.load(Relaxed) || slice::ticking() {
+        return;
+    }
+    let mut timer = TIMER.load(Relaxed);
+    if timer < 0 {
+        // SAFETY: hub thread (caller).
+        timer = unsafe { create() };
+        if timer < 0 {
+            ENABLED.store(false, Relaxed);
+            return;
+        }
+    }
+    slice::set_ticking(true);
+    set_timer(timer, slice::length_ns(), slice::length_ns());
+}
+
+/// Installs the handler (once per process) and creates the hub thread's tick timer.
+/// Returns the timer id, or -1 (preemption then stays off, said once in the log).
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn create() -> i32 {
+    arch::init(preempted);
+    codemap::refresh();
+    // SAFETY: hub thread (caller).
+    if !INSTALLED.load(Relaxed) && !unsafe { install_handler() } {
+        return -1;
+    }
+    // SAFETY: all-zero bytes are a valid sigevent (plain data).
+    let mut event: libc::sigevent = unsafe { core::mem::zeroed() };
+    event.sigev_value = libc::sigval { sival_ptr: COOKIE as *mut c_void };
+    event.sigev_signo = SIGNAL;
+    event.sigev_notify = libc::SIGEV_THREAD_ID;
+    event.sigev_notify_thread_id = rustix::thread::gettid().as_raw_nonzero().get();
+    let mut id: c_int = -1;
+    let args = [libc::CLOCK_THREAD_CPUTIME_ID as usize, &event as *const _ as usize, &mut id as *mut c_int as usize, 0, 0, 0];
+    // SAFETY: timer_create reads the sigevent and writes the id, both ours and alive.
+    let r = unsafe { raw::syscall6(libc::SYS_timer_create, args) };
+    if r < 0 {
+        log::log!(Warn, "cannot create the preemption timer (errno {}); green threads switch only when they block or yield", -r);
+        return -1;
+    }
+    TIMER.store(id, Relaxed);
+    id
+}
+
+/// Puts our handler on SIGNAL, keeping what was there as the program's action.
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn install_handler() -> bool {
+    // SAFETY: all-zero bytes are valid sigactions (plain data: empty masks).
+    let (mut ours, mut old): (libc::sigaction, libc::sigaction) = unsafe { core::mem::zeroed() };
+    ours.sa_sigaction = on_signal as *const () as usize;
+    ours.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+    // SAFETY: our own readable action and writable old one.
+    if unsafe { crate::sys::real::sigaction(SIGNAL, &ours, &mut old) } != 0 {
+        return false;
+    }
+    record_program_action(&old);
+    INSTALLED.store(true, Relaxed);
+    true
+}
+
+fn record_program_action(action: &libc::sigaction) {
+    // SAFETY: a sigset_t begins with the kernel's 64-bit set (signals 1 to 64).
+    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t as *const u64) };
+    PROGRAM_MASK.store(mask, Relaxed);
+    PROGRAM_FLAGS.store(action.sa_flags, Relaxed);
+    PROGRAM_HANDLER.store(action.sa_sigaction, Relaxed);
+}
+
+/// (Re)starts the periodic tick, the first one `first_ns` from now; 0 stops it.
+/// Async-signal-safe (a raw system call).
+fn set_timer(timer: i32, first_ns: u64, period_ns: u64) {
+    let spec = libc::itimerspec {
+        it_interval: clock::ns_to_timespec(period_ns),
+        it_value: clock::ns_to_timespec(first_ns),
+    };
+    let args = [timer as usize, 0, &spec as *const _ as usize, 0, 0, 0];
+    // SAFETY: timer_settime reads our itimerspec; a stale id gives EINVAL, nothing else.
+    unsafe { raw::syscall6(libc::SYS_timer_settime, args) };
+}
+
+extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let is_tick = unsafe { (*info).si_code == libc::SI_TIMER && (*info).si_value().sival_ptr as usize == COOKIE };
+    if !is_tick {
+        // SAFETY: as above; the program's action gets what the kernel gave us.
+        unsafe { chain(signal, info, context) };
+        return;
+    }
+    if !state::on_hub_thread() {
+        return;
+    }
+    let switches = slice::switches();
+    if LAST_SEEN.swap(switches, Relaxed) != switches {
+        return; // the scheduler switched since the last tick: nobody overran
+    }
+    if !slice::others() {
+        slice::set_ticking(false);
+        set_timer(TIMER.load(Relaxed), 0, 0);
+        return;
+    }
+    // SAFETY: the kernel's ucontext for this signal.
+    let pc = unsafe { arch::interrupted_pc(context) };
+    if signal_depth::running() || codemap::is_excluded(pc) {
+        slice::set_due();
+        // Try again soon rather than a whole slice later (Go's sysmon retries too).
+        let period = slice::length_ns();
+        set_timer(TIMER.load(Relaxed), period / 4, period);
+        return;
+    }
+    // SAFETY: the kernel's ucontext on the hub thread; the interrupted code is the
+    // program's own (checked just above).
+    unsafe { arch::redirect(context) };
+}
+
+/// A SIGURG that is not our tick: what the program asked for. Its default action, like
+/// SIG_IGN, is to ignore it.
+///
+/// # Safety
+/// In our handler, with the kernel's arguments.
+unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let handler = PROGRAM_HANDLER.load(Relaxed);
+    if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
+        return;
+    }
+    let flags = PROGRAM_FLAGS.load(Relaxed);
+    if flags & libc::SA_RESETHAND != 0 {
+        PROGRAM_HANDLER.store(libc::SIG_DFL, Relaxed);
+    }
+    let mask = PROGRAM_MASK.load(Relaxed);
+    let mut saved = 0u64;
+    let block = |how: c_int, set: &u64, old: &mut u64| {
+        let args = [how as usize, set as *const u64 as usize, old as *mut u64 as usize, 8, 0, 0];
+        // SAFETY: rt_sigprocmask reads and writes our 8-byte sets.
+        unsafe { raw::syscall6(libc::SYS_rt_sigprocmask, args) };
+    };
+    if mask != 0 {
+        block(libc::SIG_BLOCK, &mask, &mut saved);
+    }
+    if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the program installed a three-argument SA_SIGINFO handler.
+        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
+        f(signal, info, context);
+    } else {
+        // SAFETY: the program installed a one-argument handler.
+        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
+        f(signal);
+    }
+    if mask != 0 {
+        block(libc::SIG_SETMASK, &saved, &mut 0);
+    }
+}
+
+/// sigaction(2) for the program: on SIGNAL, while our handler holds it, records the
+/// program's action (and reports the previous one) without touching the kernel's; any
+/// other signal goes to the real call.
+///
+/// # Safety
+/// As for sigaction(2): `action` is null or readable, `old` null or writable.
+pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    if signal != SIGNAL || !INSTALLED.load(Relaxed) {
+        // SAFETY: the caller's arguments, as they came.
+        return unsafe { crate::sys::real::sigaction(signal, action, old) };
+    }
+    // SAFETY: null or readable (caller), copied before `old` is written (they may alias).
+    let wanted = unsafe { action.as_ref() }.copied();
+    // SAFETY: null or writable (caller).
+    if let Some(old) = unsafe { old.as_mut() } {
+        // SAFETY: all-zero bytes are a valid sigaction; the mask's first word is set below.
+        *old = unsafe { core::mem::zeroed() };
+        old.sa_sigaction = PROGRAM_HANDLER.load(Relaxed);
+        old.sa_flags = PROGRAM_FLAGS.load(Relaxed);
+        // SAFETY: a sigset_t begins with the kernel's 64-bit set.
+        unsafe { *(&mut old.sa_mask as *mut libc::sigset_t as *mut u64) = PROGRAM_MASK.load(Relaxed) };
+    }
+    if let Some(wanted) = wanted {
+        record_program_action(&wanted);
+    }
+    0
+}
+
+/// Where the trampoline lands, on the preempted thread's own stack, with every register
+/// of the interrupted code saved: `pc` is where it was stopped.
+pub extern "C" fn preempted(pc: usize) {
+    // The map may be stale (a dlopen since): check the place again with a fresh one.
+    if codemap::refresh() && codemap::is_excluded(pc) {
+        slice::set_due();
+        return;
+    }
+    if !state::on_hub() {
+        return;
+    }
+    slice::count_preemption();
+    // SAFETY: hub thread, no signal handler running (checked), and the interrupted code is
+    // the program's own: it holds no lock of ours or of the C library.
+    unsafe { yield_polling() };
+}
+
+/// The fair path: a hook that the program may call in a loop without ever parking (a
+/// zero-timeout poll, a failed trylock) calls this; the caller yields if it has used its
+/// slice (by the tick's flag, or by the clock when there is no tick).
+///
+/// # Safety
+/// Hub thread only, outside the runtime's own state changes (a hook's entry or exit).
+#[inline]
+pub unsafe fn yield_if_due() {
+    if !slice::others() {
+        return;
+    }
+    let due = if slice::ticking() { slice::is_due() } else { slice::overran_by_clock(clock::monotonic_ns) };
+    if due {
+        // SAFETY: hub thread (caller).
+        unsafe { yield_polling() };
+    }
+}
+
+/// Lets the hub look at fds and timers (a busy run queue may not have let it for a while),
+/// puts the threads that woke ahead of those that were already runnable (a thread that
+/// waited for a timer or an fd runs next, as Go's `runnext`: a ticker beside busy threads
+/// keeps its period), then lets every runnable thread run before the caller goes on.
+///
+/// # Safety
+/// Hub thread only, outside the runtime's own state changes.
+unsafe fn yield_polling() {
+    // SAFETY: hub thread (caller); the borrow ends before the poll.
+    let waiting = unsafe { state::rt() }.runq.len();
+    // SAFETY: hub thread (caller).
+    unsafe { hub::poll_events(false) };
+    // SAFETY: hub thread; re-fetched after the poll.
+    unsafe { state::rt() }.runq.rotate(waiting);
+    // SAFETY: hub thread (caller).
+    unsafe { green::requeue_current() };
+}
+
+/// In a forked child: the parent's timer is not inherited (POSIX); the next spawn makes one.
+pub fn forget_in_child() {
+    TIMER.store(-1, Relaxed);
+    slice::set_ticking(false);
+}
