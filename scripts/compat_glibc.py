@@ -49,6 +49,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# The expected-differences file has one format for both suites: CPython's runner reads it.
+from compat import expected_reason, load_expected
+
 ROOT = Path(__file__).resolve().parent.parent
 LIBGREEN = Path(os.environ.get("LIBGREEN") or ROOT / "target/release/libgreen.so").resolve()
 HERE = ROOT / "scripts/glibc"
@@ -665,28 +668,6 @@ def preflight(build: Path) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Comparing and reporting
-
-
-def load_expected(path: Path) -> list[tuple[str, str]]:
-    """`test-id-or-glob  reason` lines; `#` starts a comment line."""
-    entries = []
-    if path.exists():
-        for raw in path.read_text().splitlines():
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            tid, _, reason = line.partition(" ")
-            if not reason.strip():
-                sys.exit(f"{path}: entry without a reason: {raw!r}")
-            entries.append((tid, reason.strip()))
-    return entries
-
-
-def expected_reason(tid: str, expected: list[tuple[str, str]]) -> str | None:
-    for pattern, reason in expected:
-        if tid == pattern or fnmatch.fnmatchcase(tid, pattern):
-            return reason
-    return None
 
 
 def compare(results: dict, expected: list) -> tuple[list, list, list]:
