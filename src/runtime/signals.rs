@@ -376,7 +376,7 @@ impl MaskCounts {
 
 #[cfg(test)]
 mod tests {
-    use crate::runtime::signals::{bit, settable, MaskCounts};
+    use crate::runtime::signals::{bit, settable, MaskCounts, PREEMPT};
 
     #[test]
     fn the_kernel_blocks_only_what_no_thread_accepts() {
@@ -392,8 +392,16 @@ mod tests {
     fn internal_and_unblockable_signals_are_never_blocked() {
         let mut counts = MaskCounts::new();
         counts.count(u64::MAX, true);
-        assert_eq!(counts.kernel_mask(), settable(u64::MAX));
+        assert_eq!(counts.kernel_mask(), settable(u64::MAX) & !bit(PREEMPT));
         assert_eq!(counts.kernel_mask() & (bit(9) | bit(19) | bit(32) | bit(33)), 0);
+    }
+
+    #[test]
+    fn the_preemption_signal_is_settable_but_never_blocked_in_the_kernel() {
+        assert_ne!(settable(bit(PREEMPT)), 0);
+        let mut counts = MaskCounts::new();
+        counts.count(bit(PREEMPT), true);
+        assert_eq!(counts.kernel_mask() & bit(PREEMPT), 0);
     }
 
     #[test]
