@@ -227,11 +227,8 @@ unsafe fn run_until_root_is_resumed() {
         // SAFETY: the root's record lives as long as the runtime.
         if unsafe { (*rt.root).state } == State::Done && rt.live == 0 {
             // A forked child whose forking green thread has ended: that was its last thread.
-            // SAFETY: hub thread; the root's contents go live for exit's destructors.
-            unsafe {
-                tls::activate(rt.root);
-                libc::exit(0);
-            }
+            // SAFETY: hub thread; nothing else runs any more.
+            unsafe { exit_process(rt.root) };
         }
         rt.ticks = rt.ticks.wrapping_add(1);
         if rt.ticks % 61 == 0 && (rt.fd_waiters > 0 || !rt.timers.is_empty()) {
@@ -422,12 +419,8 @@ unsafe fn exit_root() -> ! {
         // SAFETY: hub thread; re-fetched every turn.
         let rt = unsafe { state::rt() };
         if rt.live == 0 {
-            // glibc runs the root's thread-local destructors at exit, on live contents.
             // SAFETY: hub thread; nothing else runs any more.
-            unsafe {
-                tls::activate(root);
-                libc::exit(0);
-            }
+            unsafe { exit_process(root) };
         }
         match rt.runq.pop() {
             // SAFETY: hub thread; a queued thread is live and Runnable.
@@ -435,5 +428,21 @@ unsafe fn exit_root() -> ! {
             // SAFETY: hub thread.
             None => unsafe { hub::poll_events(true) },
         }
+    }
+}
+
+/// The last green thread has ended: exit(0), as glibc does then. exit's handlers and
+/// destructors run in the root's place: its thread-locals live, and its signal mask in the
+/// kernel (the derived mask blocks every signal once no thread accepts any, and an atexit
+/// handler that raises a signal must see it delivered, as natively).
+///
+/// # Safety
+/// Hub thread only; no green thread is left to run.
+unsafe fn exit_process(root: *mut Green) -> ! {
+    // SAFETY: hub thread (caller); the root's record lives as long as the runtime.
+    unsafe {
+        tls::activate(root);
+        sigroute::kernel_mask(libc::SIG_SETMASK, Some((*root).signals.mask));
+        libc::exit(0)
     }
 }
