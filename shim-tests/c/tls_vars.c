@@ -17,6 +17,9 @@ static __thread char scratch[8192];
 static __thread const char *label = "unset";
 
 static atomic_int asleep;
+/* Set once main has counted the OS threads: until then no worker may end, or a loaded
+ * machine could let some finish before the count. */
+static atomic_int counted;
 static int initial_seen[THREADS];
 static uintptr_t address_of_counter[THREADS];
 static int kept[THREADS];
@@ -29,6 +32,7 @@ static void *worker(void *arg) {
     memset(scratch, 'a' + id, sizeof scratch);
     label = id % 2 ? "odd" : "even";
     atomic_fetch_add(&asleep, 1);
+    while (!atomic_load(&counted)) usleep(1000);
     for (int round = 0; round < 5; round++) {
         usleep(10 * 1000);
         sched_yield();
@@ -49,6 +53,7 @@ int main(void) {
         if (pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) != 0) DIE("pthread_create");
     while (atomic_load(&asleep) < THREADS) usleep(1000);
     printf("threads_while_sleeping=%d\n", os_thread_count());
+    atomic_store(&counted, 1);
     long sum = 0;
     int initial = 0, kept_count = 0;
     for (int i = 0; i < THREADS; i++) {
