@@ -65,7 +65,7 @@ static void sleep_ms(long ms) { usleep((useconds_t)(ms * 1000)); }
 /* ---- rwlock: readers share, writers exclude, the kind decides who goes first ---- */
 
 static pthread_rwlock_t order_lock;
-static atomic_int readers_inside, max_readers_inside, writer_saw_readers = -1;
+static atomic_int readers_inside, max_readers_inside, writer_saw_readers = -1, writer_asking;
 static pthread_mutex_t events_mutex = PTHREAD_MUTEX_INITIALIZER;
 static char events[256];
 
@@ -81,6 +81,9 @@ static void *early_reader(void *arg) {
     int now = atomic_fetch_add(&readers_inside, 1) + 1;
     int max = atomic_load(&max_readers_inside);
     while (now > max && !atomic_compare_exchange_weak(&max_readers_inside, &max, now)) {}
+    /* Both readers are inside before either starts its hold, however slowly they were
+     * scheduled: the overlap is then a property of the lock, not of the machine's load. */
+    while (atomic_load(&max_readers_inside) < 2) sleep_ms(1);
     sleep_ms((long)(intptr_t)arg);
     atomic_fetch_sub(&readers_inside, 1);
     check(pthread_rwlock_unlock(&order_lock), "unlock");
@@ -89,7 +92,9 @@ static void *early_reader(void *arg) {
 
 static void *waiting_writer(void *arg) {
     (void)arg;
+    while (atomic_load(&max_readers_inside) < 2) sleep_ms(1);
     sleep_ms(20);
+    atomic_store(&writer_asking, 1);
     check(pthread_rwlock_wrlock(&order_lock), "wrlock");
     atomic_store(&writer_saw_readers, atomic_load(&readers_inside));
     event("writer");
@@ -100,7 +105,8 @@ static void *waiting_writer(void *arg) {
 
 static void *late_reader(void *arg) {
     (void)arg;
-    sleep_ms(50);
+    while (!atomic_load(&writer_asking)) sleep_ms(1);
+    sleep_ms(30);
     int busy = pthread_rwlock_tryrdlock(&order_lock);
     if (busy == 0) pthread_rwlock_unlock(&order_lock);
     check(pthread_rwlock_rdlock(&order_lock), "rdlock");
@@ -109,7 +115,8 @@ static void *late_reader(void *arg) {
     return NULL;
 }
 
-/* Two readers hold the lock for 150 ms; a writer asks at 20 ms, another reader at 50 ms.
+/* Two readers hold the lock for 150 ms once both are in; a writer asks 20 ms after that,
+ * another reader 30 ms after the writer.
  * Preferring readers, the late reader gets in before the writer; preferring writers
  * (non-recursive), it waits behind the writer. */
 static void rwlock_order(int kind, const char *name) {
@@ -120,6 +127,7 @@ static void rwlock_order(int kind, const char *name) {
     pthread_rwlockattr_destroy(&attr);
     events[0] = 0;
     atomic_store(&max_readers_inside, 0);
+    atomic_store(&writer_asking, 0);
     double t0 = mono_now();
     pthread_t r1 = spawn(early_reader, (void *)150), r2 = spawn(early_reader, (void *)150);
     pthread_t w = spawn(waiting_writer, NULL), late = spawn(late_reader, NULL);
