@@ -11,6 +11,8 @@ getsockopt SO_RCVTIMEO: 0.152000
 recv after SO_RCVTIMEO 150 ms: -1 EAGAIN, waited about 150 ms: yes, ticker ran: yes
 read after SO_RCVTIMEO 150 ms: -1 EAGAIN, waited about 150 ms: yes
 recv with data there: 3
+recv after SO_RCVTIMEO 0 on a dup, data 300 ms later: 4, waited about 300 ms: yes
+recv on the dup after SO_RCVTIMEO 400 ms: -1 EAGAIN, waited about 400 ms: yes
 send of 16 MiB after SO_SNDTIMEO 150 ms: partial yes, waited about 150 ms: yes
 send to a full socket: -1 EAGAIN, waited about 150 ms: yes
 accept after SO_RCVTIMEO 150 ms: -1 EAGAIN, waited about 150 ms: yes
@@ -21,7 +23,8 @@ def test_socket_timeouts(mode):
     """recv, read and accept give up with EAGAIN after SO_RCVTIMEO (while a ticker thread
     keeps running: the wait is green), a 16 MiB send nobody reads returns its partial count
     after SO_SNDTIMEO, a send to a full socket EAGAIN; the timeout reads back as the kernel
-    rounded it (to its clock tick)."""
+    rounded it (to its clock tick). A timeout changed after a wait used it, through a dup of
+    the socket, is the one the next wait honours (the value is cached per description)."""
     r = assert_ok(run_prog("sock_timeouts", [], mode))
     assert r.stdout == EXPECTED, r.describe()
 

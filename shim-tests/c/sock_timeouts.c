@@ -21,6 +21,12 @@ static const char *timed(double t0, double ms) {
     return waited >= ms * 0.9 && waited < 5000.0 ? "yes" : "no";
 }
 
+static void *write_later(void *arg) {
+    usleep(300 * 1000);
+    if (write(*(int *)arg, "late", 4) != 4) DIE("write");
+    return NULL;
+}
+
 static void *checks(void *arg) {
     (void)arg;
     int sv[2];
@@ -45,6 +51,25 @@ static void *checks(void *arg) {
     if (write(sv[1], "abc", 3) != 3) DIE("write");
     n = recv(sv[0], buf, sizeof buf, 0);
     printf("recv with data there: %zd\n", n);
+
+    /* A timeout changed after a wait has used it, through another descriptor of the same
+     * socket: the next wait honours the new value (none, then 400 ms), not the old one. */
+    int twin = dup(sv[0]);
+    set_timeout(twin, SO_RCVTIMEO, 0);
+    pthread_t late;
+    pthread_create(&late, NULL, write_later, &sv[1]);
+    t0 = mono_now();
+    n = recv(sv[0], buf, sizeof buf, 0);
+    printf("recv after SO_RCVTIMEO 0 on a dup, data 300 ms later: %zd, waited about 300 ms: %s\n", n,
+           timed(t0, 300));
+    pthread_join(late, NULL);
+    set_timeout(sv[0], SO_RCVTIMEO, 400);
+    t0 = mono_now();
+    errno = 0;
+    n = recv(twin, buf, sizeof buf, 0);
+    printf("recv on the dup after SO_RCVTIMEO 400 ms: %zd %s, waited about 400 ms: %s\n", n, errno_name(errno),
+           timed(t0, 400));
+    close(twin);
 
     /* A send much larger than the socket buffer, nobody reading: partial after the timeout. */
     set_timeout(sv[1], SO_SNDTIMEO, 150);

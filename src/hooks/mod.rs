@@ -37,6 +37,7 @@ mod sigsend;
 mod sigwait;
 mod sleep;
 mod socket;
+mod sockopt;
 mod stdio;
 mod sync_cond;
 mod syscall_route;

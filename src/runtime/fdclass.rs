@@ -9,6 +9,7 @@
 use super::fdtable::{self, with_entry, DescView, FdEntry, Kind, Registration, READ};
 use super::state::on_hub;
 use crate::sys::raw;
+use core::sync::atomic::{AtomicU64, Ordering};
 use rustix::fd::BorrowedFd;
 
 /// How one attempt of a blocking-mode call is made without blocking the OS thread.
@@ -148,6 +149,18 @@ pub fn tcp_send_deadline(fd: i32, started: u64) -> Option<u64> {
     Some(started.saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)))
 }
 
+/// The epoch of every cached socket timeout (the description's `timeouts`): a cached value
+/// is used while its epoch is this one. Any setsockopt of SO_RCVTIMEO or SO_SNDTIMEO, on any
+/// thread and any socket, starts a new epoch, so a blocking call that has to wait asks the
+/// kernel once per description and change instead of once per wait. (A process sharing the
+/// socket that changes its timeout is not seen: ARCHITECTURE.md, Pass-through rules.)
+static TIMEOUT_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+/// A socket's SO_RCVTIMEO or SO_SNDTIMEO may have changed. Any thread.
+pub fn socket_timeouts_changed() {
+    TIMEOUT_EPOCH.fetch_add(1, Ordering::Release);
+}
+
 /// When a blocking call on socket `fd` waiting for `interest` gives up: now plus its
 /// SO_RCVTIMEO (reads, accept) or SO_SNDTIMEO (writes, connect), or never when that is zero
 /// or `fd` is not a socket.
@@ -155,17 +168,28 @@ pub fn tcp_send_deadline(fd: i32, started: u64) -> Option<u64> {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn socket_timeout_deadline(fd: i32, interest: u8) -> Option<u64> {
-    let is_socket = fdtable::kind(fd).is_some_and(|kind| matches!(kind, Kind::StreamSocket | Kind::MessageSocket));
-    if !is_socket {
-        return None;
-    }
     use rustix::net::sockopt::{socket_timeout, Timeout};
-    // SAFETY: getsockopt only reads the fd number.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let which = if interest == READ { Timeout::Recv } else { Timeout::Send };
-    let timeout = socket_timeout(borrowed, which).ok()??;
-    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
-    Some(crate::sys::clock::monotonic_ns().saturating_add(ns))
+    let which = usize::from(interest != READ);
+    let epoch = TIMEOUT_EPOCH.load(Ordering::Acquire);
+    let cached_or_asked = |entry: &mut FdEntry| {
+        // SAFETY: hub thread; the reference does not outlive this closure, which reaches no
+        // other entry.
+        let desc = unsafe { entry.desc() }?;
+        if !matches!(desc.kind, Kind::StreamSocket | Kind::MessageSocket) {
+            return None;
+        }
+        if desc.timeouts[which].0 != epoch {
+            // SAFETY: getsockopt only reads the fd number.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let timeout = socket_timeout(borrowed, [Timeout::Recv, Timeout::Send][which]).ok()?;
+            let ns = timeout.map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+            desc.timeouts[which] = (epoch, ns);
+        }
+        Some(desc.timeouts[which].1)
+    };
+    // SAFETY: hub thread (caller); the entry is used within the closure only.
+    let ns = unsafe { with_entry(fd, cached_or_asked) }.flatten()?;
+    (ns != 0).then(|| crate::sys::clock::monotonic_ns().saturating_add(ns))
 }
 
 /// Whether `fd` is a TCP socket (IPv4 or IPv6).

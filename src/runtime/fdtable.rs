@@ -59,6 +59,9 @@ pub struct Desc {
     pub owned_nonblock: bool,
     /// The program's own view of O_NONBLOCK.
     pub user_nonblock: bool,
+    /// SO_RCVTIMEO and SO_SNDTIMEO in ns, each with the epoch it was read in (fdclass.rs,
+    /// socket timeouts); epoch 0 is never current.
+    pub timeouts: [(u64, u64); 2],
 }
 
 /// A copy of what a description's record says, for readers that must not hold it.
@@ -415,7 +418,7 @@ impl FdEntry {
     /// This number now names a new description we just learnt about.
     pub fn adopt(&mut self, kind: Kind, owned_nonblock: bool, user_nonblock: bool) {
         self.forget();
-        self.desc = Box::into_raw(Box::new(Desc { refs: 1, kind, owned_nonblock, user_nonblock }));
+        self.desc = Box::into_raw(Box::new(Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts: [(0, 0); 2] }));
     }
 
     /// This number is now a duplicate of `source`'s (dup, dup2, F_DUPFD).

@@ -19,7 +19,7 @@ use rustix::fd::BorrowedFd;
 
 pub use super::fdclass::{
     is_regular_file, is_stream_socket, is_tcp_stream, plan, release_inheritable, release_passed,
-    socket_timeout_deadline, tcp_send_deadline, Attempt, Plan,
+    socket_timeout_deadline, socket_timeouts_changed, tcp_send_deadline, Attempt, Plan,
 };
 
 /// Runs `attempt` until it no longer fails with EAGAIN, parking on `fd` readiness for

@@ -121,6 +121,7 @@ real_fns! {
     fn accept4(fd: c_int, addr: Addr, len: *mut SockLen, flags: c_int) -> c_int;
     fn connect(fd: c_int, addr: *const libc::sockaddr, len: SockLen) -> c_int;
     fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: SockLen) -> c_int;
     fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int;
     fn pipe2(fds: *mut c_int, flags: c_int) -> c_int;
     fn close(fd: c_int) -> c_int;
