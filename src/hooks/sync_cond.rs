@@ -86,10 +86,13 @@ fn wait(hub: Hub, address: usize, mutex: GreenMutex<'_>, deadline: Option<u64>) 
         return released;
     }
     let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
-    mutex.lock(None);
+    // A robust mutex comes back with EOWNERDEAD or ENOTRECOVERABLE, which glibc returns.
+    let relocked = mutex.lock(None);
     // SAFETY: hub thread (`hub`); a cancellation point with the mutex taken back, as glibc.
     unsafe { crate::runtime::cancel::point() };
-    if wake == Wake::Timeout {
+    if relocked != 0 {
+        relocked
+    } else if wake == Wake::Timeout {
         libc::ETIMEDOUT
     } else {
         0

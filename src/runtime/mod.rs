@@ -53,6 +53,7 @@ pub mod preempt;
 mod preempt_x86_64;
 mod preload;
 mod queues;
+pub mod robust;
 mod runqueue;
 pub mod signals;
 pub mod sigroute;
