@@ -214,6 +214,27 @@ impl<'a> GreenMutex<'a> {
     }
 }
 
+impl GreenMutex<'_> {
+    /// The unlock of a condition wait. glibc keeps the waiter counted in `__nusers` while
+    /// it waits (so pthread_mutex_destroy says EBUSY meanwhile): the count goes back up.
+    pub(crate) fn unlock_for_wait(self) -> c_int {
+        let result = self.unlock();
+        if result == 0 {
+            self.m.nusers.fetch_add(1, Relaxed);
+        }
+        result
+    }
+
+    /// The relock after a condition wait, which the wait's unlock left counted.
+    pub(crate) fn lock_after_wait(self) -> c_int {
+        let result = self.lock(None);
+        if result == 0 || result == libc::EOWNERDEAD {
+            self.m.nusers.fetch_sub(1, Relaxed);
+        }
+        result
+    }
+}
+
 /// # Safety
 /// `m` is null or a mutex the program initialised (pthread_mutex_lock's contract).
 #[no_mangle]
