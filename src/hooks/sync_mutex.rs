@@ -16,42 +16,14 @@
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
 use super::hub::{fair_turn, Hub};
-use super::sync_mutex_kinds::{is_private, Special};
+use super::sync_mutex_kinds::Special;
+use super::sync_mutex_words::{is_private, GlibcMutex, ERRORCHECK, RECURSIVE, SHARED, SPECIAL, TYPE_MASK};
 use super::sync_mutex_shared::{shared_clocklock, shared_lock};
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::{raw, real};
 use core::ffi::c_int;
 use core::sync::atomic::Ordering::{self, Relaxed};
-use core::sync::atomic::{AtomicI32, AtomicU32};
 
-/// The first five words of glibc's `struct __pthread_mutex_s`, as glibc 2.36 lays them out
-/// in sysdeps/x86/nptl/bits/struct_mutex.h (x86-64) and sysdeps/nptl/bits/struct_mutex.h
-/// (aarch64, `__WORDSIZE == 64`): `__lock`, `__count`, `__owner`, `__nusers`, `__kind`.
-/// These are the words glibc's own lock and unlock use, so foreign threads running glibc
-/// change them while we look: every field is atomic, which makes a shared reference to a
-/// live mutex sound (glibc's plain accesses and our relaxed ones are the same loads and
-/// stores on both architectures).
-#[repr(C)]
-pub(crate) struct GlibcMutex {
-    pub(super) lock: AtomicI32,
-    pub(super) count: AtomicU32,
-    pub(super) owner: AtomicI32,
-    pub(super) nusers: AtomicU32,
-    pub(super) kind: AtomicI32,
-}
-
-const _: () = assert!(core::mem::size_of::<GlibcMutex>() <= core::mem::size_of::<libc::pthread_mutex_t>());
-const _: () = assert!(core::mem::align_of::<GlibcMutex>() <= core::mem::align_of::<libc::pthread_mutex_t>());
-
-/// `__kind`: the type in the low bits (PTHREAD_MUTEX_KIND_MASK_NP) and glibc's flags above
-/// them (nptl's pthreadP.h, glibc 2.36).
-pub(super) const TYPE_MASK: i32 = 3;
-pub(super) const RECURSIVE: i32 = libc::PTHREAD_MUTEX_RECURSIVE;
-pub(super) const ERRORCHECK: i32 = libc::PTHREAD_MUTEX_ERRORCHECK;
-/// PTHREAD_MUTEX_ROBUST_NORMAL_NP | PRIO_INHERIT_NP | PRIO_PROTECT_NP: sync_mutex_kinds.rs.
-pub(super) const SPECIAL: i32 = 16 | 32 | 64;
-/// PTHREAD_MUTEX_PSHARED_BIT.
-pub(super) const SHARED: i32 = 128;
 
 /// A mutex we lock green: process-private, used on the hub thread. `special` mutexes
 /// (robust, priority-inheritance, priority-protect) follow sync_mutex_kinds.rs.

@@ -39,70 +39,21 @@
 
 use super::deadline::{passed, recheck_deadline, FIRST_NAP_NS};
 use super::hub::{Hub, HubMap};
-use super::sync_mutex::{GlibcMutex, ERRORCHECK, RECURSIVE, SHARED, TYPE_MASK};
 use super::sync_mutex_prio as prio;
+use super::sync_mutex_words::{
+    futex_unlock_pi, ident_of, is_private, my_ident, os_tid, GlibcMutex, CEILING_MASK, CEILING_SHIFT, ERRORCHECK,
+    INCONSISTENT, NOTRECOVERABLE, OWNER_DIED, PI, PP, RECURSIVE, ROBUST, TID_MASK, TYPE_MASK, WAITERS,
+};
 use crate::runtime::green::{Wake, WaitingOn};
-use crate::sys::{raw, real};
+use crate::sys::raw;
 use core::ffi::c_int;
+use core::sync::atomic::AtomicBool;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicBool, AtomicI32};
-
-/// `__kind` flags (nptl's pthreadP.h).
-const ROBUST: i32 = 16;
-const PI: i32 = 32;
-pub(super) const PP: i32 = 64;
-/// Lock word bits (linux/futex.h).
-const WAITERS: i32 = i32::MIN;
-const OWNER_DIED: i32 = 0x4000_0000;
-const TID_MASK: i32 = 0x3fff_ffff;
-/// `__owner` cookies of a robust mutex whose owner died (nptl's pthreadP.h).
-const INCONSISTENT: i32 = i32::MAX;
-const NOTRECOVERABLE: i32 = i32::MAX - 1;
-/// A PP mutex's ceiling in its lock word.
-const CEILING_MASK: i32 = 0xfff8_0000_u32 as i32;
-const CEILING_SHIFT: u32 = 19;
-/// Idents of green threads other than the root start here (see the module doc).
-const IDENT_BASE: i32 = 0x2000_0000;
 
 /// The special mutexes green threads hold: address -> holder's ident.
 static HELD: HubMap<i32> = HubMap::new();
 static REGISTERED: AtomicBool = AtomicBool::new(false);
-/// Robust mutexes pthread_mutex_init made process-private on the hub thread, by address.
-static PRIVATE_ROBUST: HubMap<()> = HubMap::new();
 
-/// Whether a mutex of `kind` at `address` is one sync_mutex.rs locks green: not
-/// process-shared (see the module doc for robust ones).
-pub(super) fn is_private(hub: Hub, address: usize, kind: i32) -> bool {
-    if kind & ROBUST != 0 {
-        PRIVATE_ROBUST.with(hub, |set| set.contains_key(&address))
-    } else {
-        kind & SHARED == 0
-    }
-}
-
-/// The ident of the green thread whose owner tag (hub.rs) is `tag`.
-fn ident_of(tag: i32) -> i32 {
-    if tag < 0 {
-        IDENT_BASE | (tag.wrapping_neg() & (IDENT_BASE - 1))
-    } else {
-        tag
-    }
-}
-
-pub(super) fn my_ident(hub: Hub) -> i32 {
-    ident_of(hub.my_owner_tag())
-}
-
-fn os_tid() -> i32 {
-    rustix::thread::gettid().as_raw_nonzero().get()
-}
-
-/// FUTEX_UNLOCK_PI on `word`, which the calling OS thread owns in the kernel's view.
-fn futex_unlock_pi(word: &AtomicI32, private: bool) {
-    let op = libc::FUTEX_UNLOCK_PI | if private { libc::FUTEX_PRIVATE_FLAG } else { 0 };
-    // SAFETY: the kernel reads and writes the one aligned word, a live atomic (a reference).
-    unsafe { raw::syscall6(libc::SYS_futex, [word.as_ptr() as usize, op as usize, 0, 0, 0, 0]) };
-}
 
 /// A robust, PI or PP mutex, process-private, used on the hub thread.
 #[derive(Clone, Copy)]
@@ -405,6 +356,15 @@ impl<'a> Special<'a> {
         }
     }
 
+    /// pthread_mutex_consistent: EINVAL unless robust with a dead owner's state.
+    pub(super) fn make_consistent(self) -> c_int {
+        if !self.has(ROBUST) || self.m.owner.load(Relaxed) != INCONSISTENT {
+            return libc::EINVAL;
+        }
+        self.m.owner.store(my_ident(self.hub), Relaxed);
+        0
+    }
+
     /// pthread_mutex_setprioceiling's part between its checks: the old ceiling, or an
     /// error number.
     pub(super) fn set_ceiling(self, ceiling: i32) -> Result<i32, c_int> {
@@ -460,39 +420,3 @@ fn thread_ended() {
     }
 }
 
-/// # Safety
-/// `m` is null or a mutex the program initialised.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_consistent(m: *mut libc::pthread_mutex_t) -> c_int {
-    // SAFETY: the caller's contract is Special::of's.
-    let Some(special) = (unsafe { Special::of(m) }) else {
-        // SAFETY: the program's argument, passed on as it gave it.
-        return unsafe { real::pthread_mutex_consistent(m) };
-    };
-    if !special.has(ROBUST) || special.m.owner.load(Relaxed) != INCONSISTENT {
-        return libc::EINVAL;
-    }
-    special.m.owner.store(my_ident(special.hub), Relaxed);
-    0
-}
-
-/// # Safety
-/// `m` points to writable memory for a mutex; `attr` is null or an initialised attribute.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_init(m: *mut libc::pthread_mutex_t, attr: *const libc::pthread_mutexattr_t) -> c_int {
-    // SAFETY: the program's arguments, passed on as it gave them.
-    let result = unsafe { real::pthread_mutex_init(m, attr) };
-    if let Some(hub) = Hub::here().filter(|_| result == 0 && !attr.is_null()) {
-        let (mut robust, mut shared) = (0, 0);
-        // SAFETY: `attr` is an initialised attribute (caller); these only read it.
-        unsafe {
-            libc::pthread_mutexattr_getrobust(attr, &mut robust);
-            libc::pthread_mutexattr_getpshared(attr, &mut shared);
-        }
-        let private = robust == libc::PTHREAD_MUTEX_ROBUST && shared == libc::PTHREAD_PROCESS_PRIVATE;
-        PRIVATE_ROBUST.with(hub, |set| if private { set.insert(m as usize, ()) } else { set.remove(&(m as usize)) });
-    } else if let Some(hub) = Hub::here() {
-        PRIVATE_ROBUST.with(hub, |set| set.remove(&(m as usize)));
-    }
-    result
-}

@@ -1,5 +1,5 @@
 //! Priority-protect ceilings (PTHREAD_PRIO_PROTECT) of the mutexes sync_mutex_kinds.rs
-//! locks green, as glibc's nptl/tpp.c keeps them, and pthread_mutex_setprioceiling.
+//! locks green, as glibc's nptl/tpp.c keeps them.
 //!
 //! glibc counts, per thread, the ceilings of the PP mutexes it holds or waits for, and
 //! keeps the thread's priority at the highest one with sched_setscheduler in the thread's
@@ -12,8 +12,7 @@
 //! later ones succeed (glibc has counted the ceiling already).
 
 use super::hub::{Hub, HubMap};
-use super::sync_mutex_kinds::{Special, PP};
-use crate::sys::{raw, real};
+use crate::sys::raw;
 use core::ffi::c_int;
 
 /// The highest ceiling a green thread's counts name, and the counts from SCHED_FIFO's
@@ -40,7 +39,7 @@ fn syscall_value(nr: libc::c_long, a: [usize; 6]) -> Result<i32, c_int> {
 }
 
 /// SCHED_FIFO's priority range (glibc's __sched_fifo_min_prio and max).
-fn fifo_range() -> (i32, i32) {
+pub(super) fn fifo_range() -> (i32, i32) {
     let fifo = libc::SCHED_FIFO as usize;
     let min = syscall_value(libc::SYS_sched_get_priority_min, [fifo, 0, 0, 0, 0, 0]).unwrap_or(1);
     let max = syscall_value(libc::SYS_sched_get_priority_max, [fifo, 0, 0, 0, 0, 0]).unwrap_or(99);
@@ -134,33 +133,3 @@ pub(super) fn forget(hub: Hub, me: i32) {
     TPP.with(hub, |t| t.remove(&(me as usize)));
 }
 
-/// # Safety
-/// `m` is null or a mutex the program initialised; `old` is null or writable.
-#[no_mangle]
-pub unsafe extern "C" fn pthread_mutex_setprioceiling(
-    m: *mut libc::pthread_mutex_t,
-    ceiling: c_int,
-    old: *mut c_int,
-) -> c_int {
-    // SAFETY: the caller's contract is Special::of's.
-    let Some(special) = (unsafe { Special::of(m) }) else {
-        // SAFETY: the program's arguments, passed on as it gave them.
-        return unsafe { real::pthread_mutex_setprioceiling(m, ceiling, old) };
-    };
-    let (min, max) = fifo_range();
-    // glibc's PTHREAD_MUTEXATTR_PRIO_CEILING_MASK: twelve bits.
-    let fits = ceiling & 0xfff == ceiling;
-    if !special.has(PP) || !(min..=max).contains(&ceiling) || !fits {
-        return libc::EINVAL;
-    }
-    match special.set_ceiling(ceiling) {
-        Ok(previous) => {
-            // SAFETY: null or writable (caller).
-            if let Some(old) = unsafe { old.as_mut() } {
-                *old = previous;
-            }
-            0
-        }
-        Err(e) => e,
-    }
-}

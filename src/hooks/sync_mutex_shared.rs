@@ -10,7 +10,7 @@
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
 use super::hub::Hub;
-use super::sync_mutex::{GlibcMutex, ERRORCHECK, RECURSIVE, TYPE_MASK};
+use super::sync_mutex_words::{GlibcMutex, ERRORCHECK, RECURSIVE, TYPE_MASK};
 use crate::runtime::green::WaitingOn;
 use crate::sys::real;
 use core::ffi::c_int;
