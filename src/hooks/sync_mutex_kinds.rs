@@ -31,10 +31,11 @@
 //!   The root is not covered: its pthread_exit keeps what it holds.
 //! * **Which robust mutexes.** glibc sets PTHREAD_MUTEX_PSHARED_BIT in every robust
 //!   mutex's `__kind` (the kernel wakes robust futexes as shared), so the kind cannot say
-//!   whether one is process-shared. [`pthread_mutex_init`] records the robust ones made
-//!   process-private on the hub thread ([`PRIVATE_ROBUST`]); any other robust mutex (made
-//!   process-shared, or elsewhere) stays glibc's, as process-shared mutexes do
-//!   (sync_mutex_shared.rs), so the kernel still recovers it when a process dies.
+//!   whether one is process-shared. pthread_mutex_init (sync_mutex_attrs.rs) records the
+//!   robust ones made process-private on the hub thread (sync_mutex_words.rs); any other
+//!   robust mutex (made process-shared, or elsewhere) stays glibc's, as process-shared
+//!   mutexes do (sync_mutex_shared.rs), so the kernel still recovers it when a process
+//!   dies.
 //! * **Priorities** (PP ceilings, PI boosts) are the one OS thread's: sync_mutex_prio.rs.
 
 use super::deadline::{passed, recheck_deadline, FIRST_NAP_NS};
