@@ -5,7 +5,7 @@
 //! does.
 
 use super::hub::Hub;
-use super::sync_mutex_kinds::Special;
+use super::sync_mutex_kinds::{forget, Special};
 use super::sync_mutex_prio::fifo_range;
 use super::sync_mutex_words::{PP, PRIVATE_ROBUST};
 use crate::sys::real;
@@ -17,18 +17,18 @@ use core::ffi::c_int;
 pub unsafe extern "C" fn pthread_mutex_init(m: *mut libc::pthread_mutex_t, attr: *const libc::pthread_mutexattr_t) -> c_int {
     // SAFETY: the program's arguments, passed on as it gave them.
     let result = unsafe { real::pthread_mutex_init(m, attr) };
-    if let Some(hub) = Hub::here().filter(|_| result == 0 && !attr.is_null()) {
-        let (mut robust, mut shared) = (0, 0);
+    let Some(hub) = Hub::here() else { return result };
+    forget(hub, m as usize);
+    let (mut robust, mut shared) = (0, 0);
+    if result == 0 && !attr.is_null() {
         // SAFETY: `attr` is an initialised attribute (caller); these only read it.
         unsafe {
             libc::pthread_mutexattr_getrobust(attr, &mut robust);
             libc::pthread_mutexattr_getpshared(attr, &mut shared);
         }
-        let private = robust == libc::PTHREAD_MUTEX_ROBUST && shared == libc::PTHREAD_PROCESS_PRIVATE;
-        PRIVATE_ROBUST.with(hub, |set| if private { set.insert(m as usize, ()) } else { set.remove(&(m as usize)) });
-    } else if let Some(hub) = Hub::here() {
-        PRIVATE_ROBUST.with(hub, |set| set.remove(&(m as usize)));
     }
+    let private = robust == libc::PTHREAD_MUTEX_ROBUST && shared == libc::PTHREAD_PROCESS_PRIVATE;
+    PRIVATE_ROBUST.with(hub, |set| if private { set.insert(m as usize, ()) } else { set.remove(&(m as usize)) });
     result
 }
 

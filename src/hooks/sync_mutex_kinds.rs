@@ -189,7 +189,9 @@ impl<'a> Special<'a> {
 
     /// A holder's relock: EDEADLK, one more hold, or None (it waits, as glibc's does).
     fn relock(self, me: i32) -> Option<c_int> {
-        if self.holder() != Some(me) {
+        let word = self.m.lock.load(Relaxed);
+        let locked = if self.has(PP) { word & !CEILING_MASK != 0 } else { word & TID_MASK != 0 };
+        if !locked || self.holder() != Some(me) {
             return None;
         }
         match self.type_() {
@@ -395,6 +397,11 @@ impl<'a> Special<'a> {
         raw::futex_wake(lock.as_ptr(), i32::MAX, true);
         Ok(old)
     }
+}
+
+/// pthread_mutex_init made a new mutex at `address`: nobody holds it.
+pub(super) fn forget(hub: Hub, address: usize) {
+    HELD.with(hub, |held| held.remove(&address));
 }
 
 /// Registered with the runtime (runtime/robust.rs): the ending green thread lets go of
