@@ -81,15 +81,18 @@ unsafe fn attributes(c: *mut libc::pthread_cond_t) -> (libc::clockid_t, bool) {
 /// Nothing can run between the release and the park (one OS thread, and unlock does not
 /// switch), so no signal is lost.
 fn wait(hub: Hub, address: usize, mutex: GreenMutex<'_>, deadline: Option<u64>) -> c_int {
-    let released = mutex.unlock();
+    let released = mutex.unlock_for_wait();
     if released != 0 {
         return released;
     }
     let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
-    mutex.lock(None);
+    // A robust mutex comes back with EOWNERDEAD or ENOTRECOVERABLE, which glibc returns.
+    let relocked = mutex.lock_after_wait();
     // SAFETY: hub thread (`hub`); a cancellation point with the mutex taken back, as glibc.
     unsafe { crate::runtime::cancel::point() };
-    if wake == Wake::Timeout {
+    if relocked != 0 {
+        relocked
+    } else if wake == Wake::Timeout {
         libc::ETIMEDOUT
     } else {
         0

@@ -8,50 +8,30 @@
 //! scheduling, "wake and let it retry" would let a thread that unlocks and relocks without
 //! parking starve everyone else forever.
 //!
-//! Robust, priority-inheritance, priority-protect and process-shared mutexes pass through
-//! to glibc: their semantics involve the kernel or other processes.
+//! Robust, priority-inheritance and priority-protect mutexes (process-private) are green
+//! locks too, with their own word protocol and green ownership: sync_mutex_kinds.rs.
+//! Process-shared mutexes stay glibc's, since other processes lock them with glibc's own
+//! code; a contended one is polled green instead of blocking the OS thread:
+//! sync_mutex_shared.rs.
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
 use super::hub::{fair_turn, Hub};
+use super::sync_mutex_kinds::Special;
+use super::sync_mutex_words::{is_private, GlibcMutex, ERRORCHECK, RECURSIVE, SHARED, SPECIAL, TYPE_MASK};
+use super::sync_mutex_shared::{shared_clocklock, shared_lock};
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::{raw, real};
 use core::ffi::c_int;
 use core::sync::atomic::Ordering::{self, Relaxed};
-use core::sync::atomic::{AtomicI32, AtomicU32};
 
-/// The first five words of glibc's `struct __pthread_mutex_s`, as glibc 2.36 lays them out
-/// in sysdeps/x86/nptl/bits/struct_mutex.h (x86-64) and sysdeps/nptl/bits/struct_mutex.h
-/// (aarch64, `__WORDSIZE == 64`): `__lock`, `__count`, `__owner`, `__nusers`, `__kind`.
-/// These are the words glibc's own lock and unlock use, so foreign threads running glibc
-/// change them while we look: every field is atomic, which makes a shared reference to a
-/// live mutex sound (glibc's plain accesses and our relaxed ones are the same loads and
-/// stores on both architectures).
-#[repr(C)]
-pub(crate) struct GlibcMutex {
-    lock: AtomicI32,
-    count: AtomicU32,
-    owner: AtomicI32,
-    nusers: AtomicU32,
-    kind: AtomicI32,
-}
 
-const _: () = assert!(core::mem::size_of::<GlibcMutex>() <= core::mem::size_of::<libc::pthread_mutex_t>());
-const _: () = assert!(core::mem::align_of::<GlibcMutex>() <= core::mem::align_of::<libc::pthread_mutex_t>());
-
-/// `__kind`: the type in the low bits (PTHREAD_MUTEX_KIND_MASK_NP) and glibc's flags above
-/// them (nptl's pthreadP.h, glibc 2.36).
-const TYPE_MASK: i32 = 3;
-const RECURSIVE: i32 = libc::PTHREAD_MUTEX_RECURSIVE;
-const ERRORCHECK: i32 = libc::PTHREAD_MUTEX_ERRORCHECK;
-/// PTHREAD_MUTEX_ROBUST_NORMAL_NP | PRIO_INHERIT_NP | PRIO_PROTECT_NP | PSHARED_BIT.
-const KERNEL_OR_SHARED: i32 = 16 | 32 | 64 | 128;
-
-/// A mutex we lock green: process-private, neither robust nor priority-aware, used on the
-/// hub thread.
+/// A mutex we lock green: process-private, used on the hub thread. `special` mutexes
+/// (robust, priority-inheritance, priority-protect) follow sync_mutex_kinds.rs.
 #[derive(Clone, Copy)]
 pub(crate) struct GreenMutex<'a> {
     m: &'a GlibcMutex,
     hub: Hub,
+    special: bool,
 }
 
 impl<'a> GreenMutex<'a> {
@@ -66,7 +46,15 @@ impl<'a> GreenMutex<'a> {
         // SAFETY: the caller's pointer is null or a live mutex whose first words are a
         // GlibcMutex (see there); all of them are atomics, so sharing is sound.
         let m = unsafe { (m as *const GlibcMutex).as_ref() }?;
-        (m.kind.load(Relaxed) & KERNEL_OR_SHARED == 0).then_some(GreenMutex { m, hub })
+        let kind = m.kind.load(Relaxed);
+        if kind & SPECIAL == 0 {
+            return (kind & SHARED == 0).then_some(GreenMutex { m, hub, special: false });
+        }
+        is_private(hub, m as *const GlibcMutex as usize, kind).then_some(GreenMutex { m, hub, special: true })
+    }
+
+    fn kinds(self) -> Special<'a> {
+        Special::new(self.m, self.hub)
     }
 
     fn kind(self) -> i32 {
@@ -105,6 +93,9 @@ impl<'a> GreenMutex<'a> {
     /// Acquires the mutex for the current green thread, waiting until `deadline` at most.
     /// Returns 0 or an error number, as pthread_mutex_lock does.
     pub(crate) fn lock(self, deadline: Option<u64>) -> c_int {
+        if self.special {
+            return self.kinds().lock(deadline);
+        }
         let me = self.hub.my_owner_tag();
         if self.try_acquire(me) {
             return 0;
@@ -145,6 +136,9 @@ impl<'a> GreenMutex<'a> {
 
     /// pthread_mutex_trylock.
     fn trylock(self) -> c_int {
+        if self.special {
+            return self.kinds().trylock();
+        }
         let me = self.hub.my_owner_tag();
         if self.try_acquire(me) {
             return 0;
@@ -157,6 +151,9 @@ impl<'a> GreenMutex<'a> {
 
     /// pthread_mutex_unlock: 0 or an error number.
     pub(crate) fn unlock(self) -> c_int {
+        if self.special {
+            return self.kinds().unlock();
+        }
         let m = self.m;
         let kind = self.kind();
         if kind == RECURSIVE || kind == ERRORCHECK {
@@ -189,6 +186,27 @@ impl<'a> GreenMutex<'a> {
     }
 }
 
+impl GreenMutex<'_> {
+    /// The unlock of a condition wait. glibc keeps the waiter counted in `__nusers` while
+    /// it waits (so pthread_mutex_destroy says EBUSY meanwhile): the count goes back up.
+    pub(crate) fn unlock_for_wait(self) -> c_int {
+        let result = self.unlock();
+        if result == 0 {
+            self.m.nusers.fetch_add(1, Relaxed);
+        }
+        result
+    }
+
+    /// The relock after a condition wait, which the wait's unlock left counted.
+    pub(crate) fn lock_after_wait(self) -> c_int {
+        let result = self.lock(None);
+        if result == 0 || result == libc::EOWNERDEAD {
+            self.m.nusers.fetch_sub(1, Relaxed);
+        }
+        result
+    }
+}
+
 /// # Safety
 /// `m` is null or a mutex the program initialised (pthread_mutex_lock's contract).
 #[no_mangle]
@@ -196,8 +214,8 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut libc::pthread_mutex_t) -> c_
     // SAFETY: the caller's contract is GreenMutex::new's.
     match unsafe { GreenMutex::new(m) } {
         Some(mutex) => mutex.lock(None),
-        // SAFETY: the program's argument, passed on as it gave it.
-        None => unsafe { real::pthread_mutex_lock(m) },
+        // SAFETY: the caller's contract is shared_lock's.
+        None => unsafe { shared_lock(m, None) },
     }
 }
 
@@ -252,14 +270,18 @@ pub unsafe extern "C" fn pthread_mutex_clocklock(
 ) -> c_int {
     // SAFETY: the caller's contract is GreenMutex::new's.
     let Some(mutex) = (unsafe { GreenMutex::new(m) }) else {
-        // SAFETY: the program's arguments, passed on as it gave them.
-        return unsafe { real::pthread_mutex_clocklock(m, clock_id, abstime) };
+        // SAFETY: the caller's contract is shared_clocklock's.
+        return unsafe { shared_clocklock(m, clock_id, abstime) };
     };
     if clock_id != libc::CLOCK_REALTIME && clock_id != libc::CLOCK_MONOTONIC {
         return libc::EINVAL;
     }
     // Like glibc, an uncontended lock succeeds without looking at the timeout.
-    if mutex.try_acquire(mutex.hub.my_owner_tag()) {
+    if mutex.special {
+        if let Some(result) = mutex.kinds().try_lock_untimed() {
+            return result;
+        }
+    } else if mutex.try_acquire(mutex.hub.my_owner_tag()) {
         return 0;
     }
     // SAFETY: the caller passes null or a readable timespec.

@@ -335,7 +335,7 @@ unsafe fn finish(g: *mut Green) {
 }
 
 /// What glibc runs when a thread ends, in its order: thread-local destructors, then pthread
-/// key destructors.
+/// key destructors; then what the kernel does at its exit (robust.rs).
 ///
 /// # Safety
 /// On `g` itself, as it ends.
@@ -345,6 +345,7 @@ unsafe fn run_exit_destructors(g: *mut Green) {
         tls::run_destructors(g);
         tsd::run_destructors(g);
     }
+    super::robust::thread_ends();
 }
 
 /// In a forked child: `g` does not exist here. Its stack goes back to the pool (nothing of

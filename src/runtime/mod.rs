@@ -8,7 +8,8 @@
 //! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
 //!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
-//!    `preload` (LD_PRELOAD editing), `slice` (time slices: what the scheduler, the
+//!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
+//!    `slice` (time slices: what the scheduler, the
 //!    preemption tick and the fair path share), `codemap` (code preemption never stops).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
@@ -53,6 +54,7 @@ pub mod preempt;
 mod preempt_x86_64;
 mod preload;
 mod queues;
+pub mod robust;
 mod runqueue;
 pub mod signals;
 pub mod sigroute;

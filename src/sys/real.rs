@@ -190,6 +190,9 @@ real_fns! {
     fn pthread_mutex_trylock(m: Mutex) -> c_int;
     fn pthread_mutex_unlock(m: Mutex) -> c_int;
     fn pthread_mutex_clocklock(m: Mutex, clock: libc::clockid_t, abstime: Time) -> c_int;
+    fn pthread_mutex_consistent(m: Mutex) -> c_int;
+    fn pthread_mutex_init(m: Mutex, attr: *const libc::pthread_mutexattr_t) -> c_int;
+    fn pthread_mutex_setprioceiling(m: Mutex, ceiling: c_int, old: *mut c_int) -> c_int;
     fn pthread_cond_wait(c: Cond, m: Mutex) -> c_int;
     fn pthread_cond_timedwait(c: Cond, m: Mutex, abstime: Time) -> c_int;
     fn pthread_cond_clockwait(c: Cond, m: Mutex, clock: libc::clockid_t, abstime: Time) -> c_int;
