@@ -181,8 +181,9 @@ pub unsafe fn request(g: *mut Green) -> Request {
 }
 
 /// The waits that are cancellation points and act on a request once they have unlinked
-/// themselves. Lock, barrier and once waits are not cancellation points; offloaded calls
-/// must be collected first (their job lives on the thread's stack).
+/// themselves (a child wait and sigsuspend/pause once they have let go of what they hold:
+/// hooks/wait.rs, hooks/sigwait.rs). Lock, barrier and once waits are not cancellation
+/// points; offloaded calls must be collected first (their job lives on the thread's stack).
 fn wakes_for_cancel(waiting_on: WaitingOn) -> bool {
     matches!(
         waiting_on,
@@ -192,6 +193,8 @@ fn wakes_for_cancel(waiting_on: WaitingOn) -> bool {
             | WaitingOn::Join { .. }
             | WaitingOn::Semaphore { .. }
             | WaitingOn::Condition { .. }
+            | WaitingOn::Child { .. }
+            | WaitingOn::Signal
     )
 }
 
