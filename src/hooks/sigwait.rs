@@ -20,6 +20,9 @@
 //! runs while it waits (the kernel prefers the main thread for a process signal); a
 //! handler that ran just before the call may already count as that one (an early EINTR,
 //! which callers that loop on a flag, as they must, absorb).
+//!
+//! All of them are cancellation points (cancel_point.rs): a request is acted on at the call,
+//! or, when it wakes the wait, once the signalfd is closed and the mask put back.
 
 use super::cancel_point;
 use super::hub::Hub;

@@ -20,9 +20,11 @@
 //!   its own stack, without returning into the unwinder.
 //!
 //! Acting on a request (deferred cancellation) happens only where the thread holds no link
-//! into runtime structures: after a wait has unlinked itself (io.rs, waitqueue.rs, join.rs,
-//! the sleep and condition hooks call `point`), in `pthread_testcancel`, and when the state
-//! or type changes. The root never unwinds here: its chain is glibc's own.
+//! into runtime structures: at the start of a hooked cancellation point
+//! (hooks/cancel_point.rs), after a wait has unlinked itself (io.rs, waitqueue.rs, join.rs,
+//! the sleep and condition hooks call `point`; waits that hold something of their own ask
+//! `pending` and act once they have let go of it), in `pthread_testcancel`, and when the
+//! state or type changes. The root never unwinds here: its chain is glibc's own.
 
 pub use super::cancel_state::UnwindBuf;
 use super::cancel_state::UnwindException;
