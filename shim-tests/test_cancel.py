@@ -44,3 +44,45 @@ def test_cxx_destructors(mode):
     sees the unwind pass), and so does C++'s pthread_cleanup_push."""
     r = assert_ok(run_prog("cancel_cxx", [], mode))
     assert r.stdout == EXPECTED_CXX, r.describe()
+
+
+# "parked": cancelled while parked in the call; "early": cancelled before the call, which
+# then would not block: it acts at its start and does nothing (the byte stays in the pipe,
+# the unit in the semaphore, the child is left for the main thread to reap).
+EXPECTED_POINTS = (
+    "read parked: canceled=1 handler=1 returned=0 left=0\n"
+    "read early: canceled=1 handler=1 returned=0 left=1\n"
+    "write early: canceled=1 handler=1 returned=0 left=0\n"
+    "write-full parked: canceled=1 handler=1 returned=0\n"
+    "select parked: canceled=1 handler=1 returned=0 left=0\n"
+    "poll parked: canceled=1 handler=1 returned=0 left=0\n"
+    "select early: canceled=1 handler=1 returned=0 left=1\n"
+    "poll early: canceled=1 handler=1 returned=0 left=1\n"
+    "close early: canceled=1 handler=1 returned=0 still-open=1\n"
+    "sem_wait parked: canceled=1 handler=1 returned=0 value=0\n"
+    "sem_timedwait parked: canceled=1 handler=1 returned=0 value=0\n"
+    "sem_wait early: canceled=1 handler=1 returned=0 value=1\n"
+    "sem_timedwait early: canceled=1 handler=1 returned=0 value=1\n"
+    "waitpid parked: canceled=1 handler=1 returned=0 reaped-by-main=1\n"
+    "wait parked: canceled=1 handler=1 returned=0 reaped-by-main=1\n"
+    "waitpid early: canceled=1 handler=1 returned=0 reaped-by-main=1\n"
+    "wait early: canceled=1 handler=1 returned=0 reaped-by-main=1\n"
+    "system parked: canceled=1 handler=1 returned=0 shell-reaped=1\n"
+    "sendmmsg early: canceled=1 handler=1 returned=0 sent=0\n"
+    "recv parked: canceled=1 handler=1 returned=0\n"
+    "pause parked: canceled=1 handler=1 returned=0\n"
+    "sigsuspend parked: canceled=1 handler=1 returned=0\n"
+    "pause early: canceled=1 handler=1 returned=0\n"
+    "sigsuspend early: canceled=1 handler=1 returned=0\n"
+    "lockf parked: canceled=1 handler=1 returned=0\n"
+)
+
+
+def test_cancellation_points(mode):
+    """Every hooked blocking call that POSIX makes a cancellation point acts on a request,
+    both one made while the thread is parked in it and one pending when it is called
+    (read, write, select, poll, close, sem_wait, sem_timedwait, waitpid, wait, sendmmsg,
+    recv, pause, sigsuspend, lockf); system() kills its shell and reaps it first."""
+    r = assert_ok(run_prog("cancel_points", [], mode))
+    assert r.stdout == EXPECTED_POINTS, r.describe()
+    assert r.stderr == "", r.describe()

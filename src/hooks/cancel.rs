@@ -9,8 +9,10 @@
 //!
 //! **pthread_cancel** of a green thread is deferred cancellation as in glibc: the request is
 //! recorded and acted on at the thread's next cancellation point with cancellation enabled:
-//! a blocking call that parks (I/O, poll/select/epoll_wait, sleeps, sem_wait,
-//! pthread_cond_wait with the mutex taken back, pthread_join), pthread_testcancel, or, with
+//! a hooked call POSIX makes one, at its start or while it is parked (I/O,
+//! poll/select/epoll_wait, sleeps, sem_wait, the wait family, sigsuspend/pause,
+//! pthread_cond_wait with the mutex taken back, pthread_join: cancel_point.rs),
+//! pthread_testcancel, or, with
 //! the asynchronous type, as soon as it next runs (after a yield, or when the state or type
 //! changes). A target parked in such a call is woken to act on it. The thread then unwinds:
 //! its cleanup handlers and C++ destructors run, then its thread-local and key destructors,

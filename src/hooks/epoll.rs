@@ -43,6 +43,7 @@ pub unsafe extern "C" fn epoll_wait(
     maxevents: c_int,
     timeout: c_int,
 ) -> c_int {
+    super::cancel_point::point();
     if timeout == 0 {
         fair_turn();
     }
@@ -64,6 +65,7 @@ pub unsafe extern "C" fn epoll_pwait(
     timeout: c_int,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
+    super::cancel_point::point();
     // SAFETY: the program's call as it made it.
     let pass = || unsafe { real::epoll_pwait(epfd, events, maxevents, timeout, sigmask) };
     if timeout == 0 {
@@ -88,6 +90,7 @@ pub unsafe extern "C" fn epoll_pwait2(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
+    super::cancel_point::point();
     // SAFETY: the program's call as it made it.
     let pass = || unsafe { real::epoll_pwait2(epfd, events, maxevents, timeout, sigmask) };
     if !on_hub() {

@@ -213,18 +213,20 @@ unsafe fn spawn_shell(command: *const c_char, signals: &CallerSignals) -> Option
 #[no_mangle]
 pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
     release_before_sharing();
-    if Hub::here().is_none() || command.is_null() {
+    let (Some(hub), false) = (Hub::here(), command.is_null()) else {
         // SAFETY: the program's argument, passed on as it gave it.
         return unsafe { real::system(command) };
-    }
+    };
     let signals = CallerSignals::set_for_system();
     let mut status: c_int = 127 << 8;
     // SAFETY: not null, so a NUL-terminated string (caller).
-    if let Some(pid) = unsafe { spawn_shell(command, &signals) } {
-        // SAFETY: `status` is our writable local.
-        while unsafe { super::wait::waitpid(pid, &mut status, 0) } < 0 && crate::sys::errno::get() == libc::EINTR {}
-    }
+    let shell = unsafe { spawn_shell(command, &signals) };
+    // A cancelled caller has had its shell killed and reaped (wait.rs).
+    let cancelled = shell.is_some_and(|pid| !super::wait::wait_for_shell(hub, pid, &mut status));
     drop(signals);
+    if cancelled {
+        super::cancel_point::point();
+    }
     status
 }
 

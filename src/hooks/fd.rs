@@ -16,6 +16,17 @@ use core::ffi::{c_int, c_ulong};
 /// None beyond close(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    // close is a cancellation point (acted on before the descriptor is closed, as glibc).
+    super::cancel_point::point();
+    // SAFETY: the caller's contract.
+    unsafe { close_nocancel(fd) }
+}
+
+/// close without the cancellation point (glibc's `__close_nocancel`, what its stdio uses).
+///
+/// # Safety
+/// As for close.
+pub(super) unsafe fn close_nocancel(fd: c_int) -> c_int {
     if runtime::is_internal_fd(fd) {
         // Ours, not the program's: to the program this number is not open.
         return errno::fail(libc::EBADF);

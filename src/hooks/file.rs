@@ -117,6 +117,7 @@ pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<i
 /// As for pread(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: usize, offset: libc::off64_t) -> isize {
+    super::cancel_point::point();
     // A negative offset is EINVAL, from the kernel.
     if offset < 0 || !worth_it(fd) {
         // SAFETY: the program's call as it made it.
@@ -140,6 +141,7 @@ pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, count: usize, offset
 /// None beyond fsync(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    super::cancel_point::point();
     // SAFETY: a plain fd number.
     let call = || unsafe { real::fsync(fd) };
     if !worth_it(fd) {
@@ -153,6 +155,7 @@ pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
 /// None beyond fdatasync(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    super::cancel_point::point();
     // SAFETY: a plain fd number.
     let call = || unsafe { real::fdatasync(fd) };
     if !worth_it(fd) {

@@ -28,10 +28,15 @@ fn held(e: c_int) -> bool {
 }
 
 /// Repeats `attempt` (a non-blocking lock request returning 0 or -1 with errno) until it
-/// does not fail for a lock held elsewhere, napping green in between; its result.
-fn wait_green(hub: Hub, attempt: impl Fn() -> c_int) -> c_int {
+/// does not fail for a lock held elsewhere, napping green in between; its result. With
+/// `cancellable` (lockf and fcntl, not flock) a cancellation point before and during the
+/// wait (cancel_point.rs).
+fn wait_green(hub: Hub, cancellable: bool, attempt: impl Fn() -> c_int) -> c_int {
     let mut nap = FIRST_NAP_NS;
     loop {
+        if cancellable {
+            super::cancel_point::point();
+        }
         let result = attempt();
         if result == 0 || !held(errno::get()) {
             return result;
@@ -52,7 +57,7 @@ pub unsafe extern "C" fn flock(fd: c_int, operation: c_int) -> c_int {
     let waits = operation & libc::LOCK_NB == 0 && operation & (libc::LOCK_SH | libc::LOCK_EX) != 0;
     match Hub::here().filter(|_| waits) {
         // SAFETY: plain numbers.
-        Some(hub) => wait_green(hub, || unsafe { real::flock(fd, operation | libc::LOCK_NB) }),
+        Some(hub) => wait_green(hub, false, || unsafe { real::flock(fd, operation | libc::LOCK_NB) }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::flock(fd, operation) },
     }
@@ -64,7 +69,7 @@ pub unsafe extern "C" fn flock(fd: c_int, operation: c_int) -> c_int {
 pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int {
     match Hub::here().filter(|_| cmd == libc::F_LOCK) {
         // SAFETY: plain numbers.
-        Some(hub) => wait_green(hub, || unsafe { real::lockf(fd, libc::F_TLOCK, len) }),
+        Some(hub) => wait_green(hub, true, || unsafe { real::lockf(fd, libc::F_TLOCK, len) }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::lockf(fd, cmd, len) },
     }
@@ -76,7 +81,7 @@ pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int
 pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: libc::off64_t) -> c_int {
     match Hub::here().filter(|_| cmd == libc::F_LOCK) {
         // SAFETY: plain numbers.
-        Some(hub) => wait_green(hub, || unsafe { real::lockf64(fd, libc::F_TLOCK, len) }),
+        Some(hub) => wait_green(hub, true, || unsafe { real::lockf64(fd, libc::F_TLOCK, len) }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::lockf64(fd, cmd, len) },
     }
@@ -95,5 +100,5 @@ pub(super) unsafe fn fcntl_lock_wait(fd: c_int, cmd: c_int, arg: usize) -> Optio
     };
     let hub = Hub::here()?;
     // SAFETY: the same struct flock, asked for without waiting (caller).
-    Some(wait_green(hub, || unsafe { real::fcntl(fd, try_cmd, arg) }))
+    Some(wait_green(hub, true, || unsafe { real::fcntl(fd, try_cmd, arg) }))
 }

@@ -20,6 +20,7 @@ use libc::{sockaddr, socklen_t};
 /// As for read(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize {
+    super::cancel_point::point();
     // SAFETY: the program's arguments, passed on as it gave them.
     if let Some(result) = unsafe { super::file::read(fd, buf, count) } {
         return result;
@@ -55,6 +56,7 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, count: usize, s
 /// As for write(2): `buf` is readable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> isize {
+    super::cancel_point::point();
     let route = route(fd);
     let send = |done: usize, attempt| {
         // An address inside the program's buffer (done < count): no claim to break.
@@ -107,6 +109,7 @@ impl Receiver for Flat {
 /// As for recv(2): `buf` is writable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
+    super::cancel_point::point();
     let (addr, addrlen) = (core::ptr::null_mut(), core::ptr::null_mut());
     // SAFETY: the program's arguments; recv is recvfrom without an address.
     unsafe { receive(fd, flags, &mut Flat { fd, buf, len, flags, addr, addrlen }) }
@@ -141,6 +144,7 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     addrlen: *mut socklen_t,
 ) -> isize {
+    super::cancel_point::point();
     // SAFETY: the program's arguments.
     unsafe { receive(fd, flags, &mut Flat { fd, buf, len, flags, addr, addrlen }) }
 }
@@ -184,6 +188,7 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     addrlen: socklen_t,
 ) -> isize {
+    super::cancel_point::point();
     let route = if flags & libc::MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
     let send = |done: usize, attempt| {
         if done == 0 {

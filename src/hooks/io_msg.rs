@@ -108,6 +108,7 @@ impl Receiver for Message {
 /// reports EFAULT for bad pointers).
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
+    super::cancel_point::point();
     let mut buffers = Message { fd, msg, flags, original: None, rest: Vec::new() };
     // SAFETY: the program's arguments.
     unsafe { receive(fd, flags, &mut buffers) }
@@ -168,6 +169,7 @@ unsafe fn send_rest(fd: c_int, msg: &msghdr, done: usize, flags: c_int, rest: &m
 /// reports EFAULT for bad pointers).
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
+    super::cancel_point::point();
     let route = if flags & libc::MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
     let mut rest = Vec::new();
     let send = |done: usize, attempt| {
@@ -232,6 +234,7 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut libc::timespec,
 ) -> c_int {
+    super::cancel_point::point();
     const NEVER_WAITS: c_int = libc::MSG_DONTWAIT | libc::MSG_OOB | libc::MSG_ERRQUEUE;
     let route = if flags & NEVER_WAITS != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
     let deadline = if route == Route::Real {
@@ -315,6 +318,7 @@ unsafe fn recvmmsg_batches(
 /// As for sendmmsg(2): `vec` holds `vlen` mmsghdrs (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    super::cancel_point::point();
     let route = if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
     if route == Route::Real {
         // SAFETY: the program's call with its own arguments.

@@ -25,6 +25,7 @@ fn valid_iovcnt(iovcnt: c_int) -> bool {
 /// reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
+    super::cancel_point::point();
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
     let call = |attempt| {
         if attempt == Attempt::DontWait {
@@ -69,6 +70,7 @@ unsafe fn writev_attempt(route: Route, fd: c_int, iov: *const iovec, count: c_in
 /// reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
+    super::cancel_point::point();
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
     let mut rest = Vec::new();
     let send = |done: usize, attempt| {

@@ -11,7 +11,8 @@
 //! (signal masks per green thread: pthread_sigmask, sigprocmask, sigpending, a new
 //! thread's mask, the mask of pselect, ppoll and epoll_pwait), `sigsend` (signals sent to
 //! one green thread: pthread_kill's delivery, pthread_sigqueue), `offload` (calls run on a worker) and
-//! `fortify` (glibc's buffer checks). Shared by the sync hooks: `hub` (the proof that a
+//! `fortify` (glibc's buffer checks), `cancel_point` (the cancellation points of the
+//! calls POSIX makes ones). Shared by the sync hooks: `hub` (the proof that a
 //! hook runs green, and hub-only side tables) and `deadline` (timeouts and re-check naps).
 
 // Call families.
@@ -59,6 +60,7 @@ mod wait;
 
 // Shared helpers.
 mod blocking;
+mod cancel_point;
 mod deadline;
 mod fortify;
 mod hub;

@@ -4,6 +4,7 @@
 //!
 //! Every hook here has the contract of the libc function it replaces.
 
+use super::cancel_point;
 use super::fortify::fortify_fail;
 use super::hub::fair_turn;
 use super::sigmask::masked_wait;
@@ -17,6 +18,7 @@ use core::ffi::c_int;
 /// As for poll(2): `fds` holds `nfds` pollfds (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int {
+    cancel_point::point();
     if timeout == 0 {
         fair_turn();
     }
@@ -26,7 +28,10 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
     }
     let deadline = (timeout > 0).then(|| clock::monotonic_ns().saturating_add(timeout as u64 * 1_000_000));
     // SAFETY: the hub thread; the program's pollfds.
-    unsafe { poll_until(fds, nfds, deadline) }
+    let result = unsafe { poll_until(fds, nfds, deadline) };
+    // A request that ended the wait is acted on now that its fd list is dropped.
+    cancel_point::point();
+    result
 }
 
 /// Which readiness edges can change a pollfd's answer. Errors and hang-ups are always
@@ -39,7 +44,8 @@ fn interest_of(events: libc::c_short) -> u8 {
     interest
 }
 
-/// poll's green wait with a nanosecond deadline (None: forever).
+/// poll's green wait with a nanosecond deadline (None: forever). A cancellation request
+/// ends it (the caller acts on it once the fd list is dropped).
 ///
 /// # Safety
 /// Hub thread only; `fds` and `nfds` are the program's poll arguments.
@@ -62,7 +68,7 @@ unsafe fn poll_until(fds: *mut libc::pollfd, nfds: libc::nfds_t, deadline: Optio
         let wake = unsafe { green_io::wait_any(&interests, deadline) };
         // SAFETY: as for the first call.
         let ready = unsafe { real::poll(fds, nfds, 0) };
-        if ready != 0 || wake == Wake::Timeout {
+        if ready != 0 || wake == Wake::Timeout || cancel_point::pending() {
             return ready;
         }
         if let Wake::Interrupted { .. } = wake {
@@ -100,6 +106,7 @@ pub unsafe extern "C" fn ppoll(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
+    cancel_point::point();
     // SAFETY: the program's call as it made it.
     let pass = || unsafe { real::ppoll(fds, nfds, timeout, sigmask) };
     if !on_hub() {
@@ -119,7 +126,10 @@ pub unsafe extern "C" fn ppoll(
     }
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
     // SAFETY: the hub thread; the program's pollfds and mask.
-    unsafe { masked_wait(sigmask, pass, || poll_until(fds, nfds, deadline)) }
+    let result = unsafe { masked_wait(sigmask, pass, || poll_until(fds, nfds, deadline)) };
+    // A request that ended the wait is acted on with the caller's mask back.
+    cancel_point::point();
+    result
 }
 
 /// # Safety

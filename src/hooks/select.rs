@@ -24,6 +24,7 @@
 
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
+use super::cancel_point;
 use super::hub::fair_turn;
 use super::sigmask::masked_wait;
 use super::user_mem::copy_self;
@@ -46,6 +47,7 @@ pub unsafe extern "C" fn select(
     exceptfds: *mut libc::fd_set,
     timeout: *mut libc::timeval,
 ) -> c_int {
+    cancel_point::point();
     // SAFETY: the program's call as it made it.
     let pass = || unsafe { real::select(nfds, readfds, writefds, exceptfds, timeout) };
     if !on_hub() {
@@ -74,6 +76,9 @@ pub unsafe extern "C" fn select(
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
     // SAFETY: the hub thread; the sets were readable.
     let result = unsafe { wait_sets(nfds, &question, deadline) };
+    // A request that ended the wait is acted on once the copy of the sets is dropped.
+    drop(question);
+    cancel_point::point();
     if let Some(deadline) = deadline {
         // The time not slept, in whole microseconds (glibc truncates the kernel's timespec).
         let left = deadline.saturating_sub(clock::monotonic_ns());
@@ -98,6 +103,7 @@ pub unsafe extern "C" fn pselect(
     timeout: *const libc::timespec,
     sigmask: *const libc::sigset_t,
 ) -> c_int {
+    cancel_point::point();
     // SAFETY: the program's call as it made it.
     let pass = || unsafe { real::pselect(nfds, readfds, writefds, exceptfds, timeout, sigmask) };
     if !on_hub() {
@@ -121,7 +127,12 @@ pub unsafe extern "C" fn pselect(
     };
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
     // SAFETY: the hub thread; the program's mask; the sets were readable.
-    unsafe { masked_wait(sigmask, pass, || wait_sets(nfds, &question, deadline)) }
+    let result = unsafe { masked_wait(sigmask, pass, || wait_sets(nfds, &question, deadline)) };
+    // A request that ended the wait is acted on with the caller's mask back and the copy
+    // of the sets dropped.
+    drop(question);
+    cancel_point::point();
+    result
 }
 
 /// The program's fd sets as it passed them.
@@ -231,7 +242,8 @@ unsafe fn ask(nfds: c_int, sets: &[*mut libc::fd_set; 3]) -> c_int {
 
 /// The green select: ask, park on the sets' fds until one may be ready or the deadline
 /// passes, ask again. Leaves the sets as native select would: the answer when it returns a
-/// count (all clear on a timeout), the question on an error or EINTR.
+/// count (all clear on a timeout), the question on an error or EINTR. A cancellation
+/// request ends it (the caller acts on it once it has dropped what it holds).
 ///
 /// # Safety
 /// Hub thread only; `question` holds the program's select arguments, which were readable.
@@ -249,7 +261,7 @@ unsafe fn wait_sets(nfds: c_int, question: &Question, deadline: Option<u64>) -> 
         unsafe { question.restore() };
         // SAFETY: the program's sets.
         let ready = unsafe { ask(nfds, &question.sets) };
-        if ready != 0 || wake == Wake::Timeout {
+        if ready != 0 || wake == Wake::Timeout || cancel_point::pending() {
             return ready;
         }
         if let Wake::Interrupted { .. } = wake {

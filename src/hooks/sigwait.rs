@@ -20,7 +20,11 @@
 //! runs while it waits (the kernel prefers the main thread for a process signal); a
 //! handler that ran just before the call may already count as that one (an early EINTR,
 //! which callers that loop on a flag, as they must, absorb).
+//!
+//! All of them are cancellation points (cancel_point.rs): a request is acted on at the call,
+//! or, when it wakes the wait, once the signalfd is closed and the mask put back.
 
+use super::cancel_point;
 use super::hub::Hub;
 use crate::runtime::fdtable::READ;
 use crate::runtime::green::{Wake, WaitingOn};
@@ -96,6 +100,9 @@ unsafe fn wait_for_signal(
     deadline: Option<u64>,
     interruptible: bool,
 ) -> c_int {
+    // A cancellation point before and during the wait (acted on once the wait has put back
+    // what it set up).
+    cancel_point::point();
     let Some(set) = set else { return errno::fail(libc::EFAULT) };
     let set = without_internal(set);
     let bits = set_bits(&set);
@@ -129,9 +136,10 @@ unsafe fn wait_for_signal(
                 Err(e) => break errno::fail(e),
             },
         };
-        // SAFETY: hub thread (`hub`), wait_fd's one precondition.
-        match unsafe { green_io::wait_fd(fd, READ, deadline) } {
+        // SAFETY: hub thread (`hub`), park_on_fd's one precondition.
+        match unsafe { green_io::park_on_fd(fd, READ, deadline) } {
             Ok(Wake::Interrupted { .. }) if interruptible => break errno::fail(libc::EINTR),
+            Ok(_) if cancel_point::pending() => break -1,
             Ok(_) => {}
             Err(e) => break errno::fail(if e == 0 { libc::ENOSYS } else { e }),
         }
@@ -141,6 +149,7 @@ unsafe fn wait_for_signal(
     if let Some(fd) = signalfd {
         close_signalfd(fd);
     }
+    cancel_point::point();
     if result >= 0 {
         errno::set(saved_errno);
     }
@@ -216,11 +225,13 @@ pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) ->
     0
 }
 
-/// Parks the calling green thread until a signal handler runs: -1 with EINTR.
+/// Parks the calling green thread until a signal handler runs: -1 with EINTR. A
+/// cancellation request ends the wait too; the caller acts on it once it has put back
+/// what it changed (cancel_point.rs).
 fn until_a_handler_runs(hub: Hub) -> c_int {
     // SAFETY: hub thread (`hub`); the count is a plain field, no reference kept.
     unsafe { rt().signal_waiters += 1 };
-    while !matches!(hub.park(None, WaitingOn::Signal), Wake::Interrupted { .. }) {}
+    while !matches!(hub.park(None, WaitingOn::Signal), Wake::Interrupted { .. }) && !cancel_point::pending() {}
     // SAFETY: as above.
     unsafe { rt().signal_waiters -= 1 };
     errno::fail(libc::EINTR)
@@ -241,6 +252,7 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
         // SAFETY: the program's argument, passed on as it gave it.
         return unsafe { real::sigsuspend(mask) };
     };
+    cancel_point::point();
     let me = hub.current();
     let before = pending_signals::handled();
     // SAFETY: hub thread, outside handlers (`hub`); `me` runs. A signal the new mask
@@ -255,6 +267,8 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     };
     // SAFETY: as above.
     unsafe { sigroute::set_mask(me, old) };
+    // A cancellation point, acted on with the caller's mask back.
+    cancel_point::point();
     result
 }
 
@@ -263,7 +277,12 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
 #[no_mangle]
 pub unsafe extern "C" fn pause() -> c_int {
     match Hub::here() {
-        Some(hub) => until_a_handler_runs(hub),
+        Some(hub) => {
+            cancel_point::point();
+            let result = until_a_handler_runs(hub);
+            cancel_point::point();
+            result
+        }
         // SAFETY: takes no argument.
         None => unsafe { real::pause() },
     }

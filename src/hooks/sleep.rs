@@ -12,6 +12,8 @@ use core::ffi::c_int;
 /// nanoseconds left if a signal cut it short. A zero-length sleep still yields, as gevent's
 /// sleep(0) does: it is how programs say "let others run".
 fn sleep_until(hub: Hub, deadline: u64) -> Option<u64> {
+    // A cancellation point even when there is nothing to sleep (cancel_point.rs).
+    super::cancel_point::point();
     if clock::monotonic_ns() >= deadline {
         hub.yield_now();
         return None;

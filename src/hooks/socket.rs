@@ -74,6 +74,7 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 /// As for accept4(2): `addr` and `len` null, or as the call documents.
 #[no_mangle]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    super::cancel_point::point();
     let green = on_hub();
     let extra = if green { libc::SOCK_NONBLOCK } else { 0 };
     // SAFETY: the program's call, with SOCK_NONBLOCK added on the hub.
@@ -96,6 +97,7 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
 /// As for connect(2): `addr` is readable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    super::cancel_point::point();
     // SAFETY: the program's call as it made it.
     let result = unsafe { real::connect(fd, addr, len) };
     if result == 0 || errno::get() != libc::EINPROGRESS {

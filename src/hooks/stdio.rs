@@ -393,8 +393,9 @@ unsafe extern "C" fn stream_close(cookie: *mut c_void) -> c_int {
     // number; the entry is read at once and not kept.
     let known = unsafe { fdtable::existing(fd) }.is_some_and(|entry| entry.view().is_some() || entry.registration != Registration::No);
     if known {
-        // SAFETY: the number is the stream's to close.
-        unsafe { super::fd::close(fd) }
+        // SAFETY: the number is the stream's to close; not a cancellation point, as
+        // glibc's stdio closes with `__close_nocancel`.
+        unsafe { super::fd::close_nocancel(fd) }
     } else {
         // SAFETY: as above.
         unsafe { real::close(fd) }

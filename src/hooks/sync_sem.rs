@@ -28,6 +28,10 @@
 //! deadline::recheck_deadline); a green thread already parked without a deadline when the
 //! first such post comes is not woken by it. A signal handler does not interrupt a green
 //! wait yet (no EINTR), so a post from a handler to the only waiter is such a first post.
+//!
+//! sem_wait, sem_timedwait and sem_clockwait are cancellation points, as glibc's: a pending
+//! request is acted on at the call even when a unit is free (cancel_point.rs), one made
+//! while the thread waits wakes it, unless a unit was handed over (runtime/waitqueue.rs).
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
 use super::hub::{fair_turn, Hub};
@@ -180,6 +184,9 @@ impl<'a> GreenSem<'a> {
         if !abstime.is_some_and(|ts| (0..1_000_000_000).contains(&ts.tv_nsec)) {
             return errno::fail(libc::EINVAL);
         }
+        // A cancellation point whether or not a unit is free, after the EINVAL check, as
+        // glibc's (its sem_timedwait.c).
+        super::cancel_point::point();
         if self.try_take() {
             return 0;
         }
@@ -212,6 +219,8 @@ fn status(result: Result<(), c_int>) -> c_int {
 /// `sem` is null or a semaphore sem_init or sem_open set up.
 #[no_mangle]
 pub unsafe extern "C" fn sem_wait(sem: *mut libc::sem_t) -> c_int {
+    // A cancellation point whether or not a unit is free, as glibc's (its sem_wait.c).
+    super::cancel_point::point();
     // SAFETY: the caller's contract is GreenSem::new's.
     match unsafe { GreenSem::new(sem) } {
         Some(s) => status(s.take(None)),

@@ -2,7 +2,14 @@
 //! the process. Each call is made with WNOHANG (the program's other options kept); while no
 //! child is ready we park on the child's pidfd, or nap (runtime::child). A signal handler
 //! interrupts the wait with EINTR, or restarts it under SA_RESTART, as the kernel does.
+//!
+//! The wait family are cancellation points (cancel_point.rs): a request pending at the call
+//! is acted on before the child is looked at, one made while the thread waits wakes it and
+//! is acted on once the watch (and its pidfd) is dropped. system(3) is one too, as glibc's:
+//! a cancelled caller kills the shell with SIGKILL and reaps it before it unwinds
+//! (sysdeps/posix/system.c, `cancel_handler`).
 
+use super::cancel_point;
 use super::hub::Hub;
 use crate::runtime::child::ChildWatch;
 use crate::runtime::green::Wake;
@@ -10,7 +17,9 @@ use crate::sys::{errno, real};
 use core::ffi::c_int;
 
 /// Repeats `attempt` (a WNOHANG call: > 0 done, 0 nothing yet, < 0 error) until it is done.
-fn park_until(_hub: Hub, pid: i32, mut attempt: impl FnMut() -> c_int) -> c_int {
+/// None when the thread has a cancellation request to act on (only when `cancellable`):
+/// the watch is dropped by then, so the caller can act on it or clean up first.
+fn park_until(_hub: Hub, pid: i32, cancellable: bool, mut attempt: impl FnMut() -> c_int) -> Option<c_int> {
     let saved_errno = errno::get();
     let mut watch = ChildWatch::new(pid);
     loop {
@@ -19,13 +28,49 @@ fn park_until(_hub: Hub, pid: i32, mut attempt: impl FnMut() -> c_int) -> c_int 
             if result > 0 {
                 errno::set(saved_errno);
             }
-            return result;
+            return Some(result);
+        }
+        if cancellable && cancel_point::pending() {
+            return None;
         }
         // SAFETY: hub thread (`_hub`), the one precondition.
         if let Wake::Interrupted { restart: false } = unsafe { watch.wait() } {
-            return errno::fail(libc::EINTR);
+            return Some(errno::fail(libc::EINTR));
         }
     }
+}
+
+/// A wait-family call on the hub: a cancellation point before and during the wait.
+fn cancellable_wait(hub: Hub, pid: i32, attempt: impl FnMut() -> c_int) -> c_int {
+    cancel_point::point();
+    let result = park_until(hub, pid, true, attempt);
+    // The watch is gone: a request that ended the wait is acted on here.
+    cancel_point::point();
+    result.unwrap_or(-1)
+}
+
+/// system(3)'s wait for its shell, `pid`: the shell's status in `status`, EINTR retried. A
+/// cancellation request kills the shell and reaps it, as glibc's cancellation handler does;
+/// false then: the caller restores its signal state and acts on the request.
+pub(super) fn wait_for_shell(hub: Hub, pid: libc::pid_t, status: &mut c_int) -> bool {
+    loop {
+        // SAFETY: `status` is the caller's writable int.
+        let waited = park_until(hub, pid, true, || unsafe { real::waitpid(pid, status, libc::WNOHANG) });
+        match waited {
+            Some(r) if r < 0 && errno::get() == libc::EINTR => {}
+            Some(_) => return true,
+            None => break,
+        }
+    }
+    // Our own child, not yet reaped, so the pid cannot name another process.
+    if let Some(shell) = rustix::process::Pid::from_raw(pid) {
+        let _ = rustix::process::kill_process(shell, rustix::process::Signal::KILL);
+    }
+    // SAFETY: as above; the status is not wanted.
+    while park_until(hub, pid, false, || unsafe { real::waitpid(pid, core::ptr::null_mut(), libc::WNOHANG) })
+        .is_some_and(|r| r < 0 && errno::get() == libc::EINTR)
+    {}
+    false
 }
 
 /// # Safety
@@ -34,7 +79,7 @@ fn park_until(_hub: Hub, pid: i32, mut attempt: impl FnMut() -> c_int) -> c_int 
 pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
     match Hub::here().filter(|_| options & libc::WNOHANG == 0) {
         // SAFETY: the program's arguments, with WNOHANG added.
-        Some(hub) => park_until(hub, pid, || unsafe { real::waitpid(pid, status, options | libc::WNOHANG) }),
+        Some(hub) => cancellable_wait(hub, pid, || unsafe { real::waitpid(pid, status, options | libc::WNOHANG) }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::waitpid(pid, status, options) },
     }
@@ -58,8 +103,11 @@ pub unsafe extern "C" fn wait4(
     usage: *mut libc::rusage,
 ) -> libc::pid_t {
     match Hub::here().filter(|_| options & libc::WNOHANG == 0) {
-        // SAFETY: the program's arguments, with WNOHANG added.
-        Some(hub) => park_until(hub, pid, || unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) }),
+        Some(hub) => {
+            // SAFETY: the program's arguments, with WNOHANG added.
+            let attempt = || unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) };
+            cancellable_wait(hub, pid, attempt)
+        }
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::wait4(pid, status, options, usage) },
     }
@@ -117,5 +165,5 @@ pub unsafe extern "C" fn waitid(
     };
     let pid = if id_type == libc::P_PID { id as i32 } else { -1 };
     // SAFETY: `info` is not null, so writable (caller).
-    park_until(hub, pid, || unsafe { waitid_now(id_type, id, info, options) }).min(0)
+    cancellable_wait(hub, pid, || unsafe { waitid_now(id_type, id, info, options) }).min(0)
 }

@@ -20,9 +20,11 @@
 //!   its own stack, without returning into the unwinder.
 //!
 //! Acting on a request (deferred cancellation) happens only where the thread holds no link
-//! into runtime structures: after a wait has unlinked itself (io.rs, waitqueue.rs, join.rs,
-//! the sleep and condition hooks call `point`), in `pthread_testcancel`, and when the state
-//! or type changes. The root never unwinds here: its chain is glibc's own.
+//! into runtime structures: at the start of a hooked cancellation point
+//! (hooks/cancel_point.rs), after a wait has unlinked itself (io.rs, waitqueue.rs, join.rs,
+//! the sleep and condition hooks call `point`; waits that hold something of their own ask
+//! `pending` and act once they have let go of it), in `pthread_testcancel`, and when the
+//! state or type changes. The root never unwinds here: its chain is glibc's own.
 
 pub use super::cancel_state::UnwindBuf;
 use super::cancel_state::UnwindException;
@@ -181,8 +183,9 @@ pub unsafe fn request(g: *mut Green) -> Request {
 }
 
 /// The waits that are cancellation points and act on a request once they have unlinked
-/// themselves. Lock, barrier and once waits are not cancellation points; offloaded calls
-/// must be collected first (their job lives on the thread's stack).
+/// themselves (a child wait and sigsuspend/pause once they have let go of what they hold:
+/// hooks/wait.rs, hooks/sigwait.rs). Lock, barrier and once waits are not cancellation
+/// points; offloaded calls must be collected first (their job lives on the thread's stack).
 fn wakes_for_cancel(waiting_on: WaitingOn) -> bool {
     matches!(
         waiting_on,
@@ -192,6 +195,8 @@ fn wakes_for_cancel(waiting_on: WaitingOn) -> bool {
             | WaitingOn::Join { .. }
             | WaitingOn::Semaphore { .. }
             | WaitingOn::Condition { .. }
+            | WaitingOn::Child { .. }
+            | WaitingOn::Signal
     )
 }
 

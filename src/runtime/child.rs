@@ -7,7 +7,7 @@
 
 use super::fdtable::READ;
 use super::green::{self, Wake, WaitingOn};
-use super::io::{self as green_io, wait_fd};
+use super::io::{self as green_io, park_on_fd};
 use rustix::fd::{AsRawFd, OwnedFd};
 
 const FIRST_NAP_NS: u64 = 1_000_000;
@@ -29,14 +29,16 @@ impl ChildWatch {
         ChildWatch { pid, pidfd, nap_ns: FIRST_NAP_NS }
     }
 
-    /// Parks until the child may have changed state (or a signal interrupts).
+    /// Parks until the child may have changed state, a signal interrupts, or the thread is
+    /// cancelled. Not a cancellation point itself: the watch holds a pidfd, so the caller
+    /// acts on a request once it has dropped the watch (hooks/wait.rs).
     ///
     /// # Safety
     /// Hub thread only.
     pub unsafe fn wait(&mut self) -> Wake {
         if let Some(pidfd) = &self.pidfd {
             // SAFETY: hub thread (caller).
-            if let Ok(wake) = unsafe { wait_fd(pidfd.as_raw_fd(), READ, None) } {
+            if let Ok(wake) = unsafe { park_on_fd(pidfd.as_raw_fd(), READ, None) } {
                 return wake;
             }
         }

@@ -92,11 +92,26 @@ unsafe fn register(fd: i32) -> Result<bool, i32> {
 }
 
 /// Parks until `fd` may be ready for `interest`, it is closed, or the deadline passes.
-/// Err(0) if epoll cannot watch the fd, Err(errno) if it is bad.
+/// Err(0) if epoll cannot watch the fd, Err(errno) if it is bad. Then a cancellation point
+/// (cancel.rs): the caller must hold nothing a thread that ends here would leave behind.
 ///
 /// # Safety
 /// Hub thread only.
 pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wake, i32> {
+    // SAFETY: hub thread (caller).
+    let wake = unsafe { park_on_fd(fd, interest, deadline) };
+    // SAFETY: hub thread; the node is unlinked: a cancellation point (cancel.rs).
+    unsafe { super::cancel::point() };
+    wake
+}
+
+/// `wait_fd` without the cancellation point, for callers that hold something of their own
+/// (a pidfd, a signalfd) and act on a request once they have let go of it
+/// (`cancel::pending`; a request wakes the wait as it wakes `wait_fd`).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn park_on_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wake, i32> {
     // SAFETY: hub thread (caller).
     if !unsafe { register(fd) }? {
         return Err(0);
@@ -126,14 +141,13 @@ pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wa
             e.unlink(&mut node);
         });
     }
-    // SAFETY: hub thread; the node is unlinked: a cancellation point (cancel.rs).
-    unsafe { super::cancel::point() };
     Ok(wake)
 }
 
 /// Parks until any of `fds` (with their interests) may be ready, one is closed, or the
 /// deadline passes. Fds epoll cannot watch are ignored here: poll(2) reports them ready
-/// before anyone waits. The caller re-checks with a real poll.
+/// before anyone waits. The caller re-checks with a real poll. Not a cancellation point
+/// itself: the caller (poll, select) holds the list and acts once it has dropped it.
 ///
 /// # Safety
 /// Hub thread only.
@@ -162,8 +176,6 @@ pub unsafe fn wait_any(fds: &[(i32, u8)], deadline: Option<u64>) -> Wake {
         // SAFETY: hub thread; each node is linked to its number's entry (see `wait_fd`).
         unsafe { with_entry(*fd, |e| e.unlink(node)) }.expect("registered");
     }
-    // SAFETY: hub thread; every node is unlinked: a cancellation point (cancel.rs).
-    unsafe { super::cancel::point() };
     wake
 }
 
