@@ -163,6 +163,16 @@ static void *t_system(void *arg) {
     return NULL;
 }
 
+static pthread_mutex_t held_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* A lock wait is no cancellation point; asynchronous cancellation still ends it. */
+static void *t_mutex_async(void *arg) {
+    (void)arg;
+    check(pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL), "pthread_setcanceltype");
+    CALL(0, pthread_mutex_lock(&held_mutex));
+    return NULL;
+}
+
 static void run(const char *name, void *(*fn)(void *), int early) {
     handled = returned = 0;
     pthread_t t;
@@ -345,6 +355,10 @@ static void lock_scenario(void) {
     if (read(held[0], &c, 1) != 1) DIE("read");
     run("lockf", t_lockf, 0);
     printf("\n");
+    check(pthread_mutex_lock(&held_mutex), "pthread_mutex_lock");
+    run("pthread_mutex_lock, asynchronous", t_mutex_async, 0);
+    printf("\n");
+    check(pthread_mutex_unlock(&held_mutex), "pthread_mutex_unlock");
     if (write(release[1], &c, 1) != 1) DIE("write");
     waitpid(holder, NULL, 0);
     close(lock_fd);

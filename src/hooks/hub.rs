@@ -7,7 +7,7 @@
 //! thread touches.
 
 use crate::runtime::green::{self, Green, Wake, WaitingOn};
-use crate::runtime::{on_hub, preempt, rt, waitqueue, AddressHasher};
+use crate::runtime::{cancel, on_hub, preempt, rt, waitqueue, AddressHasher};
 use core::cell::RefCell;
 use core::marker::PhantomData;
 use std::collections::HashMap;
@@ -66,7 +66,14 @@ impl Hub {
     #[inline(always)]
     pub(crate) fn park(self, deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
         // SAFETY: hub thread (`self`), the only precondition.
-        unsafe { green::park(deadline, waiting_on) }
+        let wake = unsafe { green::park(deadline, waiting_on) };
+        if matches!(waiting_on, WaitingOn::Lock { .. }) {
+            // A lock held by a foreign thread is polled with naps: asynchronous
+            // cancellation acts between them, as it interrupts a futex wait natively.
+            // SAFETY: hub thread; a bare park holds no runtime link.
+            unsafe { cancel::async_point() };
+        }
+        wake
     }
 
     /// Lets every other runnable green thread run once.

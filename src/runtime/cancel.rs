@@ -168,14 +168,18 @@ pub unsafe fn request(g: *mut Green) -> Request {
         return Request::Root;
     }
     // SAFETY: `g` is live (caller); the borrow ends before any wake or unwind.
-    let (due, state, waiting_on) = unsafe {
+    let (due, due_anywhere, state, waiting_on) = unsafe {
         (*g).cancel.requested = true;
-        ((*g).cancel.due(false), (*g).state, (*g).waiting_on)
+        ((*g).cancel.due(false), (*g).cancel.due(true), (*g).state, (*g).waiting_on)
     };
+    // A lock wait is no cancellation point, but asynchronous cancellation acts anywhere:
+    // natively SIGCANCEL interrupts the futex wait. The lock waits act once they have left
+    // their queue (runtime/waitqueue.rs, hooks/hub.rs `park`).
+    let wakes = wakes_for_cancel(waiting_on) || (due_anywhere && matches!(waiting_on, WaitingOn::Lock { .. }));
     if g == rt.current {
         // SAFETY: on `g`, in a hook that holds no runtime link.
         unsafe { act_if(g, true) };
-    } else if due && state == State::Parked && wakes_for_cancel(waiting_on) {
+    } else if due && state == State::Parked && wakes {
         // SAFETY: hub thread, `g` live and parked.
         unsafe { green::wake(g, Wake::Ready) };
     }

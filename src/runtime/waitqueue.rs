@@ -27,6 +27,9 @@ pub unsafe fn wait(key: usize, deadline: Option<u64>, why: WaitingOn) -> Wake {
     if matches!(why, WaitingOn::Semaphore { .. }) && wake != Wake::Handoff {
         // SAFETY: hub thread; out of the queue.
         unsafe { super::cancel::point() };
+    } else if matches!(why, WaitingOn::Lock { .. }) && wake != Wake::Handoff {
+        // SAFETY: hub thread; out of the queue.
+        unsafe { super::cancel::async_point() };
     }
     wake
 }
