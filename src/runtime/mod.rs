@@ -44,6 +44,11 @@ mod fork;
 pub mod green;
 mod hasher;
 mod hub;
+mod introspect;
+// The layout `green ps` reads: the launcher includes the same file and uses the names the
+// library only writes by index.
+#[allow(dead_code)]
+mod introspect_abi;
 pub mod io;
 pub mod join;
 pub mod offload;
@@ -51,6 +56,7 @@ mod poller;
 pub mod preempt;
 #[cfg(target_arch = "x86_64")]
 mod preempt_x86_64;
+mod overflow;
 mod preload;
 mod queues;
 mod runqueue;
@@ -58,7 +64,9 @@ pub mod signals;
 pub mod sigroute;
 mod slice;
 mod stack;
+mod stackmem;
 mod state;
+mod stats;
 mod thread;
 mod timer;
 pub mod tls;
@@ -104,9 +112,18 @@ pub fn start() {
         }
     };
     let runtime = new_runtime(poller, config.stack_size.unwrap_or_else(native_stack_size), config.stats);
-    let stack_kib = runtime.stacks.default_size() / 1024;
-    // SAFETY: `claim_start` chose this caller, once, and nothing has used `rt` yet.
-    unsafe { state::install(runtime) };
+    let stack_size = runtime.stacks.default_size();
+    if config.stats {
+        stats::enable();
+    }
+    // SAFETY: `claim_start` chose this caller, once, and nothing has used `rt` yet; then,
+    // on the hub thread at start, the root is published and SIGSEGV watched for overflows.
+    unsafe {
+        state::install(runtime);
+        introspect::publish(rt(), stackmem::address());
+        overflow::install(stack_size);
+    }
+    let stack_kib = stack_size / 1024;
     log::log!(Info, "runtime started (stack {} KiB)", stack_kib);
 }
 
@@ -160,7 +177,7 @@ pub fn is_internal_fd(fd: i32) -> bool {
     started() && poller::is_internal(fd)
 }
 
-/// At exit, when GREEN_STATS=1: one summary line. The counters are the hub thread's, so
+/// At exit, when GREEN_STATS=1: the diagnostics' lines (stats.rs), then one summary line. The counters are the hub thread's, so
 /// only an exit on the hub thread reports them.
 pub fn print_stats_if_asked() {
     if !started() || !on_hub_thread() {
@@ -183,6 +200,8 @@ pub fn print_stats_if_asked() {
                 slice::preemptions()
             ),
         );
+        // The extra lines first: the summary stays the last line, which tools parse.
+        stats::print(s.peak_green);
         line.emit();
     }
 }
