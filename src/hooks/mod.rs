@@ -44,6 +44,7 @@ mod sync_misc;
 mod sync_mutex;
 mod sync_rwlock;
 mod sync_rwlock_state;
+pub(crate) use sync_rwlock_state::holders as rwlock_holders;
 mod sync_sem;
 mod thread;
 mod thread_extra;

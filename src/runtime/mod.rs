@@ -78,6 +78,7 @@ pub mod waitqueue;
 mod workers;
 
 pub use crate::sys::log;
+pub use deadlock::set_rwlock_holders;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
 pub use signals::{bit, pending_signals, SigSet};
