@@ -2,8 +2,8 @@
  * dies of SIGSEGV with nothing naming the thread; greened, one message names it first.
  *   diag_overflow default      the thread gets the default stack size
  *   diag_overflow sized KIB    the program asks for KIB KiB with pthread_attr_setstacksize
- *   diag_overflow handler      as default, with a SIGSEGV handler of the program's own on an
- *                              alternate stack, which says so and exits with status 3 */
+ *   diag_overflow handler      as default, with a SIGSEGV handler of the program's own on the
+ *                              thread's own alternate stack, which says so and exits with status 3 */
 #define _GNU_SOURCE
 #include "common.h"
 #include <signal.h>
@@ -19,9 +19,17 @@ static unsigned long recurse(unsigned long n) {
     return recurse(n + 1) + frame[0];
 }
 
+static int own_handler;
+
 static void *recurser(void *arg) {
     (void)arg;
     pthread_setname_np(pthread_self(), "recurser");
+    if (own_handler) {
+        /* An alternate stack is per thread: the one that overflows needs its own. */
+        static char alt[1 << 16];
+        stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
+        sigaltstack(&ss, NULL);
+    }
     return (void *)recurse(0);
 }
 
@@ -39,9 +47,7 @@ int main(int argc, char **argv) {
     if (strcmp(how, "sized") == 0)
         pthread_attr_setstacksize(&attr, (size_t)atoi(argv[2]) * 1024);
     if (strcmp(how, "handler") == 0) {
-        static char alt[1 << 16];
-        stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
-        sigaltstack(&ss, NULL);
+        own_handler = 1;
         struct sigaction sa = {.sa_handler = on_segv, .sa_flags = SA_ONSTACK};
         sigaction(SIGSEGV, &sa, NULL);
     }

@@ -15,8 +15,6 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "Usage: green ps PID | green top [-n COUNT] PID";
-
 /// `green ps PID` or `green top [-n COUNT] PID`: Some(exit status) when the arguments name
 /// one of these; None otherwise (the launcher runs a command then, e.g. `green ps aux`).
 pub fn dispatch(args: &[String]) -> Option<i32> {
@@ -35,7 +33,6 @@ pub fn dispatch(args: &[String]) -> Option<i32> {
         Ok(()) => 0,
         Err(message) => {
             eprintln!("green: {message}");
-            eprintln!("{USAGE}");
             1
         }
     })

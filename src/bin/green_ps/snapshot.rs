@@ -151,7 +151,7 @@ fn decode(record: &[u8], root: &[u64; word::COUNT], low: u64, address: u64) -> T
 /// One line saying why a process cannot be read, with the fix where there is one.
 pub fn describe_error(pid: i32, e: &io::Error) -> String {
     match e.raw_os_error() {
-        Some(libc::ESRCH) => format!("no process {pid}"),
+        Some(libc::ESRCH) | Some(libc::ENOENT) => format!("no process {pid}"),
         Some(libc::EPERM) | Some(libc::EACCES) => {
             let yama = std::fs::read_to_string(abi::YAMA).map(|s| s.trim().to_string()).unwrap_or_default();
             let hint = match yama.as_str() {
