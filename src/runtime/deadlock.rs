@@ -157,8 +157,7 @@ impl<'a> World<'a> {
     fn cycles(&self) {
         for start in self.threads {
             let mut path: Vec<&Green> = vec![start];
-            loop {
-                let Holder::Green(next) = self.holder(path[path.len() - 1]) else { break };
+            while let Holder::Green(next) = self.holder(path[path.len() - 1]) {
                 if core::ptr::eq(next, *start) {
                     self.print_cycle(&path);
                     break;

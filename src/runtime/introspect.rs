@@ -129,13 +129,6 @@ fn grow(table: &mut Table) {
     seq.store(seq.load(Relaxed) + 1, Release);
 }
 
-/// Notes when `g` parked, for "time in this state" (a coarse clock: a few nanoseconds from
-/// the vDSO, no system call).
-pub fn parked_now(g: &mut Green) {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-    g.probe.parked_at = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-}
-
 #[cfg(test)]
 mod tests {
     use crate::runtime::introspect_abi::{state, wait};

@@ -46,7 +46,7 @@ fn bucket(ns: u64) -> usize {
     }
     let power = 63 - ns.leading_zeros() as usize;
     let fraction = ((ns >> (power - 2)) & (SUB as u64 - 1)) as usize;
-    power * SUB + fraction
+    (power - 1) * SUB + fraction
 }
 
 /// The largest value in a bucket.
@@ -54,7 +54,7 @@ fn bucket_top(index: usize) -> u64 {
     if index < SUB {
         return index as u64;
     }
-    let (power, fraction) = (index / SUB, (index % SUB) as u64);
+    let (power, fraction) = (index / SUB + 1, (index % SUB) as u64);
     ((SUB as u64 + fraction + 1) << (power - 2)) - 1
 }
 
@@ -80,7 +80,10 @@ pub unsafe fn switched_out(g: *mut Green) {
     let record = unsafe { &mut *g };
     let parked = record.state == State::Parked;
     if parked {
-        super::introspect::parked_now(record);
+        // For `green ps`'s "time in this state" (introspect.rs): a coarse clock, a few
+        // nanoseconds from the vDSO, no system call.
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+        record.probe.parked_at = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
     }
     if !enabled() {
         return;
@@ -170,7 +173,7 @@ fn percentile(counts: &[u64], total: u64, per_mille: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{bucket, bucket_top, percentile, SUB};
+    use crate::runtime::stats::{bucket, bucket_top, percentile, SUB};
 
     #[test]
     fn buckets_hold_their_values() {

@@ -58,7 +58,8 @@ fn top(pid: i32, count: Option<u64>) -> Result<(), String> {
     let root = locate(pid)?;
     let mut previous: Option<(Instant, u64)> = None;
     let mut shown = 0;
-    while count.is_none_or(|n| shown < n) {
+    let more = |shown: u64| count.map_or(true, |n| shown < n);
+    while more(shown) {
         let snap = snapshot::take(pid, root)?;
         let now = Instant::now();
         let switches = snap.counters[abi::counter::SWITCHES];
@@ -67,7 +68,7 @@ fn top(pid: i32, count: Option<u64>) -> Result<(), String> {
         let _ = std::io::stdout().lock().write_all(format!("\x1b[H\x1b[2J{text}").as_bytes());
         previous = Some((now, switches));
         shown += 1;
-        if count.is_none_or(|n| shown < n) {
+        if more(shown) {
             std::thread::sleep(Duration::from_secs(1));
         }
     }
