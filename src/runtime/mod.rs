@@ -9,7 +9,8 @@
 //!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `slice` (time slices: what the scheduler, the
-//!    preemption tick and the fair path share), `codemap` (code preemption never stops).
+//!    preemption tick and the fair path share), `codemap` (code preemption never stops),
+//!    `introspect_abi` (the layout `green ps` reads), `stackmem` (stack memory counters).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -22,7 +23,9 @@
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
 //! 5. Below the scheduler: `hub` (wait for events and wake what they name), `sigroute`
-//!    (masks per green thread, where and when a handler runs), `deadlock`,
+//!    (masks per green thread, where and when a handler runs), `deadlock`, `overflow`
+//!    (the stack overflow message), `introspect` (the table `green ps` reads), `stats`
+//!    (what GREEN_STATS adds),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
