@@ -70,7 +70,7 @@ def test_deadlock_report_names_holders_and_the_cycle():
     err = deadlock_report("cycle")
     assert re.search(r'thread 2 "alice": locking mutex (0x[0-9a-f]+), held by thread 3 "bob"', err), err
     assert re.search(r'thread 3 "bob": locking mutex (0x[0-9a-f]+), held by thread 2 "alice"', err), err
-    assert re.search(r'thread 1 \(main\): pthread_join of thread 2 "alice"', err), err
+    assert re.search(r'thread 1 \(main\): pthread_join\(thread 2\) "alice"', err), err
     cycle = re.findall(r'deadlock cycle: thread 2 "alice" waits for mutex 0x[0-9a-f]+ held by thread 3 "bob", '
                        r'which waits for mutex 0x[0-9a-f]+ held by thread 2 "alice"', err)
     assert len(cycle) == 1, err

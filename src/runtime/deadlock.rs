@@ -126,13 +126,16 @@ impl<'a> World<'a> {
 
     fn describe(&self, line: &mut Line, g: &Green) {
         let holder = self.holder(g);
-        if let (WaitingOn::Join { .. }, Holder::Green(h)) = (g.waiting_on, &holder) {
-            line.push(b"pthread_join of ");
-            self.name(line, h);
-            return;
-        }
         describe_wait(line, g);
         match holder {
+            Holder::Green(h) if matches!(g.waiting_on, WaitingOn::Join { .. }) => {
+                let len = h.name.iter().position(|&b| b == 0).unwrap_or(h.name.len());
+                if len > 0 {
+                    line.push(b" \"");
+                    line.push(&h.name[..len]);
+                    line.push(b"\"");
+                }
+            }
             Holder::Green(h) => {
                 line.push(b", held by ");
                 self.name(line, h);
