@@ -23,6 +23,7 @@ mod hooks;
 static START: extern "C" fn() = {
     extern "C" fn start() {
         runtime::start();
+        runtime::set_rwlock_holders(hooks::rwlock_holders);
     }
     start
 };

@@ -10,6 +10,9 @@
 #[path = "../settings.rs"]
 mod settings;
 
+#[path = "green_ps/mod.rs"]
+mod green_ps;
+
 use std::env;
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -226,6 +229,10 @@ fn fail(failure: Failure) -> ! {
 }
 
 fn main() {
+    let words: Vec<String> = env::args_os().skip(1).take(4).map(|a| a.to_string_lossy().into_owned()).collect();
+    if let Some(status) = green_ps::dispatch(&words) {
+        exit(status);
+    }
     let run = match parse(env::args_os().skip(1)) {
         Ok(Action::Help) => return print!("{USAGE}"),
         Ok(Action::Version) => return println!("green {}", env!("CARGO_PKG_VERSION")),

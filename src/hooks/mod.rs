@@ -51,6 +51,7 @@ mod sync_mutex_shared;
 mod sync_mutex_words;
 mod sync_rwlock;
 mod sync_rwlock_state;
+pub(crate) use sync_rwlock_state::holders as rwlock_holders;
 mod sync_sem;
 mod thread;
 mod thread_extra;

@@ -132,6 +132,13 @@ impl State {
 /// the lock or waits for it.
 static TABLE: HubMap<State> = HubMap::new();
 
+/// Who holds the rwlock at `address` among green threads: the writer's owner tag (0 when
+/// none) and the read holds. For the deadlock report (runtime/deadlock.rs).
+pub(crate) fn holders(address: usize) -> (i32, u32) {
+    let Some(hub) = Hub::here() else { return (0, 0) };
+    TABLE.with(hub, |map| map.get(&address).map_or((0, 0), |s| (s.writer, s.readers)))
+}
+
 /// Drops what the side table knows about the rwlock at `address` (pthread_rwlock_init and
 /// _destroy on the hub thread).
 pub(super) fn forget(hub: Hub, address: usize) {

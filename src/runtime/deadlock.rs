@@ -1,13 +1,44 @@
 //! The deadlock report: every green thread is parked and nothing (fd, timer, other OS
 //! thread) can wake any of them. Say so, like gevent's "This operation would block
-//! forever", instead of hanging silently.
+//! forever", instead of hanging silently: each thread with what it waits for and, for a
+//! mutex, rwlock or join, who holds it up; then every cycle of such waits (ARCHITECTURE.md,
+//! Diagnostics).
+//!
+//! A mutex's holder is the owner tag glibc's `__owner` word holds (the runtime's own
+//! `owner_tag`: the root's tid, or minus a green thread's id), read from the mutex itself
+//! (`__owner` is the third 32-bit word of `struct __pthread_mutex_s` on x86-64 and aarch64,
+//! hooks/sync_mutex.rs). A rwlock's is in the hooks' side table, which they let us ask
+//! through [`set_rwlock_holders`].
 
 use super::state::Runtime;
 use super::thread::{Green, State, WaitingOn};
 use crate::sys::log::Line;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering::Relaxed};
 
-/// Writes the report: one line, then one per thread not ended, naming what it waits for.
+/// Who holds a rwlock, as the hooks know it: (the writer's owner tag or 0, green read holds).
+pub type RwLockHolders = fn(usize) -> (i32, u32);
+
+static RWLOCK_HOLDERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Lets the report ask who holds a rwlock (hooks/sync_rwlock_state.rs keeps it).
+pub fn set_rwlock_holders(lookup: RwLockHolders) {
+    RWLOCK_HOLDERS.store(lookup as usize, Relaxed);
+}
+
+fn rwlock_holders(address: usize) -> (i32, u32) {
+    match RWLOCK_HOLDERS.load(Relaxed) {
+        0 => (0, 0),
+        f => {
+            // SAFETY: only `set_rwlock_holders` stores a non-zero value, a RwLockHolders.
+            let lookup = unsafe { core::mem::transmute::<usize, RwLockHolders>(f) };
+            lookup(address)
+        }
+    }
+}
+
+/// Writes the report: one line, then one per thread not ended (by id), naming what it waits
+/// for and who holds that, then the cycles.
 ///
 /// # Safety
 /// Hub thread only; every record in `rt.threads` is live.
@@ -16,20 +47,165 @@ pub unsafe fn report(rt: &mut Runtime) {
     let mut line = Line::new();
     let _ = write!(line, "deadlock: all {} green threads are blocked and nothing can wake them:", rt.live + 1);
     line.emit();
-    for (_, &g) in rt.threads.iter() {
-        // SAFETY: records in the table are live (caller); this is a read-only look.
-        let record = unsafe { &*g };
-        if record.state == State::Done {
-            continue;
+    // SAFETY: records in the table are live (caller); only read here.
+    let mut threads: Vec<&Green> = rt.threads.values().map(|&g| unsafe { &*g }).filter(|g| g.state != State::Done).collect();
+    threads.sort_by_key(|g| g.id);
+    let world = World { threads: &threads, root: rt.root, root_tag: rt.root_tid };
+    for g in &threads {
+        let mut line = Line::new();
+        line.push(b"  ");
+        world.name(&mut line, g);
+        line.push(b": ");
+        world.describe(&mut line, g);
+        line.emit();
+    }
+    world.cycles();
+}
+
+/// The blocked threads, and how to tell who an owner tag is.
+struct World<'a> {
+    threads: &'a [&'a Green],
+    root: *mut Green,
+    root_tag: i32,
+}
+
+/// A thread another one waits for.
+enum Holder<'a> {
+    Green(&'a Green),
+    /// A kernel tid that is no green thread of ours (a foreign OS thread).
+    Foreign(i32),
+    Readers(u32),
+    Nobody,
+}
+
+impl<'a> World<'a> {
+    fn by_id(&self, id: u64) -> Option<&'a Green> {
+        self.threads.iter().copied().find(|g| g.id == id)
+    }
+
+    fn by_tag(&self, tag: i32) -> Holder<'a> {
+        let found = match tag {
+            0 => return Holder::Nobody,
+            t if t == self.root_tag => self.threads.iter().copied().find(|g| core::ptr::eq(*g, self.root)),
+            t if t < 0 => self.by_id(t.unsigned_abs() as u64),
+            t => return Holder::Foreign(t),
+        };
+        found.map_or(Holder::Nobody, Holder::Green)
+    }
+
+    /// Who `g` waits for: the holder of its mutex or rwlock, or the thread it joins.
+    fn holder(&self, g: &Green) -> Holder<'a> {
+        match g.waiting_on {
+            WaitingOn::Lock { address } => {
+                // SAFETY: the mutex `g` is parked on is live while it waits; `__owner` is
+                // its third 32-bit word, which glibc changes atomically.
+                let owner = unsafe { (*((address + 8) as *const AtomicI32)).load(Relaxed) };
+                self.by_tag(owner)
+            }
+            WaitingOn::RwLock { address, .. } => match rwlock_holders(address) {
+                (0, 0) => Holder::Nobody,
+                (0, readers) => Holder::Readers(readers),
+                (writer, _) => self.by_tag(writer),
+            },
+            WaitingOn::Join { id } => self.by_id(id).map_or(Holder::Nobody, Holder::Green),
+            _ => Holder::Nobody,
         }
-        describe(record, g == rt.root);
+    }
+
+    fn name(&self, line: &mut Line, g: &Green) {
+        let _ = write!(line, "thread {}", g.id);
+        let len = g.name.iter().position(|&b| b == 0).unwrap_or(g.name.len());
+        if len > 0 {
+            line.push(b" \"");
+            line.push(&g.name[..len]);
+            line.push(b"\"");
+        } else if core::ptr::eq(g, self.root) {
+            line.push(b" (main)");
+        }
+    }
+
+    fn describe(&self, line: &mut Line, g: &Green) {
+        let holder = self.holder(g);
+        describe_wait(line, g);
+        match holder {
+            Holder::Green(h) if matches!(g.waiting_on, WaitingOn::Join { .. }) => {
+                let len = h.name.iter().position(|&b| b == 0).unwrap_or(h.name.len());
+                if len > 0 {
+                    line.push(b" \"");
+                    line.push(&h.name[..len]);
+                    line.push(b"\"");
+                }
+            }
+            Holder::Green(h) => {
+                line.push(b", held by ");
+                self.name(line, h);
+            }
+            Holder::Foreign(tid) => {
+                let _ = write!(line, ", held by OS thread {} (not a green thread)", tid);
+            }
+            Holder::Readers(n) => {
+                let _ = write!(line, ", held for reading by {} green thread(s)", n);
+            }
+            Holder::Nobody => line.push(match g.waiting_on {
+                WaitingOn::Condition { .. } => b": no thread is left to signal it".as_slice(),
+                WaitingOn::Semaphore { .. } => b": no thread is left to post it",
+                WaitingOn::Barrier { .. } => b": no thread is left to arrive",
+                WaitingOn::Futex { .. } => b": no thread is left to wake it",
+                _ => b"",
+            }),
+        }
+    }
+
+    /// Each cycle of waits once, from its lowest-numbered thread.
+    fn cycles(&self) {
+        for start in self.threads {
+            let mut path: Vec<&Green> = vec![start];
+            while let Holder::Green(next) = self.holder(path[path.len() - 1]) {
+                if core::ptr::eq(next, *start) {
+                    self.print_cycle(&path);
+                    break;
+                }
+                if next.id < start.id || path.iter().any(|g| core::ptr::eq(*g, next)) || path.len() > self.threads.len() {
+                    break; // reported from a lower thread, or a cycle `start` only leads into
+                }
+                path.push(next);
+            }
+        }
+    }
+
+    fn print_cycle(&self, path: &[&Green]) {
+        let mut line = Line::new();
+        line.push(b"deadlock cycle: ");
+        for (i, g) in path.iter().enumerate() {
+            if i > 0 {
+                line.push(b", which ");
+            } else {
+                self.name(&mut line, g);
+                line.push(b" ");
+            }
+            if matches!(g.waiting_on, WaitingOn::Join { .. }) {
+                line.push(b"joins ");
+            } else {
+                line.push(b"waits for ");
+                wait_object(&mut line, g);
+                line.push(b" held by ");
+            }
+            self.name(&mut line, path[(i + 1) % path.len()]);
+        }
+        line.emit();
     }
 }
 
-fn describe(g: &Green, root: bool) {
-    let mut line = Line::new();
-    let name = if root { " (main)" } else { "" };
-    let _ = write!(line, "  thread {}{}: ", g.id, name);
+/// The object of a wait, for the cycle line.
+fn wait_object(line: &mut Line, g: &Green) {
+    let _ = match g.waiting_on {
+        WaitingOn::Lock { address } => write!(line, "mutex {:#x}", address),
+        WaitingOn::RwLock { address, .. } => write!(line, "rwlock {:#x}", address),
+        _ => Ok(()),
+    };
+}
+
+fn describe_wait(line: &mut Line, g: &Green) {
     let _ = match g.waiting_on {
         WaitingOn::Nothing => write!(line, "{:?}", g.state),
         WaitingOn::Fd { fd, write } => {
@@ -52,5 +228,4 @@ fn describe(g: &Green, root: bool) {
         WaitingOn::Barrier { address } => write!(line, "waiting at barrier {:#x}", address),
         WaitingOn::Once { address } => write!(line, "pthread_once on {:#x}", address),
     };
-    line.emit();
 }

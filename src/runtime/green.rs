@@ -24,7 +24,7 @@ use super::signals::pending_signals;
 use super::stack::StackPool;
 use super::state;
 use super::thread::{GreenCoroutine, Switch};
-use super::{hub, sigroute, slice, stack, tls, tsd};
+use super::{hub, introspect, sigroute, slice, stack, stats, tls, tsd};
 use crate::sys::{errno, log};
 use core::ffi::c_void;
 use corosensei::CoroutineResult;
@@ -99,7 +99,8 @@ pub unsafe fn spawn(
     record.stack_low = stack_low;
     record.stack_size = stack_size;
     record.guard_size = guard_size;
-    rt.threads.insert(record.handle, g);
+    // SAFETY: hub thread; `g` is live and in no table yet.
+    unsafe { introspect::insert(rt, g) };
     // SAFETY: `g` and its creator (current) are live. It starts with the creator's mask.
     unsafe { sigroute::adopt(g, (*rt.current).signals.mask) };
     rt.live += 1;
@@ -202,8 +203,8 @@ unsafe fn switch_out(g: *mut Green) {
     let rt = unsafe { state::rt() };
     // The hub thread's errno slot never moves, so it was looked up once, at start.
     let errno_slot = rt.errno_slot;
-    // SAFETY: the slot is this OS thread's errno, valid for its life.
-    let saved_errno = unsafe { *errno_slot };
+    // SAFETY: the slot is this OS thread's errno, valid for its life; `g` is current, live.
+    let saved_errno = unsafe { stats::switched_out(g); *errno_slot };
     if g == rt.root {
         // SAFETY: hub thread, on the root's stack.
         unsafe { run_until_root_is_resumed() };
@@ -373,7 +374,7 @@ pub unsafe fn discard_in_child(g: *mut Green) {
 pub unsafe fn release(g: *mut Green) {
     // SAFETY: hub thread; `g` is live until dropped here, and was made by Box::into_raw.
     unsafe {
-        state::rt().threads.remove(&(*g).handle);
+        introspect::remove(state::rt(), g);
         drop(Box::from_raw(g));
     }
 }

@@ -9,8 +9,9 @@
 //!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
-//!    `slice` (time slices: what the scheduler, the
-//!    preemption tick and the fair path share), `codemap` (code preemption never stops).
+//!    `slice` (time slices: what the scheduler, the preemption tick and the fair path
+//!    share), `codemap` (code preemption never stops), `introspect_abi` (the layout
+//!    `green ps` reads), `stackmem` (stack memory counters).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -23,7 +24,9 @@
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
 //! 5. Below the scheduler: `hub` (wait for events and wake what they name), `sigroute`
-//!    (masks per green thread, where and when a handler runs), `deadlock`,
+//!    (masks per green thread, where and when a handler runs), `deadlock`, `overflow`
+//!    (the stack overflow message), `introspect` (the table `green ps` reads), `stats`
+//!    (what GREEN_STATS adds),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
@@ -45,6 +48,11 @@ mod fork;
 pub mod green;
 mod hasher;
 mod hub;
+mod introspect;
+// The layout `green ps` reads: the launcher includes the same file and uses the names the
+// library only writes by index.
+#[allow(dead_code)]
+mod introspect_abi;
 pub mod io;
 pub mod join;
 pub mod offload;
@@ -52,6 +60,7 @@ mod poller;
 pub mod preempt;
 #[cfg(target_arch = "x86_64")]
 mod preempt_x86_64;
+mod overflow;
 mod preload;
 mod queues;
 pub mod robust;
@@ -60,7 +69,9 @@ pub mod signals;
 pub mod sigroute;
 mod slice;
 mod stack;
+mod stackmem;
 mod state;
+mod stats;
 mod thread;
 mod timer;
 pub mod tls;
@@ -72,6 +83,7 @@ pub mod waitqueue;
 mod workers;
 
 pub use crate::sys::log;
+pub use deadlock::set_rwlock_holders;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
 pub use signals::{bit, pending_signals, SigSet};
@@ -106,9 +118,18 @@ pub fn start() {
         }
     };
     let runtime = new_runtime(poller, config.stack_size.unwrap_or_else(native_stack_size), config.stats);
-    let stack_kib = runtime.stacks.default_size() / 1024;
-    // SAFETY: `claim_start` chose this caller, once, and nothing has used `rt` yet.
-    unsafe { state::install(runtime) };
+    let stack_size = runtime.stacks.default_size();
+    if config.stats {
+        stats::enable();
+    }
+    // SAFETY: `claim_start` chose this caller, once, and nothing has used `rt` yet; then,
+    // on the hub thread at start, the root is published and SIGSEGV watched for overflows.
+    unsafe {
+        state::install(runtime);
+        introspect::publish(rt(), stackmem::address());
+        overflow::install(stack_size);
+    }
+    let stack_kib = stack_size / 1024;
     log::log!(Info, "runtime started (stack {} KiB)", stack_kib);
 }
 
@@ -162,7 +183,7 @@ pub fn is_internal_fd(fd: i32) -> bool {
     started() && poller::is_internal(fd)
 }
 
-/// At exit, when GREEN_STATS=1: one summary line. The counters are the hub thread's, so
+/// At exit, when GREEN_STATS=1: the diagnostics' lines (stats.rs), then one summary line. The counters are the hub thread's, so
 /// only an exit on the hub thread reports them.
 pub fn print_stats_if_asked() {
     if !started() || !on_hub_thread() {
@@ -185,6 +206,8 @@ pub fn print_stats_if_asked() {
                 slice::preemptions()
             ),
         );
+        // The extra lines first: the summary stays the last line, which tools parse.
+        stats::print(s.peak_green);
         line.emit();
     }
 }

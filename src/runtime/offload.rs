@@ -18,6 +18,7 @@ pub unsafe fn run(call: &mut dyn FnMut()) -> bool {
     }
     // SAFETY: hub thread (caller); the job, on this stack, outlives its collection below.
     let mut job = unsafe { Job::new(call, green::current()) };
+    let submitted = crate::sys::clock::monotonic_ns();
     // Every later access goes through this one pointer, which the hub also holds.
     let job: *mut Job = &mut job;
     // SAFETY: the job stays in this frame, untouched but for `collected`, until collected.
@@ -33,5 +34,6 @@ pub unsafe fn run(call: &mut dyn FnMut()) -> bool {
     let rt = unsafe { rt() };
     rt.offloads_in_flight -= 1;
     rt.stats.offloaded += 1;
+    super::stats::offloaded(crate::sys::clock::monotonic_ns() - submitted);
     true
 }

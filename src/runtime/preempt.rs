@@ -236,8 +236,8 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 /// As for sigaction(2): `action` is null or readable, `old` null or writable.
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if signal != SIGNAL || !INSTALLED.load(Relaxed) {
-        // SAFETY: the caller's arguments, as they came.
-        return unsafe { crate::sys::real::sigaction(signal, action, old) };
+        // SAFETY: the caller's arguments, as they came (SIGSEGV's is kept by overflow.rs).
+        return unsafe { super::overflow::sigaction(signal, action, old) };
     }
     // SAFETY: null or readable (caller), copied before `old` is written (they may alias).
     let wanted = unsafe { action.as_ref() }.copied();

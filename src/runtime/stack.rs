@@ -114,6 +114,7 @@ impl StackPool {
         }
         let usable = stack.len - page_size();
         if usable != self.default_size || self.pooled.len() >= MAX_POOLED {
+            super::stackmem::mapped(stack.len, false);
             // SAFETY: the mapping is ours and no coroutine runs on it any more.
             let _ = unsafe { munmap(stack.low as *mut _, stack.len) };
             return;
@@ -150,6 +151,7 @@ impl StackPool {
                 return None;
             }
         }
+        super::stackmem::mapped(len, true);
         Some(GreenStack { low, len, ours: true })
     }
 }

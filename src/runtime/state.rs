@@ -24,6 +24,9 @@ use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::collections::HashMap;
 
+/// Plain 64-bit counters in a fixed order: `green ps` reads them from outside
+/// (introspect_abi.rs, `counter`).
+#[repr(C)]
 #[derive(Default)]
 pub struct Stats {
     pub green_threads: u64,
@@ -78,6 +81,10 @@ impl Runtime {
     /// `g` is live.
     #[inline(always)]
     pub unsafe fn set_current(&mut self, g: *mut Green) {
+        if super::stats::enabled() {
+            // SAFETY: both records are live (caller; the previous one has not been freed yet).
+            unsafe { super::stats::switched_in(self.current, (*g).state == State::Running) };
+        }
         self.current = g;
         // SAFETY: `g` is live (caller); one plain field read.
         running::set(g as usize, unsafe { (*g).signals.mask });

@@ -10,6 +10,7 @@
 //! * fd waits link a node on the thread's own stack instead (fdtable.rs).
 
 use super::cancel_state::Cancel;
+use super::introspect_abi::Probe;
 use super::stack::GreenStack;
 use super::tls_blocks::GreenTls;
 use core::ffi::c_void;
@@ -21,6 +22,8 @@ pub type GreenCoroutine = Coroutine<(), Switch, (), GreenStack>;
 /// `timer_slot` of a thread that is not in the timer heap.
 pub const NOT_IN_HEAP: usize = usize::MAX;
 
+/// One byte, as `green ps` reads it (introspect_abi.rs, `state`).
+#[repr(u8)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
     Runnable,
@@ -47,7 +50,9 @@ pub enum Wake {
     Interrupted { restart: bool },
 }
 
-/// What a parked thread waits for; only used to explain a deadlock.
+/// What a parked thread waits for; only used to explain a deadlock and in `green ps`, which
+/// reads it from outside in this fixed layout (introspect_abi.rs, `wait`).
+#[repr(C, u8)]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WaitingOn {
     Nothing,
@@ -137,6 +142,8 @@ pub struct Green {
     /// Its signal mask, the signals pending for it with their siginfo, and the set it
     /// waits for in sigwait (see sigroute.rs).
     pub signals: GreenSignals,
+    /// Its slot in the table `green ps` reads, and when it last parked (introspect.rs).
+    pub probe: Probe,
     /// Its coroutine; None for the root (which runs on the native stack) and once ended.
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
@@ -168,6 +175,7 @@ impl Green {
             tls: GreenTls::new(),
             cancel: Cancel::new(),
             signals: GreenSignals::default(),
+            probe: Probe::default(),
             coroutine: None,
             yielder: core::ptr::null(),
         }
