@@ -46,6 +46,7 @@ mod sync_rwlock;
 mod sync_rwlock_state;
 mod sync_sem;
 mod thread;
+mod thread_attr;
 mod thread_extra;
 mod thread_np;
 mod thread_sched;
