@@ -38,6 +38,7 @@ mod sigwait;
 mod sleep;
 mod socket;
 mod stdio;
+mod stdio_lock;
 mod sync_cond;
 mod syscall_route;
 mod sync_misc;

@@ -36,7 +36,7 @@ pub unsafe extern "C" fn pthread_create(
     // SAFETY: hub thread (`hub`), spawn's one precondition.
     match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
-            super::thread_sched::created(hub, g, chosen);
+            super::thread_attr::created(hub, g, chosen);
             // SAFETY: `g` was just made and is live; `attr` is null or initialised and
             // `thread` writable (caller).
             unsafe {

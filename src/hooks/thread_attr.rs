@@ -17,7 +17,7 @@
 //! an affinity the thread was given, as glibc reports its own threads' (`report`).
 
 use super::hub::Hub;
-use super::thread_sched::{check_sched, entry, os_affinity, sched_of, MAX_MASK};
+use super::thread_sched::{check_sched, entry, os_affinity, sched_of, update, MAX_MASK};
 use crate::runtime::green::Green;
 use core::ffi::c_int;
 
@@ -104,21 +104,33 @@ unsafe fn read(hub: Hub, attr: *const libc::pthread_attr_t) -> Result<CreateAttr
     Ok(CreateAttr { sched, affinity, guard, detach: false })
 }
 
-/// Applies to a green thread just created what is not kept in thread_sched's table: the
-/// guard size pthread_getattr_np reports for a stack we mapped (one on the program's own
-/// stack has none, as in glibc), and the default attribute's detach state.
-pub(super) fn created(g: *mut Green, chosen: &CreateAttr) {
-    // SAFETY: `g` was just created on the hub thread and is live; one plain field.
+/// A green thread was just created by the running one: it inherits its creator's policy,
+/// priority and affinity, as a native thread does, except those its attribute chose
+/// (`chosen`, from `check_create_attr`); it gets the guard size pthread_getattr_np reports
+/// for a stack we mapped (one on the program's own stack has none, as in glibc), and the
+/// default attribute's detach state.
+pub(super) fn created(hub: Hub, child: *mut Green, chosen: CreateAttr) {
+    // SAFETY: `child` was just created on the hub thread and is live; one plain field.
     unsafe {
-        if (*g).guard_size != 0 {
-            (*g).guard_size = chosen.guard;
+        if (*child).guard_size != 0 {
+            (*child).guard_size = chosen.guard;
         }
     }
     if chosen.detach {
-        // SAFETY: hub thread (the caller made `g` there); `g` is in the thread table, and
-        // it has not run, so it cannot be detached or ended yet.
-        let _ = unsafe { crate::runtime::join::detach(g) };
+        // SAFETY: hub thread (`hub`); `child` is in the thread table, and it has not run,
+        // so it cannot be detached or ended yet.
+        let _ = unsafe { crate::runtime::join::detach(child) };
     }
+    let parent = entry(hub, hub.current());
+    if parent.is_none() && chosen.sched.is_none() && chosen.affinity.is_none() {
+        return;
+    }
+    let (sched, affinity) = parent.map_or((None, None), |p| (p.sched, p.affinity));
+    update(hub, child, |e| {
+        e.explicit = chosen.sched.is_some();
+        e.sched = chosen.sched.or(sched);
+        e.affinity = chosen.affinity.or(affinity);
+    });
 }
 
 /// Adds to `attr`, which pthread_getattr_np filled for green thread `g`, the scheduling

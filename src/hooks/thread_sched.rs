@@ -83,23 +83,6 @@ pub(super) fn update(hub: Hub, g: *mut Green, change: impl FnOnce(&mut Entry)) {
     });
 }
 
-/// A green thread was just created by the running one: it inherits its creator's values, as
-/// a native thread inherits its creator's policy, priority and affinity, except those its
-/// attribute chose (`chosen`, checked by thread_attr::check_create_attr).
-pub(super) fn created(hub: Hub, child: *mut Green, chosen: super::thread_attr::CreateAttr) {
-    super::thread_attr::created(child, &chosen);
-    let parent = entry(hub, hub.current());
-    if parent.is_none() && chosen.sched.is_none() && chosen.affinity.is_none() {
-        return;
-    }
-    let (sched, affinity) = parent.map_or((None, None), |p| (p.sched, p.affinity));
-    update(hub, child, |e| {
-        e.explicit = chosen.sched.is_some();
-        e.sched = chosen.sched.or(sched);
-        e.affinity = chosen.affinity.or(affinity);
-    });
-}
-
 fn syscall_result(r: isize) -> Result<usize, c_int> {
     if r < 0 {
         Err(-r as c_int)

@@ -106,7 +106,7 @@ fn clear() {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::runtime::inbox::{clear, pending, post, take, SLOTS};
 
     #[test]
     fn posts_are_a_set_and_taking_empties_it() {
