@@ -10,6 +10,9 @@
 #include "common.h"
 #include <sched.h>
 
+/* What the thread saw, printed by its creator after it ended (one order on every run). */
+static char seen[256];
+
 static void *report(void *arg) {
     (void)arg;
     pthread_attr_t a;
@@ -23,19 +26,20 @@ static void *report(void *arg) {
     pthread_attr_getschedpolicy(&a, &policy);
     pthread_attr_getschedparam(&a, &param);
     pthread_attr_destroy(&a);
-    printf("  guard=%zu detached=%d explicit=%d policy=%d priority=%d\n", guard,
+    snprintf(seen, sizeof seen, "  guard=%zu detached=%d explicit=%d policy=%d priority=%d\n", guard,
            detach == PTHREAD_CREATE_DETACHED, inherit == PTHREAD_EXPLICIT_SCHED, policy, param.sched_priority);
     return NULL;
 }
 
 static void run(const char *what, pthread_attr_t *attr, int join) {
     pthread_t t;
+    seen[0] = 0;
     int r = pthread_create(&t, attr, report, NULL);
-    printf("%s: pthread_create=%d\n", what, r);
     if (r == 0 && join)
         pthread_join(t, NULL);
     else if (r == 0)
         usleep(100 * 1000);
+    printf("%s: pthread_create=%d\n%s", what, r, seen);
 }
 
 static void s_guard(void) {
@@ -107,7 +111,7 @@ static void *on_own_stack(void *arg) {
     volatile double x = 1.5; /* SSE spills want an aligned stack */
     char buf[64];
     snprintf(buf, sizeof buf, "%.1f", x * 2);
-    printf("  ran on its own stack: %s\n", buf);
+    snprintf(seen, sizeof seen, "  ran on its own stack: %s\n", buf);
     return NULL;
 }
 
@@ -118,10 +122,11 @@ static void s_misaligned_stack(void) {
     pthread_attr_init(&a);
     pthread_attr_setstack(&a, mem + 3, size);
     pthread_t t;
+    seen[0] = 0;
     int r = pthread_create(&t, &a, on_own_stack, NULL);
-    printf("misaligned stack: pthread_create=%d\n", r);
     if (r == 0)
         pthread_join(t, NULL);
+    printf("misaligned stack: pthread_create=%d\n%s", r, seen);
     pthread_attr_destroy(&a);
     free(mem);
 }
