@@ -132,3 +132,12 @@ def test_aio_on_pipes(mode):
         f"  drained={256 * 1024}",
     ], r.describe()
     assert time.monotonic() - started >= 0.3, r.describe()
+
+
+def test_flockfile_holds_off_other_threads():
+    """A thread's flockfile waits while another thread holds the stream (greened: parks
+    until the holder's last funlockfile), ftrylockfile fails meanwhile, holds nest."""
+    native = assert_ok(run_prog("flockfile_green", mode="native"))
+    greened = assert_ok(run_prog("flockfile_green", mode="greened"))
+    assert greened.stdout == native.stdout, native.describe() + greened.describe()
+    assert "holder released at 0, waiter got it at 1" in native.stdout, native.describe()

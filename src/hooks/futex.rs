@@ -24,19 +24,18 @@
 //! handler does not interrupt a green wait (no EINTR, no restart) yet.
 //!
 //! Foreign wakers: a foreign OS thread (or a signal handler on the hub thread) that wakes a
-//! private futex must not touch the runtime, so it cannot wake a parked green thread. Once
-//! one has been seen, green waiters look at the futex word again after a short, growing nap
-//! and return 0 (a spurious wake-up, which futex callers must accept) when it changed; a
-//! green thread already parked without a deadline when the first such wake comes is not
-//! woken by it.
+//! private futex must not touch the runtime. Its wake goes to the kernel (for foreign
+//! sleepers), then to the hub's inbox, which wakes the green waiters of that address: each
+//! looks at the word and returns 0 (a spurious wake-up, which futex callers accept) when it
+//! changed (ARCHITECTURE.md, Foreign threads). A foreign wake that leaves the word as it
+//! was is not seen.
 
-use super::deadline::{passed, recheck_deadline, FIRST_NAP_NS};
-use super::hub::{Hub, HubMap};
+use super::deadline::passed;
+use super::hub::{post_foreign, Hub, HubMap};
 use crate::runtime::green::{self, Green, State, Wake, WaitingOn};
-use crate::runtime;
 use crate::sys::{clock, errno, raw, real};
 use core::ffi::c_long;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 use std::collections::VecDeque;
 
 const FUTEX_WAIT: i32 = 0;
@@ -48,9 +47,6 @@ const FUTEX_CLOCK_REALTIME: i32 = 256;
 const FUTEX_CMD_MASK: i32 = !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
 const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 
-/// Set once a private futex was woken from outside the green world (see the header).
-static FOREIGN_WAKES: AtomicBool = AtomicBool::new(false);
-
 struct Waiter {
     green: *mut Green,
     bitset: u32,
@@ -61,7 +57,7 @@ struct Waiter {
 static WAITERS: HubMap<VecDeque<Waiter>> = HubMap::new();
 
 /// Takes `g` out of `address`'s list if it is still there (it left for another reason
-/// than a futex wake: its deadline, a recheck nap).
+/// than a futex wake: its deadline, a foreign wake through the inbox).
 fn forget(hub: Hub, address: usize, g: *mut Green) {
     WAITERS.with(hub, |map| {
         let Some(list) = map.get_mut(&address) else { return };
@@ -112,14 +108,13 @@ fn wait(hub: Hub, address: usize, word: &AtomicU32, expected: u32, deadline: Opt
         return Err(libc::EAGAIN);
     }
     let me = hub.current();
-    let mut nap = FIRST_NAP_NS;
     loop {
         if passed(deadline) {
             return Err(libc::ETIMEDOUT);
         }
-        let wake_at = recheck_deadline(deadline, FOREIGN_WAKES.load(Ordering::Relaxed), &mut nap);
         WAITERS.with(hub, |map| map.entry(address).or_default().push_back(Waiter { green: me, bitset }));
-        let why = hub.park(wake_at, WaitingOn::Futex { address });
+        // Queued by address too, where the hub finds it for a foreign wake (inbox).
+        let why = hub.wait(address, deadline, WaitingOn::Futex { address });
         if why == Wake::Handoff {
             return Ok(());
         }
@@ -223,16 +218,10 @@ unsafe fn green_futex(hub: Hub, address: usize, op: i32, value: u32, timeout: us
     })
 }
 
-/// A private futex wake from a thread that must not touch the runtime while it is running.
-fn note_foreign_wake(op: i32) {
+/// Whether `op` is a private wake, which may concern green waiters.
+fn private_wake(op: i32) -> bool {
     let cmd = op & FUTEX_CMD_MASK;
-    if op & FUTEX_PRIVATE_FLAG != 0
-        && (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET)
-        && !FOREIGN_WAKES.load(Ordering::Relaxed)
-        && runtime::started()
-    {
-        FOREIGN_WAKES.store(true, Ordering::Relaxed);
-    }
+    op & FUTEX_PRIVATE_FLAG != 0 && (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET)
 }
 
 /// libc's syscall() is variadic; callers pass the number and up to six arguments in the
@@ -266,7 +255,13 @@ pub unsafe extern "C" fn syscall(
                     return result;
                 }
             }
-            None => note_foreign_wake(op),
+            None if private_wake(op) => {
+                // SAFETY: the program's arguments, passed on as it gave them.
+                let result = unsafe { real::syscall(number, a1, a2, a3, a4, a5, a6) };
+                post_foreign(a1);
+                return result;
+            }
+            None => {}
         }
     }
     // SAFETY: the program's arguments, passed on as it gave them.

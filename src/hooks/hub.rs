@@ -7,7 +7,7 @@
 //! thread touches.
 
 use crate::runtime::green::{self, Green, Wake, WaitingOn};
-use crate::runtime::{cancel, on_hub, preempt, rt, waitqueue, AddressHasher};
+use crate::runtime::{cancel, inbox, on_hub, preempt, rt, started, waitqueue, AddressHasher};
 use core::cell::RefCell;
 use core::marker::PhantomData;
 use std::collections::HashMap;
@@ -148,6 +148,16 @@ impl Hub {
 pub(crate) fn fair_turn() {
     if let Some(hub) = Hub::here() {
         hub.yield_if_due();
+    }
+}
+
+/// For a wake-up made where the runtime must not be touched (a foreign OS thread, or a
+/// signal handler on the hub thread), after the operation on the object itself: asks the
+/// hub to let the green threads waiting on `address` look again (runtime/inbox.rs).
+#[inline]
+pub(crate) fn post_foreign(address: usize) {
+    if started() {
+        inbox::post(address);
     }
 }
 

@@ -1,6 +1,8 @@
 //! pthread_cond_* as green waits: waiters queue by the condition's address; signal hands
 //! the longest waiter back to its mutex. A condition is also signalled through glibc, for
-//! any foreign OS thread waiting on it natively (glibc returns at once when none is).
+//! any foreign OS thread waiting on it natively (glibc returns at once when none is). A
+//! foreign thread's signal or broadcast goes to glibc, then to the hub's inbox, which wakes
+//! every green waiter of the condition (ARCHITECTURE.md, Foreign threads).
 //!
 //! The clock a condition measures timeouts on (pthread_condattr_setclock) lives in glibc's
 //! `__wrefs` word of `struct __pthread_cond_s` (glibc 2.36,
@@ -9,7 +11,7 @@
 //! initialising a CLOCK_MONOTONIC condition and seeing which word is set.
 
 use super::deadline::abs_deadline;
-use super::hub::Hub;
+use super::hub::{post_foreign, Hub};
 use super::sync_mutex::GreenMutex;
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::real;
@@ -185,7 +187,15 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
 /// `c` is null or a condition the program initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_signal(c: *mut libc::pthread_cond_t) -> c_int {
-    if let Some(hub) = Hub::here().filter(|_| !c.is_null()) {
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        let result = unsafe { real::pthread_cond_signal(c) };
+        // A foreign thread's signal: green waiters wake through the hub (a spurious
+        // wake-up for any that a signal would not have picked, which POSIX allows).
+        post_foreign(c as usize);
+        return result;
+    };
+    if !c.is_null() {
         hub.wake_one(c as usize, Wake::Handoff);
     }
     // SAFETY: the program's argument, passed on as it gave it.
@@ -196,7 +206,15 @@ pub unsafe extern "C" fn pthread_cond_signal(c: *mut libc::pthread_cond_t) -> c_
 /// `c` is null or a condition the program initialised.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut libc::pthread_cond_t) -> c_int {
-    if let Some(hub) = Hub::here().filter(|_| !c.is_null()) {
+    let Some(hub) = Hub::here() else {
+        // SAFETY: the program's argument, passed on as it gave it.
+        let result = unsafe { real::pthread_cond_broadcast(c) };
+        // A foreign thread's signal: green waiters wake through the hub (a spurious
+        // wake-up for any that a signal would not have picked, which POSIX allows).
+        post_foreign(c as usize);
+        return result;
+    };
+    if !c.is_null() {
         hub.wake_all(c as usize, Wake::Handoff);
     }
     // SAFETY: the program's argument, passed on as it gave it.

@@ -23,23 +23,20 @@
 //! that posts and waits again without parking take the unit back forever.
 //!
 //! Foreign posters: a foreign OS thread (or a signal handler on the hub thread) that posts
-//! cannot wake a parked green thread, because it must not touch the runtime. Once one has
-//! been seen, green waiters look at the value again after a short, growing nap (see
-//! deadline::recheck_deadline); a green thread already parked without a deadline when the
-//! first such post comes is not woken by it. A signal handler does not interrupt a green
-//! wait yet (no EINTR), so a post from a handler to the only waiter is such a first post.
+//! must not touch the runtime. Its post goes to glibc (the value, and a futex wake for
+//! foreign sleepers), then to the hub's inbox, which wakes the green waiters of that
+//! semaphore to look at the value again (ARCHITECTURE.md, Foreign threads).
 //!
 //! sem_wait, sem_timedwait and sem_clockwait are cancellation points, as glibc's: a pending
 //! request is acted on at the call even when a unit is free (cancel_point.rs), one made
 //! while the thread waits wakes it, unless a unit was handed over (runtime/waitqueue.rs).
 
 use super::deadline::{abs_deadline, passed, recheck_deadline, FIRST_NAP_NS};
-use super::hub::{fair_turn, Hub};
+use super::hub::{fair_turn, post_foreign, Hub};
 use crate::runtime::green::{Wake, WaitingOn};
-use crate::runtime;
 use crate::sys::{errno, raw, real};
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// glibc 2.36's `struct new_sem` with 64-bit atomics (x86-64 and aarch64), from
 /// sysdeps/nptl/internaltypes.h: `data` (value in the low 32 bits, SEM_VALUE_MASK; waiters
@@ -61,9 +58,6 @@ const NWAITERS_SHIFT: u32 = 32;
 const SEM_VALUE_MAX: u64 = i32::MAX as u64;
 /// glibc's FUTEX_PRIVATE (LLL_PRIVATE): a process-private semaphore.
 const FUTEX_PRIVATE: i32 = 0;
-
-/// Set once a private semaphore was posted from outside the green world (see the header).
-static FOREIGN_POSTS: AtomicBool = AtomicBool::new(false);
 
 /// The glibc semaphore behind `sem`.
 ///
@@ -138,12 +132,9 @@ impl<'a> GreenSem<'a> {
             if passed(deadline) {
                 return Err(libc::ETIMEDOUT);
             }
-            // Foreign threads sleeping on it hint that foreign threads also post it; another
-            // process may post a shared one at any time.
-            let foreign = self.shared()
-                || FOREIGN_POSTS.load(Ordering::Relaxed)
-                || self.s.data.load(Ordering::Relaxed) >> NWAITERS_SHIFT != 0;
-            let wake_at = recheck_deadline(deadline, foreign, &mut nap);
+            // Another process may post a shared one at any time, and cannot reach our hub;
+            // posts from this process's foreign threads come through the inbox.
+            let wake_at = recheck_deadline(deadline, self.shared(), &mut nap);
             match self.hub.wait(address, wake_at, WaitingOn::Semaphore { address }) {
                 Wake::Handoff => return Ok(()),
                 // sem_wait is never restarted after a signal handler, SA_RESTART or not.
@@ -192,17 +183,6 @@ impl<'a> GreenSem<'a> {
         }
         // A negative tv_sec is a deadline long past: ETIMEDOUT, as glibc says.
         status(abs_deadline(clock_id, abstime).and_then(|deadline| self.take(Some(deadline))))
-    }
-}
-
-/// A pass-through sem_post on a private semaphore, from a thread that must not touch the
-/// runtime while it is running: remember that such posts happen.
-fn note_foreign_post(s: Option<&GlibcSem>) {
-    if !FOREIGN_POSTS.load(Ordering::Relaxed)
-        && runtime::started()
-        && s.is_some_and(|s| s.private == FUTEX_PRIVATE)
-    {
-        FOREIGN_POSTS.store(true, Ordering::Relaxed);
     }
 }
 
@@ -286,10 +266,12 @@ pub unsafe extern "C" fn sem_post(sem: *mut libc::sem_t) -> c_int {
     match unsafe { GreenSem::new(sem) } {
         Some(s) => status(s.post()),
         None => {
-            // SAFETY: as above: the same contract is glibc_sem's.
-            note_foreign_post(unsafe { glibc_sem(sem) });
             // SAFETY: the program's argument, passed on as it gave it.
-            unsafe { real::sem_post(sem) }
+            let result = unsafe { real::sem_post(sem) };
+            if result == 0 {
+                post_foreign(sem as usize);
+            }
+            result
         }
     }
 }

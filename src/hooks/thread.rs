@@ -31,10 +31,12 @@ pub unsafe extern "C" fn pthread_create(
     };
     // SAFETY: `attr` is null or initialised (caller).
     let (request, detached) = unsafe { read_attr(attr) };
+    // SAFETY: as above.
+    let chosen = match unsafe { super::thread_attr::check_create_attr(hub, attr) } { Ok(c) => c, Err(e) => return e };
     // SAFETY: hub thread (`hub`), spawn's one precondition.
     match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
-            super::thread_sched::created(hub, g);
+            super::thread_attr::created(hub, g, chosen);
             // SAFETY: `g` was just made and is live; `attr` is null or initialised and
             // `thread` writable (caller).
             unsafe {
@@ -168,8 +170,8 @@ pub extern "C" fn pthread_equal(a: libc::pthread_t, b: libc::pthread_t) -> c_int
 /// As for glibc's pthread_getattr_np: `attr` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_getattr_np(thread: libc::pthread_t, attr: *mut libc::pthread_attr_t) -> c_int {
-    let target = match Hub::here().map(|hub| (hub, hub.lookup(thread))) {
-        Some((hub, Some(g))) if g != hub.root() => g,
+    let (hub, target) = match Hub::here().map(|hub| (hub, hub.lookup(thread))) {
+        Some((hub, Some(g))) if g != hub.root() => (hub, g),
         // SAFETY: the program's arguments, passed on as it gave them.
         _ => return unsafe { real::pthread_getattr_np(thread, attr) },
     };
@@ -187,6 +189,7 @@ pub unsafe extern "C" fn pthread_getattr_np(thread: libc::pthread_t, attr: *mut 
         libc::pthread_attr_setstack(attr, low as *mut c_void, size);
         libc::pthread_attr_setguardsize(attr, guard);
         libc::pthread_attr_setdetachstate(attr, state);
+        super::thread_attr::report(hub, target, attr);
     }
     0
 }

@@ -32,16 +32,19 @@ use core::ffi::c_int;
 
 const SCHED_RESET_ON_FORK: c_int = 0x4000_0000;
 /// The largest mask we keep, in bytes: 8192 CPUs, CPU_SETSIZE eight times over.
-const MAX_MASK: usize = 1024;
+pub(super) const MAX_MASK: usize = 1024;
 
 #[derive(Clone)]
-struct Entry {
+pub(super) struct Entry {
     /// The green thread's id: a record freed and reused at the same address is another one.
     id: u64,
     /// Policy (with SCHED_RESET_ON_FORK) and priority, once set or inherited.
-    sched: Option<(c_int, c_int)>,
+    pub(super) sched: Option<(c_int, c_int)>,
     /// The affinity mask, as the kernel's cpumask bytes, once set or inherited.
-    affinity: Option<Vec<u8>>,
+    pub(super) affinity: Option<Vec<u8>>,
+    /// Whether `sched` came from an attribute with PTHREAD_EXPLICIT_SCHED at creation
+    /// (pthread_getattr_np reports it, as glibc does).
+    pub(super) explicit: bool,
 }
 
 /// Per green thread values, by handle; only threads that set (or inherited) one have an
@@ -61,34 +64,23 @@ fn facts(g: *mut Green) -> (u64, bool) {
     unsafe { ((*g).id, (*g).state == State::Done) }
 }
 
-fn entry(hub: Hub, g: *mut Green) -> Option<Entry> {
+pub(super) fn entry(hub: Hub, g: *mut Green) -> Option<Entry> {
     let (id, _) = facts(g);
     TABLE.with(hub, |map| map.get(&(g as usize)).filter(|e| e.id == id).cloned())
 }
 
-fn update(hub: Hub, g: *mut Green, change: impl FnOnce(&mut Entry)) {
+pub(super) fn update(hub: Hub, g: *mut Green, change: impl FnOnce(&mut Entry)) {
     let (id, _) = facts(g);
     TABLE.with(hub, |map| {
         if map.len() >= 64 && map.len().is_power_of_two() {
             map.retain(|&handle, e| hub.lookup(handle as libc::pthread_t).is_some_and(|live| facts(live).0 == e.id));
         }
-        let slot = map.entry(g as usize).or_insert(Entry { id, sched: None, affinity: None });
+        let slot = map.entry(g as usize).or_insert(Entry { id, sched: None, affinity: None, explicit: false });
         if slot.id != id {
-            *slot = Entry { id, sched: None, affinity: None };
+            *slot = Entry { id, sched: None, affinity: None, explicit: false };
         }
         change(slot);
     });
-}
-
-/// A green thread was just created by the running one: it inherits its creator's values, as
-/// a native thread inherits its creator's policy, priority and affinity.
-pub(super) fn created(hub: Hub, child: *mut Green) {
-    if let Some(parent) = entry(hub, hub.current()) {
-        update(hub, child, |e| {
-            e.sched = parent.sched;
-            e.affinity = parent.affinity;
-        });
-    }
 }
 
 fn syscall_result(r: isize) -> Result<usize, c_int> {
@@ -110,7 +102,7 @@ fn os_sched() -> Result<(c_int, c_int), c_int> {
     Ok((policy as c_int, param.sched_priority))
 }
 
-fn sched_of(hub: Hub, g: *mut Green) -> Result<(c_int, c_int), c_int> {
+pub(super) fn sched_of(hub: Hub, g: *mut Green) -> Result<(c_int, c_int), c_int> {
     match entry(hub, g).and_then(|e| e.sched) {
         Some(values) => Ok(values),
         None => os_sched(),
@@ -123,7 +115,7 @@ fn is_rt(policy: c_int) -> bool {
 
 /// What sched_setscheduler would say to `wanted` (policy with its flag, priority) for a
 /// thread whose values are `now`: Ok or the error number (see the header).
-fn check_sched(wanted: (c_int, c_int), now: (c_int, c_int)) -> Result<(), c_int> {
+pub(super) fn check_sched(wanted: (c_int, c_int), now: (c_int, c_int)) -> Result<(), c_int> {
     let (policy, priority) = (wanted.0 & !SCHED_RESET_ON_FORK, wanted.1);
     let known = [libc::SCHED_OTHER, libc::SCHED_FIFO, libc::SCHED_RR, libc::SCHED_BATCH, libc::SCHED_IDLE];
     if wanted.0 < 0 || !known.contains(&policy) || priority as u32 > 99 || is_rt(policy) != (priority != 0) {
@@ -239,7 +231,7 @@ pub unsafe extern "C" fn pthread_setschedprio(thread: libc::pthread_t, priority:
 }
 
 /// The OS thread's affinity as the kernel's mask bytes (its length is the kernel's mask size).
-fn os_affinity() -> Result<Vec<u8>, c_int> {
+pub(super) fn os_affinity() -> Result<Vec<u8>, c_int> {
     let mut mask = vec![0u8; MAX_MASK];
     let args = [0, MAX_MASK, mask.as_mut_ptr() as usize, 0, 0, 0];
     // SAFETY: sched_getaffinity writes at most MAX_MASK bytes into `mask`.

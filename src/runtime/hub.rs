@@ -3,9 +3,12 @@
 //! pool returns finished jobs' callers, the signal atomics say whether a handler ran, and
 //! this file makes the threads they name runnable (`Runtime::wake`), as Go's `findrunnable`
 //! hands netpoll's list to `injectglist`. The scheduler (green.rs) calls `poll_events`.
+//! Threads that must not touch the runtime (foreign OS threads, handlers) leave addresses in
+//! the inbox (inbox.rs); this file wakes the green threads waiting there.
 
 use super::deadlock;
 use super::fdtable::{self, READ, WRITE};
+use super::inbox;
 use super::poller::Event;
 use super::signals::{deferred, pending_signals};
 use super::sigroute;
@@ -39,6 +42,10 @@ pub unsafe fn poll_events(block: bool) {
     if n > 0 {
         rt.deadlock_reported = false;
     }
+    if inbox::pending() {
+        // SAFETY: hub thread.
+        unsafe { wake_posted(rt) };
+    }
     let handled = pending_signals::take_signals();
     if let Some(restart) = pending_signals::take() {
         // SAFETY: hub thread.
@@ -67,11 +74,71 @@ unsafe fn block_timeout(rt: &mut Runtime) -> Option<u64> {
         Some(deadline) => Some(deadline.saturating_sub(clock::monotonic_ns())),
         None => {
             let nothing_can_wake = rt.fd_waiters == 0 && rt.offloads_in_flight == 0 && rt.signal_waiters == 0;
-            if nothing_can_wake && !rt.deadlock_reported {
-                // SAFETY: hub thread; the thread table's records are live.
-                unsafe { deadlock::report(rt) };
+            if !nothing_can_wake || rt.deadlock_reported {
+                return None;
             }
+            if other_os_threads() {
+                // One of them may post to the inbox (an idle offload worker never does, but
+                // it ends after 30 s idle): look again later rather than report a deadlock
+                // a foreign thread is about to end.
+                return Some(FOREIGN_RECHECK_NS);
+            }
+            // SAFETY: hub thread; the thread table's records are live.
+            unsafe { deadlock::report(rt) };
             None
+        }
+    }
+}
+
+/// How often a hub that only another OS thread could wake looks again whether a deadlock
+/// report is due.
+const FOREIGN_RECHECK_NS: u64 = 1_000_000_000;
+
+/// Whether the process has OS threads besides the hub's, from `num_threads` in
+/// /proc/self/stat (read with raw calls: nothing here goes through our hooks). Unknown
+/// counts as yes: better no report than a false one.
+fn other_os_threads() -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let Ok(file) = rustix::fs::open(c"/proc/self/stat", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {
+        return true;
+    };
+    let mut buf = [0u8; 1024];
+    let Ok(len) = rustix::io::read(&file, &mut buf) else { return true };
+    let text = &buf[..len];
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let Some(close) = text.iter().rposition(|&b| b == b')') else { return true };
+    // After ")": state is field 3, num_threads field 20.
+    let field = text[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).nth(17);
+    field.and_then(|f| core::str::from_utf8(f).ok()?.parse::<u32>().ok()).map_or(true, |n| n > 1)
+}
+
+/// Wakes, with `Wake::Ready`, the green threads waiting on each address the inbox holds
+/// (condition, semaphore, barrier and futex waits queue by the object's address); after an
+/// overflow, every thread waiting on such an object.
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn wake_posted(rt: &mut Runtime) {
+    let overflow = inbox::take(|address| {
+        while let Some(g) = rt.queues.pop(address) {
+            // SAFETY: a queued thread is parked (waking takes it out of its queue), so live.
+            unsafe { rt.wake(g, Wake::Ready) };
+        }
+    });
+    if !overflow {
+        return;
+    }
+    let Runtime { threads, runq, timers, queues, .. } = rt;
+    for &g in threads.values() {
+        // SAFETY: records in the thread table are live.
+        let (state, waiting_on) = unsafe { ((*g).state, (*g).waiting_on) };
+        let on_object = matches!(
+            waiting_on,
+            WaitingOn::Condition { .. } | WaitingOn::Semaphore { .. } | WaitingOn::Futex { .. } | WaitingOn::Barrier { .. }
+        );
+        if state == State::Parked && on_object {
+            // SAFETY: as above.
+            unsafe { state::wake_in(runq, timers, queues, g, Wake::Ready) };
         }
     }
 }

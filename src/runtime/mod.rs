@@ -19,7 +19,8 @@
 //!    instead: `runqueue`, `timer` (returns expired threads), `queues` (wait queues, return
 //!    the thread to wake), `fdtable` (lists an fd's waiters), `poller` (returns epoll
 //!    events, as Go's netpoll returns a list for injectglist), `workers` (the offload pool,
-//!    returns finished jobs' callers).
+//!    returns finished jobs' callers), `inbox` (addresses foreign threads posted, for the
+//!    hub to wake their waiters).
 //! 4. State: `state`, the one `Runtime` value that owns the structures above, `rt()` (hub
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
@@ -48,6 +49,7 @@ mod fork;
 pub mod green;
 mod hasher;
 mod hub;
+pub mod inbox;
 mod introspect;
 // The layout `green ps` reads: the launcher includes the same file and uses the names the
 // library only writes by index.

@@ -104,8 +104,12 @@ impl StackPool {
     }
 
     /// Wraps memory the program gave us with pthread_attr_setstack; never pooled or unmapped.
+    /// The top is aligned down to 16 bytes, as glibc aligns a stack the program gave it
+    /// (nptl/allocatestack.c): the ABI wants an aligned stack pointer, and the coroutine's
+    /// first frame is built at the top.
     pub fn borrowed(low: usize, len: usize) -> GreenStack {
-        GreenStack { low, len, ours: false }
+        let top = (low + len) & !15;
+        GreenStack { low, len: top.saturating_sub(low), ours: false }
     }
 
     pub fn give_back(&mut self, stack: GreenStack) {
