@@ -72,8 +72,13 @@ EXPECTED_POINTS = (
     "recv parked: canceled=1 handler=1 returned=0\n"
     "pause parked: canceled=1 handler=1 returned=0\n"
     "sigsuspend parked: canceled=1 handler=1 returned=0\n"
+    "sigpause parked: canceled=1 handler=1 returned=0\n"
     "pause early: canceled=1 handler=1 returned=0\n"
     "sigsuspend early: canceled=1 handler=1 returned=0\n"
+    "sigpause early: canceled=1 handler=1 returned=0\n"
+    "msgrcv parked: canceled=1 handler=1 returned=0\n"
+    "msgrcv early: canceled=1 handler=1 returned=0\n"
+    "open early: canceled=1 handler=1 returned=0\n"
     "lockf parked: canceled=1 handler=1 returned=0\n"
     "pthread_mutex_lock, asynchronous parked: canceled=1 handler=1 returned=0\n"
 )
@@ -83,7 +88,7 @@ def test_cancellation_points(mode):
     """Every hooked blocking call that POSIX makes a cancellation point acts on a request,
     both one made while the thread is parked in it and one pending when it is called
     (read, write, select, poll, close, sem_wait, sem_timedwait, waitpid, wait, sendmmsg,
-    recv, pause, sigsuspend, lockf), and an asynchronously cancelled thread parked in
+    recv, pause, sigsuspend, sigpause, msgrcv, lockf; open only early), and an asynchronously cancelled thread parked in
     pthread_mutex_lock; system() kills its shell and reaps it first."""
     r = assert_ok(run_prog("cancel_points", [], mode))
     assert r.stdout == EXPECTED_POINTS, r.describe()

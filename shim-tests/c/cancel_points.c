@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/msg.h>
 #include <sys/wait.h>
 
 static int handled;
@@ -148,6 +149,29 @@ static void *t_sigsuspend(void *arg) {
     sigset_t none;
     sigemptyset(&none);
     CALL(arg != NULL, sigsuspend(&none));
+    return NULL;
+}
+
+/* glibc marks sigpause deprecated; programs still call it, and it is a cancellation point. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void *t_sigpause(void *arg) {
+    CALL(arg != NULL, sigpause(SIGUSR2));
+    return NULL;
+}
+
+static int msg_queue;
+
+static void *t_msgrcv(void *arg) {
+    struct {
+        long type;
+        char text[16];
+    } m;
+    CALL(arg != NULL, (void)!msgrcv(msg_queue, &m, sizeof m.text, 0, 0));
+    return NULL;
+}
+
+static void *t_open(void *arg) {
+    CALL(arg != NULL, close(open("/dev/null", O_RDONLY)));
     return NULL;
 }
 
@@ -332,7 +356,22 @@ static void signal_scenarios(void) {
         printf("\n");
         run("sigsuspend", t_sigsuspend, early);
         printf("\n");
+        run("sigpause", t_sigpause, early);
+        printf("\n");
     }
+}
+
+/* An empty System V message queue: msgrcv waits; open only acts on an early request. */
+static void other_scenarios(void) {
+    msg_queue = msgget(IPC_PRIVATE, 0600 | IPC_CREAT);
+    if (msg_queue < 0) DIE("msgget");
+    for (int early = 0; early <= 1; early++) {
+        run("msgrcv", t_msgrcv, early);
+        printf("\n");
+    }
+    msgctl(msg_queue, IPC_RMID, NULL);
+    run("open", t_open, 1);
+    printf("\n");
 }
 
 /* A lock another process holds until told to let go. */
@@ -372,6 +411,7 @@ int main(void) {
     child_scenarios();
     socket_scenarios();
     signal_scenarios();
+    other_scenarios();
     lock_scenario();
     return 0;
 }

@@ -18,6 +18,7 @@
 // Call families.
 mod aio;
 mod cancel;
+mod cancel_only;
 mod epoll;
 mod exec;
 mod fd;
@@ -38,7 +39,9 @@ mod sigsend;
 mod sigwait;
 mod sleep;
 mod socket;
+mod sigpause;
 mod sockopt;
+mod sysv_msg;
 mod stdio;
 mod stdio_lock;
 mod sync_cond;

@@ -5,7 +5,7 @@
 //! dlsym(RTLD_NEXT) hands back the default symbol version, which is what an unversioned
 //! call from the program would have bound to (pthread_cond_* @GLIBC_2.3.2, for instance).
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_void};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 pub struct RealSymbol {
@@ -107,6 +107,8 @@ real_fns! {
     fn eventfd(initval: core::ffi::c_uint, flags: c_int) -> c_int;
     fn sched_getcpu() -> c_int;
     fn pread64(fd: c_int, buf: *mut c_void, count: Size, offset: libc::off64_t) -> SSize;
+    fn msgrcv(id: c_int, msg: *mut c_void, size: Size, kind: core::ffi::c_long, flags: c_int) -> SSize;
+    fn msgsnd(id: c_int, msg: *const c_void, size: Size, flags: c_int) -> c_int;
     fn fsync(fd: c_int) -> c_int;
     fn fdatasync(fd: c_int) -> c_int;
     fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: Size) -> SSize;
@@ -236,6 +238,28 @@ real_fns! {
 real_variadic_fns! {
     fn fcntl(fd: c_int, cmd: c_int; arg: usize) -> c_int;
     fn syscall(number: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize; a6: usize) -> libc::c_long;
+    fn open(path: *const c_char, flags: c_int; mode: c_uint) -> c_int;
+    fn open64(path: *const c_char, flags: c_int; mode: c_uint) -> c_int;
+    fn openat(dir: c_int, path: *const c_char, flags: c_int; mode: c_uint) -> c_int;
+    fn openat64(dir: c_int, path: *const c_char, flags: c_int; mode: c_uint) -> c_int;
+}
+
+// Calls that are cancellation points and nothing more to us (hooks/cancel_only.rs).
+real_fns! {
+    fn creat(path: *const c_char, mode: libc::mode_t) -> c_int;
+    fn creat64(path: *const c_char, mode: libc::mode_t) -> c_int;
+    fn pwrite(fd: c_int, buf: *const c_void, count: Size, offset: libc::off_t) -> SSize;
+    fn pwrite64(fd: c_int, buf: *const c_void, count: Size, offset: libc::off64_t) -> SSize;
+    fn preadv(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t) -> SSize;
+    fn preadv64(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t) -> SSize;
+    fn pwritev(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t) -> SSize;
+    fn pwritev64(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t) -> SSize;
+    fn preadv2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t, flags: c_int) -> SSize;
+    fn preadv64v2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t, flags: c_int) -> SSize;
+    fn pwritev2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t, flags: c_int) -> SSize;
+    fn pwritev64v2(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off64_t, flags: c_int) -> SSize;
+    fn msync(addr: *mut c_void, len: Size, flags: c_int) -> c_int;
+    fn tcdrain(fd: c_int) -> c_int;
 }
 
 // pthread_t functions answered for green threads (hooks/thread_np.rs, hooks/thread_sched.rs)
