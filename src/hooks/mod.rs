@@ -42,6 +42,7 @@ mod sync_cond;
 mod syscall_route;
 mod sync_misc;
 mod sync_mutex;
+mod sync_once;
 mod sync_rwlock;
 mod sync_rwlock_state;
 mod sync_sem;
