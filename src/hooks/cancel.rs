@@ -123,6 +123,11 @@ unsafe fn current_state() -> (bool, bool) {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_testcancel() {
     if green_caller().is_none() {
+        if Hub::here().is_some_and(|hub| hub.current() == hub.root()) {
+            // SAFETY: hub thread, on the root: a request another thread made for it goes to
+            // glibc first.
+            unsafe { cancel::point() };
+        }
         // SAFETY: takes no argument.
         return unsafe { real::pthread_testcancel() };
     }

@@ -53,6 +53,7 @@ pub mod preempt;
 mod preempt_x86_64;
 mod preload;
 mod queues;
+mod root_exit;
 mod runqueue;
 pub mod signals;
 pub mod sigroute;
