@@ -22,7 +22,8 @@
 //! Acting on a request (deferred cancellation) happens only where the thread holds no link
 //! into runtime structures: after a wait has unlinked itself (io.rs, waitqueue.rs, join.rs,
 //! the sleep and condition hooks call `point`), in `pthread_testcancel`, and when the state
-//! or type changes. The root never unwinds here: its chain is glibc's own.
+//! or type changes. The root never unwinds here: its chain is glibc's own, and glibc unwinds
+//! it (root_exit.rs); its points hand a request to glibc there.
 
 pub use super::cancel_state::UnwindBuf;
 use super::cancel_state::UnwindException;

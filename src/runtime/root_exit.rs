@@ -21,7 +21,9 @@
 //! the root, at one of its cancellation points with cancellation enabled
 //! (`runtime/cancel.rs` calls `point`), where glibc acts on it at once. A request the root
 //! makes for itself goes to glibc at once, as natively (it then acts at glibc's own points
-//! too), unless other green threads run.
+//! too), unless other green threads run. (Such a request stays in glibc's bits if the root
+//! then starts green threads and blocks before acting on it: their glibc-internal
+//! cancellation points would then act on it. Natively it would have acted at that block.)
 //!
 //! This is x86-64 only (the jump buffer's layout and pointer mangling); elsewhere the root's
 //! pthread_exit ends it without unwinding and its cancellation is refused, as before.

@@ -119,8 +119,8 @@ pub unsafe fn run_destructors(g: *mut Green) {
 pub fn run_root_destructors() {
     for _ in 0..DESTRUCTOR_ROUNDS {
         let mut ran = false;
-        for key in 0..MAX_KEYS {
-            let destructor = DESTRUCTORS[key].load(Relaxed);
+        for (key, destructor) in DESTRUCTORS.iter().enumerate() {
+            let destructor = destructor.load(Relaxed);
             if destructor == 0 || live_sequence(key).is_none() {
                 continue;
             }
