@@ -17,9 +17,9 @@
 //! changes). A target parked in such a call is woken to act on it. The thread then unwinds:
 //! its cleanup handlers and C++ destructors run, then its thread-local and key destructors,
 //! and pthread_join returns PTHREAD_CANCELED. Cancelling a thread that has ended is 0, one
-//! that was joined ESRCH; the main thread is refused with ENOTSUP (its unwinding is glibc's,
-//! which would end the process before the other green threads), as is every green thread
-//! where the unwinding is not implemented (aarch64).
+//! that was joined ESRCH. The main thread's request is runtime/root_exit.rs's: glibc unwinds
+//! it, at one of its cancellation points (pthread_testcancel hands it to glibc first). Where
+//! the unwinding is not implemented (aarch64) cancellation is refused with ENOTSUP.
 
 use super::hub::Hub;
 use crate::runtime::cancel::{self, Request, UnwindBuf};
@@ -125,6 +125,11 @@ unsafe fn current_state() -> (bool, bool) {
 #[no_mangle]
 pub unsafe extern "C" fn pthread_testcancel() {
     if green_caller().is_none() {
+        if Hub::here().is_some_and(|hub| hub.current() == hub.root()) {
+            // SAFETY: hub thread, on the root: a request another thread made for it goes to
+            // glibc first.
+            unsafe { cancel::point() };
+        }
         // SAFETY: takes no argument.
         return unsafe { real::pthread_testcancel() };
     }

@@ -53,6 +53,7 @@ mod sync_mutex_kinds;
 mod sync_mutex_prio;
 mod sync_mutex_shared;
 mod sync_mutex_words;
+mod sync_once;
 mod sync_rwlock;
 mod sync_rwlock_state;
 pub(crate) use sync_rwlock_state::holders as rwlock_holders;

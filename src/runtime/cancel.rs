@@ -24,7 +24,8 @@
 //! (hooks/cancel_point.rs), after a wait has unlinked itself (io.rs, waitqueue.rs, join.rs,
 //! the sleep and condition hooks call `point`; waits that hold something of their own ask
 //! `pending` and act once they have let go of it), in `pthread_testcancel`, and when the
-//! state or type changes. The root never unwinds here: its chain is glibc's own.
+//! state or type changes. The root never unwinds here: its chain is glibc's own, and glibc
+//! unwinds it (root_exit.rs); its points hand a request to glibc there.
 
 pub use super::cancel_state::UnwindBuf;
 use super::cancel_state::UnwindException;
@@ -109,9 +110,11 @@ pub unsafe fn state() -> Option<(bool, bool)> {
 /// Hub thread only.
 pub unsafe fn point() {
     // SAFETY: hub thread (caller).
-    if let Some(g) = unsafe { current_green() } {
+    match unsafe { current_green() } {
         // SAFETY: as the caller's.
-        unsafe { act_if(g, false) };
+        Some(g) => unsafe { act_if(g, false) },
+        // SAFETY: as the caller's, on the root.
+        None => unsafe { super::root_exit::point(false) },
     }
 }
 
@@ -122,7 +125,12 @@ pub unsafe fn point() {
 /// Hub thread only.
 pub unsafe fn pending() -> bool {
     // SAFETY: hub thread (caller); `g` runs, so it is live.
-    unsafe { current_green() }.is_some_and(|g| unsafe { (*g).cancel.due(false) })
+    match unsafe { current_green() } {
+        // SAFETY: as above.
+        Some(g) => unsafe { (*g).cancel.due(false) },
+        // SAFETY: hub thread, on the root.
+        None => unsafe { super::root_exit::due(false) },
+    }
 }
 
 /// A point where only asynchronous cancellation acts (after a yield).
@@ -131,9 +139,11 @@ pub unsafe fn pending() -> bool {
 /// Hub thread only; as for `point`.
 pub unsafe fn async_point() {
     // SAFETY: hub thread (caller).
-    if let Some(g) = unsafe { current_green() } {
+    match unsafe { current_green() } {
         // SAFETY: as the caller's.
-        unsafe { act_if(g, true) };
+        Some(g) => unsafe { act_if(g, true) },
+        // SAFETY: as the caller's, on the root.
+        None => unsafe { super::root_exit::point(true) },
     }
 }
 
@@ -151,7 +161,7 @@ unsafe fn act_if(g: *mut Green, asynchronous_only: bool) {
 pub enum Request {
     /// Recorded; the target acts on it at a cancellation point (0 for the caller).
     Recorded,
-    /// The target is the root, whose cancellation is glibc's.
+    /// The target is the root, which cannot be unwound here (not x86-64).
     Root,
 }
 
@@ -165,7 +175,8 @@ pub unsafe fn request(g: *mut Green) -> Request {
     // SAFETY: hub thread (caller).
     let rt = unsafe { rt() };
     if g == rt.root {
-        return Request::Root;
+        // SAFETY: hub thread (caller).
+        return unsafe { request_root(g) };
     }
     // SAFETY: `g` is live (caller); the borrow ends before any wake or unwind.
     let (due, due_anywhere, state, waiting_on) = unsafe {
@@ -182,6 +193,26 @@ pub unsafe fn request(g: *mut Green) -> Request {
     } else if due && state == State::Parked && wakes {
         // SAFETY: hub thread, `g` live and parked.
         unsafe { green::wake(g, Wake::Ready) };
+    }
+    Request::Recorded
+}
+
+/// pthread_cancel of the root (runtime/root_exit.rs), woken like any target.
+///
+/// # Safety
+/// Hub thread only; `root` is the root.
+unsafe fn request_root(root: *mut Green) -> Request {
+    // SAFETY: hub thread (caller).
+    if !unsafe { super::root_exit::request(root) } {
+        return Request::Root;
+    }
+    // SAFETY: hub thread; the root's record lives as long as the runtime.
+    let (current, state, waiting_on) = unsafe { (rt().current, (*root).state, (*root).waiting_on) };
+    // SAFETY: hub thread (caller).
+    let due = unsafe { super::root_exit::due(false) };
+    if current != root && due && state == State::Parked && wakes_for_cancel(waiting_on) {
+        // SAFETY: hub thread, the root parked.
+        unsafe { green::wake(root, Wake::Ready) };
     }
     Request::Recorded
 }
@@ -205,7 +236,7 @@ fn wakes_for_cancel(waiting_on: WaitingOn) -> bool {
 }
 
 /// pthread_exit: ends the running thread with `retval`, running its cleanup handlers first
-/// (the root's are glibc's: it ends as before).
+/// (the root's are glibc's: glibc unwinds it, runtime/root_exit.rs).
 ///
 /// # Safety
 /// Hub thread only; the frames between the caller and the thread's start are C or C++
@@ -216,7 +247,7 @@ pub unsafe fn exit(retval: *mut c_void) -> ! {
         // SAFETY: on `g` itself (caller).
         Some(g) => unsafe { end(g, retval) },
         // SAFETY: hub thread, on the root.
-        None => unsafe { green::exit_current(retval) },
+        None => unsafe { super::root_exit::exit(retval) },
     }
 }
 

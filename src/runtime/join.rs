@@ -27,7 +27,12 @@ pub unsafe fn join_until(target: *mut Green, deadline: Option<u64>) -> Result<*m
     // SAFETY: `me` runs and `target` is in the thread table (caller), so both are live; no
     // borrow of either is held across the parks below.
     let (my_joiner, detached, joiner) = unsafe { ((*me).joiner, (*target).detached, (*target).joiner) };
-    if target == me || my_joiner == target {
+    // glibc's test: joining a thread that joins us is a deadlock only while that thread is
+    // neither cancelled nor ending (a cancelled joiner leaves us once it runs again), and
+    // only while we ourselves have no cancellation to act on.
+    // SAFETY: hub thread (caller); `target` is live (see above).
+    let deadlock = my_joiner == target && !unsafe { leaving(target) || super::cancel::pending() };
+    if target == me || deadlock {
         return Err(libc::EDEADLK);
     }
     if detached || (!joiner.is_null() && deadline.is_none()) {
@@ -52,6 +57,16 @@ pub unsafe fn join_until(target: *mut Green, deadline: Option<u64>) -> Result<*m
         unsafe { release(target) };
     }
     Ok(retval)
+}
+
+/// Whether `g` was asked to end (cancelled) or is ending: glibc's CANCELED, EXITING and
+/// TERMINATED bits.
+///
+/// # Safety
+/// `g` is live.
+unsafe fn leaving(g: *mut Green) -> bool {
+    // SAFETY: `g` is live (caller); plain fields are read.
+    unsafe { (*g).cancel.requested || (*g).cancel.exiting || (*g).state == State::Done }
 }
 
 /// Parks `me` as `target`'s joiner until it has ended, or Err(ETIMEDOUT) at `deadline`.

@@ -32,7 +32,7 @@
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
 //! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
-//!    and points), `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
+//!    and points; `root_exit`, the main thread's end by glibc's unwinding, below it), `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
 //!    `offload` (a call on a worker), `fork` (a hub for a forked child), `preempt` (the
 //!    tick, its handler, the fair path; `preempt_x86_64`, the trampoline, below it).
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
@@ -66,6 +66,7 @@ mod overflow;
 mod preload;
 mod queues;
 pub mod robust;
+mod root_exit;
 mod runqueue;
 pub mod signals;
 pub mod sigroute;

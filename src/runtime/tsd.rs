@@ -112,3 +112,33 @@ pub unsafe fn run_destructors(g: *mut Green) {
         }
     }
 }
+
+/// The root's key destructors, as glibc's `__nptl_deallocate_tsd` runs them when the main
+/// thread ends: its values are glibc's, read and cleared through glibc, for every key that
+/// exists and has a destructor, repeating while destructors set new values.
+pub fn run_root_destructors() {
+    for _ in 0..DESTRUCTOR_ROUNDS {
+        let mut ran = false;
+        for (key, destructor) in DESTRUCTORS.iter().enumerate() {
+            let destructor = destructor.load(Relaxed);
+            if destructor == 0 || live_sequence(key).is_none() {
+                continue;
+            }
+            // SAFETY: a key glibc handed out and that exists; it reads the calling thread's.
+            let value = unsafe { crate::sys::real::pthread_getspecific(key as u32) };
+            if value.is_null() {
+                continue;
+            }
+            // SAFETY: as above; the value is cleared before its destructor runs, as POSIX asks.
+            unsafe { crate::sys::real::pthread_setspecific(key as u32, core::ptr::null()) };
+            // SAFETY: a non-zero entry was stored from a `Destructor` by `created`.
+            let destructor: Destructor = unsafe { core::mem::transmute::<usize, Destructor>(destructor) };
+            // SAFETY: POSIX's contract for key destructors, on the thread whose value it was.
+            unsafe { destructor(value) };
+            ran = true;
+        }
+        if !ran {
+            break;
+        }
+    }
+}
