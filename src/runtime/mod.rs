@@ -9,7 +9,8 @@
 //!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `slice` (time slices: what the scheduler, the
-//!    preemption tick and the fair path share), `codemap` (code preemption never stops).
+//!    preemption tick and the fair path share), `codemap` (code preemption never stops),
+//!    `backtrace` (the frame walk in the tick's handler, and symbols outside it).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -22,7 +23,8 @@
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
 //! 5. Below the scheduler: `hub` (wait for events and wake what they name), `sigroute`
-//!    (masks per green thread, where and when a handler runs), `deadlock`,
+//!    (masks per green thread, where and when a handler runs), `deadlock`, `watchdog`
+//!    (a thread that ran too long without a switch: captured by the tick, printed here),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
@@ -34,6 +36,7 @@
 //!    the runtime imports it.
 
 pub mod cancel;
+mod backtrace;
 mod cancel_state;
 pub mod child;
 mod codemap;
@@ -67,6 +70,7 @@ mod tls_area;
 mod tls_blocks;
 pub mod tsd;
 pub mod waitqueue;
+mod watchdog;
 mod workers;
 
 pub use crate::sys::log;
@@ -95,6 +99,7 @@ pub fn start() {
     if config.disabled {
         return;
     }
+    watchdog::configure(config.watchdog_ms);
     preempt::configure(config.preempt, config.timeslice_us * 1000);
     let poller = match poller::Poller::new() {
         Ok(poller) => poller,
@@ -196,6 +201,8 @@ struct Config {
     children: bool,
     preempt: bool,
     timeslice_us: u64,
+    /// The watchdog's limit (0: off).
+    watchdog_ms: u64,
 }
 
 fn read_settings() -> Config {
@@ -208,6 +215,7 @@ fn read_settings() -> Config {
         preempt: setting("GREEN_PREEMPT", settings::parse_bool).unwrap_or(true),
         timeslice_us: setting("GREEN_TIMESLICE_US", settings::parse_timeslice_us)
             .unwrap_or(settings::DEFAULT_TIMESLICE_US),
+        watchdog_ms: setting("GREEN_WATCHDOG_MS", settings::parse_watchdog_ms).unwrap_or(0),
     }
 }
 

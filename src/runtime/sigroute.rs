@@ -288,6 +288,8 @@ fn default_action(signal: i32) {
 /// # Safety
 /// Hub thread only, outside handlers.
 pub unsafe fn route_kept() {
+    // SAFETY: hub thread, outside handlers (caller).
+    unsafe { super::watchdog::report() };
     let mut bits = deferred::bits();
     while bits != 0 {
         let signal = bits.trailing_zeros() as i32 + 1;

@@ -137,6 +137,8 @@ pub struct Green {
     /// Its signal mask, the signals pending for it with their siginfo, and the set it
     /// waits for in sigwait (see sigroute.rs).
     pub signals: GreenSignals,
+    /// When the watchdog last reported it (0: never; see watchdog.rs).
+    pub watchdog_reported_ns: u64,
     /// Its coroutine; None for the root (which runs on the native stack) and once ended.
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
@@ -168,6 +170,7 @@ impl Green {
             tls: GreenTls::new(),
             cancel: Cancel::new(),
             signals: GreenSignals::default(),
+            watchdog_reported_ns: 0,
             coroutine: None,
             yielder: core::ptr::null(),
         }
