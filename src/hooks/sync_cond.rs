@@ -11,6 +11,7 @@
 use super::deadline::abs_deadline;
 use super::hub::Hub;
 use super::sync_mutex::GreenMutex;
+use crate::runtime::condwait;
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::real;
 use core::ffi::c_int;
@@ -85,7 +86,19 @@ fn wait(hub: Hub, address: usize, mutex: GreenMutex<'_>, deadline: Option<u64>) 
     if released != 0 {
         return released;
     }
-    let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
+    let wake = loop {
+        let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
+        // A handler ran for us (runtime/condwait.rs): not a wake-up, as natively, unless
+        // a cancellation is due, which acts once the mutex is taken back.
+        if !matches!(wake, Wake::Interrupted { .. }) {
+            break wake;
+        }
+        condwait::resumed();
+        // SAFETY: hub thread (`hub`), in no queue.
+        if unsafe { crate::runtime::cancel::pending() } {
+            break wake;
+        }
+    };
     mutex.lock(None);
     // SAFETY: hub thread (`hub`); a cancellation point with the mutex taken back, as glibc.
     unsafe { crate::runtime::cancel::point() };
@@ -183,7 +196,10 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
 #[no_mangle]
 pub unsafe extern "C" fn pthread_cond_signal(c: *mut libc::pthread_cond_t) -> c_int {
     if let Some(hub) = Hub::here().filter(|_| !c.is_null()) {
-        hub.wake_one(c as usize, Wake::Handoff);
+        if !hub.wake_one(c as usize, Wake::Handoff) {
+            // SAFETY: hub thread (`hub`).
+            unsafe { condwait::claim(c as usize, false) };
+        }
     }
     // SAFETY: the program's argument, passed on as it gave it.
     unsafe { real::pthread_cond_signal(c) }
@@ -195,6 +211,8 @@ pub unsafe extern "C" fn pthread_cond_signal(c: *mut libc::pthread_cond_t) -> c_
 pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut libc::pthread_cond_t) -> c_int {
     if let Some(hub) = Hub::here().filter(|_| !c.is_null()) {
         hub.wake_all(c as usize, Wake::Handoff);
+        // SAFETY: hub thread (`hub`).
+        unsafe { condwait::claim(c as usize, true) };
     }
     // SAFETY: the program's argument, passed on as it gave it.
     unsafe { real::pthread_cond_broadcast(c) }

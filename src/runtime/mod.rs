@@ -23,7 +23,8 @@
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
 //! 5. Below the scheduler: `hub` (wait for events and wake what they name), `sigroute`
-//!    (masks per green thread, where and when a handler runs), `deadlock`, `watchdog`
+//!    (masks per green thread, where and when a handler runs), `condwait` (condition
+//!    waiters a handler took out of their queue), `deadlock`, `watchdog`
 //!    (a thread that ran too long without a switch: captured by the tick, printed here),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
@@ -40,6 +41,7 @@ mod backtrace;
 mod cancel_state;
 pub mod child;
 mod codemap;
+pub mod condwait;
 mod deadlock;
 mod fdclass;
 pub mod fdtable;

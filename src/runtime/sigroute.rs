@@ -21,7 +21,8 @@
 
 use super::signals::{self, bit, deferred, handlers, running, sigwaited, SigSet};
 use super::state::{self, rt};
-use super::thread::{Green, State, Wake};
+use super::condwait;
+use super::thread::{Green, State, WaitingOn, Wake};
 use crate::sys::{errno, raw, real};
 use core::ffi::c_void;
 
@@ -162,16 +163,19 @@ unsafe fn take_own(g: *mut Green, signal: i32) -> Option<libc::siginfo_t> {
 /// Hub thread only; `g` is live.
 pub unsafe fn post(g: *mut Green, signal: i32, info: libc::siginfo_t) {
     // SAFETY: hub thread, `g` live (caller).
-    let (state, mask, waiting) = unsafe {
+    let (state, mask, waiting, waiting_on) = unsafe {
         add_pending(g, signal, info);
-        ((*g).state, (*g).signals.mask, (*g).signals.waiting)
+        ((*g).state, (*g).signals.mask, (*g).signals.waiting, (*g).waiting_on)
     };
     if state != State::Parked {
         return;
     }
     let why = if mask & bit(signal) == 0 {
-        // A wait a signal does not interrupt natively (a lock, a join) loops and parks
-        // again; the handler runs meanwhile, as it would.
+        // A wait a signal does not interrupt natively (a lock, a join, a condition) loops
+        // and parks again; the handler runs meanwhile, as it would.
+        if let WaitingOn::Condition { .. } = waiting_on {
+            condwait::interrupted();
+        }
         Wake::Interrupted { restart: handlers::get(signal).map_or(true, |h| h.restarts()) }
     } else if waiting & bit(signal) != 0 {
         Wake::Ready
