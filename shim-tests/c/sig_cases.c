@@ -5,9 +5,17 @@
  *                                sends it SIGUSR1 five times, then signals the condition:
  *                                the wait returns only then. Prints handled=5 flag_set=1.
  *   sig_cases cond-eintr-signal  SIGUSR1 to the waiter and, at once after, a signal of the
- *                                condition: the signal is not lost. Prints woken=1. */
+ *                                condition: the signal is not lost. Prints woken=1.
+ *   sig_cases exec-mask          a thread blocks SIGUSR2 and execs this program, which
+ *                                reports its mask (nptl/tst-exec4). Prints usr2_blocked=1.
+ *   sig_cases legacy-mask        sigblock, sigsetmask, sighold and sigrelse
+ *                                change the mask pthread_sigmask reports. */
+#define _GNU_SOURCE /* sighold, sigrelse */
 #include "common.h"
 #include <signal.h>
+
+/* sigblock and sigsetmask are what the test is about, deprecated or not. */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 static volatile sig_atomic_t handled;
 static void on_usr1(int sig) { (void)sig; handled++; }
@@ -79,10 +87,58 @@ static int cond_eintr_signal(void) {
     return 0;
 }
 
+/* ---- exec-mask, legacy-mask ---- */
+static int blocked(int sig) {
+    sigset_t now;
+    pthread_sigmask(SIG_SETMASK, NULL, &now);
+    return sigismember(&now, sig);
+}
+
+static void *exec_self(void *arg) {
+    (void)arg;
+    sigset_t usr2;
+    sigemptyset(&usr2);
+    sigaddset(&usr2, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &usr2, NULL);
+    char *argv[] = {"sig_cases", "exec-report", NULL};
+    execv("/proc/self/exe", argv); /* execl is beyond a preload's reach (README, Limits) */
+    DIE("execv");
+}
+
+static int exec_mask(void) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, exec_self, NULL) != 0) DIE("pthread_create");
+    pthread_join(t, NULL);
+    return 1;
+}
+
+/* The old-style mask bit (glibc's sigmask macro, deprecated). */
+#define OLD(sig) (1 << ((sig) - 1))
+
+static int legacy_mask(void) {
+    int old = sigblock(OLD(SIGUSR1));
+    printf("sigblock: usr1=%d old_usr1=%d\n", blocked(SIGUSR1), (old & OLD(SIGUSR1)) != 0);
+    printf("sigblock(0): usr1=%d\n", (sigblock(0) & OLD(SIGUSR1)) != 0);
+    old = sigsetmask(OLD(SIGUSR2));
+    printf("sigsetmask: usr1=%d usr2=%d old_usr1=%d\n", blocked(SIGUSR1), blocked(SIGUSR2),
+           (old & OLD(SIGUSR1)) != 0);
+    sighold(SIGHUP);
+    printf("sighold: hup=%d\n", blocked(SIGHUP));
+    sigrelse(SIGHUP);
+    printf("sigrelse: hup=%d\n", blocked(SIGHUP));
+    errno = 0;
+    int r = sighold(0);
+    printf("sighold(0)=%d errno=%d\n", r, errno);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "";
     if (!strcmp(what, "cond-eintr")) return cond_eintr();
     if (!strcmp(what, "cond-eintr-signal")) return cond_eintr_signal();
+    if (!strcmp(what, "exec-mask")) return exec_mask();
+    if (!strcmp(what, "exec-report")) return printf("usr2_blocked=%d\n", blocked(SIGUSR2)) < 0;
+    if (!strcmp(what, "legacy-mask")) return legacy_mask();
     fprintf(stderr, "usage: sig_cases CASE\n");
     return 2;
 }

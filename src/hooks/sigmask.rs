@@ -179,3 +179,80 @@ pub(super) unsafe fn masked_wait(
     errno::set(saved);
     result
 }
+
+/// The BSD and System V mask calls (sigsetmask, sigblock, siggetmask, sighold, sigrelse):
+/// glibc makes them on its internal sigprocmask, out of our reach, so they would change the
+/// OS thread's mask behind the green thread's back (dash clears its mask with sigsetmask
+/// between vfork and exec). Each is our sigprocmask with the set it describes. Returns the
+/// old mask, or None with errno set.
+///
+/// # Safety
+/// None beyond sigprocmask's, which gets our own sets.
+unsafe fn legacy_change(how: c_int, bits: SigSet) -> Option<SigSet> {
+    // SAFETY: all-zero bytes are valid (empty) sigsets; the first 64 bits are the kernel's.
+    let (mut set, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { core::mem::zeroed() };
+    // SAFETY: a sigset_t begins with the kernel's 64-bit set, and ours is aligned for it.
+    unsafe { *(&mut set as *mut libc::sigset_t as *mut SigSet) = bits };
+    // SAFETY: our own readable and writable sets.
+    if unsafe { sigprocmask(how, &set, &mut old) } != 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    Some(unsafe { *(&old as *const libc::sigset_t as *const SigSet) })
+}
+
+/// The old-style mask: signals 1 to 32 as the bits of an int (glibc's sigset_set_old_mask).
+fn old_style(mask: c_int) -> SigSet {
+    SigSet::from(mask as u32)
+}
+
+/// # Safety
+/// None (as sigsetmask(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sigsetmask(mask: c_int) -> c_int {
+    // SAFETY: no precondition.
+    unsafe { legacy_change(libc::SIG_SETMASK, old_style(mask)) }.map_or(-1, |old| old as u32 as c_int)
+}
+
+/// # Safety
+/// None (as sigblock(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sigblock(mask: c_int) -> c_int {
+    // SAFETY: no precondition.
+    unsafe { legacy_change(libc::SIG_BLOCK, old_style(mask)) }.map_or(-1, |old| old as u32 as c_int)
+}
+
+/// # Safety
+/// None (as siggetmask(3)).
+#[no_mangle]
+pub unsafe extern "C" fn siggetmask() -> c_int {
+    // SAFETY: no precondition.
+    unsafe { sigblock(0) }
+}
+
+/// One signal for sighold and sigrelse: EINVAL outside 1 to 64 and for glibc's own
+/// signals, as glibc's sigaddset says.
+fn one_signal(signal: c_int) -> Option<SigSet> {
+    let set = crate::runtime::bit(signal);
+    if set == 0 || set & crate::runtime::signals::GLIBC_INTERNAL != 0 {
+        errno::set(libc::EINVAL);
+        return None;
+    }
+    Some(set)
+}
+
+/// # Safety
+/// None (as sighold(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sighold(signal: c_int) -> c_int {
+    // SAFETY: no precondition.
+    one_signal(signal).and_then(|set| unsafe { legacy_change(libc::SIG_BLOCK, set) }).map_or(-1, |_| 0)
+}
+
+/// # Safety
+/// None (as sigrelse(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sigrelse(signal: c_int) -> c_int {
+    // SAFETY: no precondition.
+    one_signal(signal).and_then(|set| unsafe { legacy_change(libc::SIG_UNBLOCK, set) }).map_or(-1, |_| 0)
+}
