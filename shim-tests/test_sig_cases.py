@@ -47,3 +47,14 @@ def test_a_shell_started_by_a_shell_can_kill_itself(mode):
     r = subprocess.run(["sh", "-c", 'sh -c "kill -TERM \\$\\$"; echo "status $?"'], env=env,
                        capture_output=True, text=True, timeout=30)
     assert r.stdout == "status 143\n", (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("case,expected", [
+    # nptl/tst-signal3: a handler asks which thread it runs in.
+    ("handler-self", "in_thread=1"),
+    # nptl/tst-pthread-attr-sigmask: the default attribute's mask.
+    ("default-attr-mask", "hup=1 usr1=0"),
+])
+def test_thread_identity_and_default_mask(mode, case, expected):
+    r = assert_ok(run_prog("sig_cases", [case], mode, timeout=30))
+    assert r.stdout.strip() == expected, r.describe()

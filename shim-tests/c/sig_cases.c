@@ -9,7 +9,13 @@
  *   sig_cases exec-mask          a thread blocks SIGUSR2 and execs this program, which
  *                                reports its mask (nptl/tst-exec4). Prints usr2_blocked=1.
  *   sig_cases legacy-mask        sigblock, sigsetmask, sighold and sigrelse
- *                                change the mask pthread_sigmask reports. */
+ *                                change the mask pthread_sigmask reports.
+ *   sig_cases handler-self       a process signal every thread blocks becomes pending; a
+ *                                thread unblocks it, and its handler's pthread_self is that
+ *                                thread (nptl/tst-signal3). Prints in_thread=1.
+ *   sig_cases default-attr-mask  a thread created without an attribute takes the mask of
+ *                                the default one (pthread_setattr_default_np;
+ *                                nptl/tst-pthread-attr-sigmask). Prints hup=1 usr1=0. */
 #define _GNU_SOURCE /* sighold, sigrelse */
 #include "common.h"
 #include <signal.h>
@@ -132,6 +138,61 @@ static int legacy_mask(void) {
     return 0;
 }
 
+/* ---- handler-self, default-attr-mask ---- */
+static pthread_t unblocker;
+static volatile sig_atomic_t in_thread = -1;
+static void on_usr1_self(int sig) { (void)sig; in_thread = pthread_equal(pthread_self(), unblocker); }
+
+static void *unblock_usr1(void *arg) {
+    (void)arg;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+    return NULL;
+}
+
+static int handler_self(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1_self;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGUSR1, &sa, NULL) != 0) DIE("sigaction");
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+    kill(getpid(), SIGUSR1); /* pending: every thread blocks it */
+    if (pthread_create(&unblocker, NULL, unblock_usr1, NULL) != 0) DIE("pthread_create");
+    pthread_join(unblocker, NULL);
+    printf("in_thread=%d\n", (int)in_thread);
+    return 0;
+}
+
+static void *report_mask(void *arg) {
+    (void)arg;
+    printf("hup=%d usr1=%d\n", blocked(SIGHUP), blocked(SIGUSR1));
+    return NULL;
+}
+
+static int default_attr_mask(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_SETMASK, &set, NULL); /* what a thread would inherit */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    if (pthread_attr_setsigmask_np(&attr, &set) != 0) DIE("pthread_attr_setsigmask_np");
+    if (pthread_setattr_default_np(&attr) != 0) DIE("pthread_setattr_default_np");
+    pthread_attr_destroy(&attr);
+    pthread_t t;
+    if (pthread_create(&t, NULL, report_mask, NULL) != 0) DIE("pthread_create");
+    pthread_join(t, NULL);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *what = argc > 1 ? argv[1] : "";
     if (!strcmp(what, "cond-eintr")) return cond_eintr();
@@ -139,6 +200,8 @@ int main(int argc, char **argv) {
     if (!strcmp(what, "exec-mask")) return exec_mask();
     if (!strcmp(what, "exec-report")) return printf("usr2_blocked=%d\n", blocked(SIGUSR2)) < 0;
     if (!strcmp(what, "legacy-mask")) return legacy_mask();
+    if (!strcmp(what, "handler-self")) return handler_self();
+    if (!strcmp(what, "default-attr-mask")) return default_attr_mask();
     fprintf(stderr, "usage: sig_cases CASE\n");
     return 2;
 }

@@ -113,18 +113,46 @@ fn attr_getsigmask() -> Option<unsafe extern "C" fn(*const libc::pthread_attr_t,
     (address != 0).then(|| unsafe { core::mem::transmute::<*mut c_void, _>(address as *mut c_void) })
 }
 
+extern "C" {
+    /// glibc's (2.18 and later), which libc does not declare; not one of our hooks.
+    fn pthread_getattr_default_np(attr: *mut libc::pthread_attr_t) -> c_int;
+}
+
 /// The new thread `g` starts with the mask its attribute carries, if it carries one
-/// (pthread_attr_setsigmask_np); otherwise it keeps its creator's.
+/// (pthread_attr_setsigmask_np); otherwise it keeps its creator's. Without an attribute,
+/// glibc's default attribute decides (pthread_setattr_default_np may have given it a mask).
 ///
 /// # Safety
 /// `attr` is null or an initialised attribute; `g` was just created and is live.
 pub(super) unsafe fn apply_attr_mask(_hub: Hub, g: *mut Green, attr: *const libc::pthread_attr_t) {
-    let Some(get) = attr_getsigmask().filter(|_| !attr.is_null()) else { return };
+    if !attr.is_null() {
+        // SAFETY: hub thread (`_hub`); an initialised attribute and a live `g` (caller).
+        unsafe { mask_from(g, attr) };
+        return;
+    }
+    // SAFETY: all-zero bytes are valid storage for an attribute, which glibc fills.
+    let mut default: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
+    // SAFETY: our own attribute, filled by glibc (not one of our hooks) and destroyed after
+    // use; hub thread (`_hub`) and a live `g` (caller).
+    unsafe {
+        if pthread_getattr_default_np(&mut default) == 0 {
+            mask_from(g, &default);
+            libc::pthread_attr_destroy(&mut default);
+        }
+    }
+}
+
+/// Gives `g` the mask `attr` carries, if it carries one.
+///
+/// # Safety
+/// Hub thread only; `attr` is an initialised attribute; `g` is live and counted.
+unsafe fn mask_from(g: *mut Green, attr: *const libc::pthread_attr_t) {
+    let Some(get) = attr_getsigmask() else { return };
     // SAFETY: all-zero bytes are a valid (empty) sigset_t.
     let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: an initialised attribute (caller) and our own set; 0 means it carries one.
     if unsafe { get(attr, &mut set) } == 0 {
-        // SAFETY: hub thread (`_hub`), `g` live and counted (spawn adopted it).
+        // SAFETY: hub thread, `g` live and counted (caller).
         unsafe { sigroute::set_mask(g, (&set as *const libc::sigset_t as *const SigSet).read_unaligned()) };
     }
 }

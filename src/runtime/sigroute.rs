@@ -402,3 +402,17 @@ pub unsafe fn current_mask() -> SigSet {
     // SAFETY: hub thread (caller); the running thread is live.
     unsafe { (*state::rt().current).signals.mask }
 }
+
+/// The pthread_t of the green thread a handler running on the hub thread interrupted: what
+/// pthread_self answers inside a handler, where other calls pass through (a handler that
+/// asks which thread it runs in, as glibc's nptl/tst-signal3 does, must not see the OS
+/// thread's, which is the main thread's). None off the hub thread.
+pub fn interrupted_thread() -> Option<libc::pthread_t> {
+    let g = running::thread() as *const Green;
+    if !state::on_hub_thread() || g.is_null() {
+        return None;
+    }
+    // SAFETY: the running thread's record is live while a handler interrupts it, and its
+    // handle is set before it first runs and never changes, so nothing is writing it.
+    Some(unsafe { core::ptr::addr_of!((*g).handle).read_volatile() })
+}
