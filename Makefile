@@ -36,6 +36,9 @@ build/bin/%: shim-tests/c/%.c shim-tests/c/common.h shim-tests/c/diff_common.h
 	@mkdir -p build/bin
 	$(CC) $(CFLAGS) -o $@ $< -lm
 
+# The watchdog's report names the spinning function: frame pointers, exported symbols.
+build/bin/watchdog: CFLAGS += -fno-omit-frame-pointer -rdynamic
+
 build/bin/%: shim-tests/cxx/%.cc
 	@mkdir -p build/bin
 	$(CXX) $(CFLAGS) -o $@ $<

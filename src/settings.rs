@@ -25,12 +25,16 @@ pub const BOOL_NAMES: &str = "0 or 1";
 pub const STACK_SIZE_FORM: &str =
     "a byte count with an optional K, M or G suffix (binary), from 16K to 1G";
 pub const TIMESLICE_FORM: &str = "a whole number of microseconds, from 100 to 1000000";
+pub const WATCHDOG_FORM: &str = "0 (off) or a whole number of milliseconds, from 1 to 3600000";
 
 /// The time slice a green thread may run before it is preempted: 10 ms, as Go. Below 100 us
 /// the ticks would cost more than they give; above a second preemption would be moot.
 pub const DEFAULT_TIMESLICE_US: u64 = 10_000;
 pub const MIN_TIMESLICE_US: u64 = 100;
 pub const MAX_TIMESLICE_US: u64 = 1_000_000;
+
+/// The watchdog's limit: up to an hour (beyond, a thread is stuck, not slow).
+pub const MAX_WATCHDOG_MS: u64 = 3_600_000;
 
 #[allow(dead_code)] // the launcher's --help lists them; the library does not
 /// One documented setting: the variable, what it accepts, and its default, as README states.
@@ -53,6 +57,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "GREEN_CHILDREN", accepted: BOOL_NAMES, default: "1" },
     SettingDoc { name: "GREEN_PREEMPT", accepted: BOOL_NAMES, default: "1" },
     SettingDoc { name: "GREEN_TIMESLICE_US", accepted: TIMESLICE_FORM, default: "10000" },
+    SettingDoc { name: "GREEN_WATCHDOG_MS", accepted: WATCHDOG_FORM, default: "0" },
 ];
 
 pub fn parse_log_level(value: &str) -> Option<LogLevel> {
@@ -104,6 +109,20 @@ pub fn parse_timeslice_us(value: &str) -> Option<u64> {
     (MIN_TIMESLICE_US..=MAX_TIMESLICE_US).contains(&us).then_some(us)
 }
 
+/// Parses the watchdog's limit in milliseconds (digits only); 0 or the empty string (`VAR=
+/// cmd`) is off.
+pub fn parse_watchdog_ms(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Some(0);
+    }
+    if !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let ms = value.parse::<u64>().ok()?;
+    (ms <= MAX_WATCHDOG_MS).then_some(ms)
+}
+
 /// Checks one variable's value; on error returns the accepted-values phrase for the message
 /// `NAME=VALUE is not valid: expected ACCEPTED` (see [`Invalid`]).
 pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
@@ -114,6 +133,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
             parse_bool(value).map(drop).ok_or(BOOL_NAMES)
         }
         "GREEN_TIMESLICE_US" => parse_timeslice_us(value).map(drop).ok_or(TIMESLICE_FORM),
+        "GREEN_WATCHDOG_MS" => parse_watchdog_ms(value).map(drop).ok_or(WATCHDOG_FORM),
         _ => Ok(()),
     }
 }
@@ -199,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn watchdog_limits() {
+        assert_eq!(parse_watchdog_ms("200"), Some(200));
+        assert_eq!(parse_watchdog_ms("0"), Some(0), "off");
+        assert_eq!(parse_watchdog_ms(""), Some(0), "VAR= cmd clears it");
+        assert_eq!(parse_watchdog_ms("3600000"), Some(MAX_WATCHDOG_MS));
+        for bad in ["abc", "3600001", "-1", "200ms", "1.5", "+5", "99999999999999999999999"] {
+            assert_eq!(parse_watchdog_ms(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn flags() {
         assert_eq!(parse_bool(""), Some(false), "VAR= cmd clears a flag");
         assert_eq!(parse_bool("0"), Some(false));
@@ -248,6 +279,10 @@ mod tests {
         assert_eq!(
             text("GREEN_TIMESLICE_US", "abc"),
             "GREEN_TIMESLICE_US=abc is not valid: expected a whole number of microseconds, from 100 to 1000000"
+        );
+        assert_eq!(
+            text("GREEN_WATCHDOG_MS", "soon"),
+            "GREEN_WATCHDOG_MS=soon is not valid: expected 0 (off) or a whole number of milliseconds, from 1 to 3600000"
         );
     }
 }

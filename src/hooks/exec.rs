@@ -10,7 +10,8 @@
 
 use super::hub::Hub;
 use crate::runtime::io::release_inheritable;
-use crate::sys::real;
+use crate::runtime::sigroute;
+use crate::sys::{errno, real};
 use core::ffi::{c_char, c_int};
 
 /// Another program is about to see our descriptions (`release_inheritable` says why they
@@ -23,6 +24,27 @@ fn release_before_sharing() {
     unsafe { release_inheritable() }
 }
 
+/// Makes `call`, which starts a program (exec, or posix_spawn and popen, whose child takes
+/// the mask the kernel has at the call), with the calling green thread's own signal mask
+/// in the kernel, as natively the new program inherits its caller's mask; the OS thread's
+/// real mask is only derived from every green thread's (ARCHITECTURE.md, Signals). Off the
+/// hub (a child forked on another OS thread) the kernel's mask is the program's already.
+/// The derived mask comes back when the call returns (a failed exec, a spawn).
+fn with_own_mask(call: impl FnOnce() -> c_int) -> c_int {
+    release_before_sharing();
+    if Hub::here().is_none() {
+        return call();
+    }
+    // SAFETY: hub thread (checked just above).
+    let own = unsafe { sigroute::current_mask() };
+    let derived = sigroute::kernel_mask(libc::SIG_SETMASK, Some(own));
+    let result = call();
+    let error = errno::get();
+    sigroute::kernel_mask(libc::SIG_SETMASK, Some(derived));
+    errno::set(error);
+    result
+}
+
 type Args = *const *const c_char;
 type MutArgs = *const *mut c_char;
 
@@ -30,45 +52,40 @@ type MutArgs = *const *mut c_char;
 /// As for execve(2).
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Args, envp: Args) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::execve(path, argv, envp) }
+    with_own_mask(|| unsafe { real::execve(path, argv, envp) })
 }
 
 /// # Safety
 /// As for execv(3).
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Args) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::execv(path, argv) }
+    with_own_mask(|| unsafe { real::execv(path, argv) })
 }
 
 /// # Safety
 /// As for execvp(3).
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Args) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::execvp(file, argv) }
+    with_own_mask(|| unsafe { real::execvp(file, argv) })
 }
 
 /// # Safety
 /// As for execvpe(3).
 #[no_mangle]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Args, envp: Args) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::execvpe(file, argv, envp) }
+    with_own_mask(|| unsafe { real::execvpe(file, argv, envp) })
 }
 
 /// # Safety
 /// As for fexecve(3).
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Args, envp: Args) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::fexecve(fd, argv, envp) }
+    with_own_mask(|| unsafe { real::fexecve(fd, argv, envp) })
 }
 
 /// posix_spawn, system and popen start their child inside libc (clone and an internal
@@ -85,9 +102,8 @@ pub unsafe extern "C" fn posix_spawn(
     argv: MutArgs,
     envp: MutArgs,
 ) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::posix_spawn(pid, path, file_actions, attr, argv, envp) }
+    with_own_mask(|| unsafe { real::posix_spawn(pid, path, file_actions, attr, argv, envp) })
 }
 
 /// # Safety
@@ -101,9 +117,8 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: MutArgs,
     envp: MutArgs,
 ) -> c_int {
-    release_before_sharing();
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::posix_spawnp(pid, file, file_actions, attr, argv, envp) }
+    with_own_mask(|| unsafe { real::posix_spawnp(pid, file, file_actions, attr, argv, envp) })
 }
 
 /// The caller's signal state while system(3) runs a command, as glibc sets it: SIGINT and
@@ -234,7 +249,11 @@ pub unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// As for popen(3).
 #[no_mangle]
 pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    release_before_sharing();
-    // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { real::popen(command, mode) }
+    let mut stream = core::ptr::null_mut();
+    with_own_mask(|| {
+        // SAFETY: the program's arguments, passed on as it gave them.
+        stream = unsafe { real::popen(command, mode) };
+        0
+    });
+    stream
 }

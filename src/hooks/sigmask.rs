@@ -113,18 +113,46 @@ fn attr_getsigmask() -> Option<unsafe extern "C" fn(*const libc::pthread_attr_t,
     (address != 0).then(|| unsafe { core::mem::transmute::<*mut c_void, _>(address as *mut c_void) })
 }
 
+extern "C" {
+    /// glibc's (2.18 and later), which libc does not declare; not one of our hooks.
+    fn pthread_getattr_default_np(attr: *mut libc::pthread_attr_t) -> c_int;
+}
+
 /// The new thread `g` starts with the mask its attribute carries, if it carries one
-/// (pthread_attr_setsigmask_np); otherwise it keeps its creator's.
+/// (pthread_attr_setsigmask_np); otherwise it keeps its creator's. Without an attribute,
+/// glibc's default attribute decides (pthread_setattr_default_np may have given it a mask).
 ///
 /// # Safety
 /// `attr` is null or an initialised attribute; `g` was just created and is live.
 pub(super) unsafe fn apply_attr_mask(_hub: Hub, g: *mut Green, attr: *const libc::pthread_attr_t) {
-    let Some(get) = attr_getsigmask().filter(|_| !attr.is_null()) else { return };
+    if !attr.is_null() {
+        // SAFETY: hub thread (`_hub`); an initialised attribute and a live `g` (caller).
+        unsafe { mask_from(g, attr) };
+        return;
+    }
+    // SAFETY: all-zero bytes are valid storage for an attribute, which glibc fills.
+    let mut default: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
+    // SAFETY: our own attribute, filled by glibc (not one of our hooks) and destroyed after
+    // use; hub thread (`_hub`) and a live `g` (caller).
+    unsafe {
+        if pthread_getattr_default_np(&mut default) == 0 {
+            mask_from(g, &default);
+            libc::pthread_attr_destroy(&mut default);
+        }
+    }
+}
+
+/// Gives `g` the mask `attr` carries, if it carries one.
+///
+/// # Safety
+/// Hub thread only; `attr` is an initialised attribute; `g` is live and counted.
+unsafe fn mask_from(g: *mut Green, attr: *const libc::pthread_attr_t) {
+    let Some(get) = attr_getsigmask() else { return };
     // SAFETY: all-zero bytes are a valid (empty) sigset_t.
     let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: an initialised attribute (caller) and our own set; 0 means it carries one.
     if unsafe { get(attr, &mut set) } == 0 {
-        // SAFETY: hub thread (`_hub`), `g` live and counted (spawn adopted it).
+        // SAFETY: hub thread, `g` live and counted (caller).
         unsafe { sigroute::set_mask(g, (&set as *const libc::sigset_t as *const SigSet).read_unaligned()) };
     }
 }
@@ -178,4 +206,81 @@ pub(super) unsafe fn masked_wait(
     unsafe { sigroute::set_mask(g, old) };
     errno::set(saved);
     result
+}
+
+/// The BSD and System V mask calls (sigsetmask, sigblock, siggetmask, sighold, sigrelse):
+/// glibc makes them on its internal sigprocmask, out of our reach, so they would change the
+/// OS thread's mask behind the green thread's back (dash clears its mask with sigsetmask
+/// between vfork and exec). Each is our sigprocmask with the set it describes. Returns the
+/// old mask, or None with errno set.
+///
+/// # Safety
+/// None beyond sigprocmask's, which gets our own sets.
+unsafe fn legacy_change(how: c_int, bits: SigSet) -> Option<SigSet> {
+    // SAFETY: all-zero bytes are valid (empty) sigsets; the first 64 bits are the kernel's.
+    let (mut set, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { core::mem::zeroed() };
+    // SAFETY: a sigset_t begins with the kernel's 64-bit set, and ours is aligned for it.
+    unsafe { *(&mut set as *mut libc::sigset_t as *mut SigSet) = bits };
+    // SAFETY: our own readable and writable sets.
+    if unsafe { sigprocmask(how, &set, &mut old) } != 0 {
+        return None;
+    }
+    // SAFETY: as above.
+    Some(unsafe { *(&old as *const libc::sigset_t as *const SigSet) })
+}
+
+/// The old-style mask: signals 1 to 32 as the bits of an int (glibc's sigset_set_old_mask).
+fn old_style(mask: c_int) -> SigSet {
+    SigSet::from(mask as u32)
+}
+
+/// # Safety
+/// None (as sigsetmask(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sigsetmask(mask: c_int) -> c_int {
+    // SAFETY: no precondition.
+    unsafe { legacy_change(libc::SIG_SETMASK, old_style(mask)) }.map_or(-1, |old| old as u32 as c_int)
+}
+
+/// # Safety
+/// None (as sigblock(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sigblock(mask: c_int) -> c_int {
+    // SAFETY: no precondition.
+    unsafe { legacy_change(libc::SIG_BLOCK, old_style(mask)) }.map_or(-1, |old| old as u32 as c_int)
+}
+
+/// # Safety
+/// None (as siggetmask(3)).
+#[no_mangle]
+pub unsafe extern "C" fn siggetmask() -> c_int {
+    // SAFETY: no precondition.
+    unsafe { sigblock(0) }
+}
+
+/// One signal for sighold and sigrelse: EINVAL outside 1 to 64 and for glibc's own
+/// signals, as glibc's sigaddset says.
+fn one_signal(signal: c_int) -> Option<SigSet> {
+    let set = crate::runtime::bit(signal);
+    if set == 0 || set & crate::runtime::signals::GLIBC_INTERNAL != 0 {
+        errno::set(libc::EINVAL);
+        return None;
+    }
+    Some(set)
+}
+
+/// # Safety
+/// None (as sighold(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sighold(signal: c_int) -> c_int {
+    // SAFETY: no precondition.
+    one_signal(signal).and_then(|set| unsafe { legacy_change(libc::SIG_BLOCK, set) }).map_or(-1, |_| 0)
+}
+
+/// # Safety
+/// None (as sigrelse(3)).
+#[no_mangle]
+pub unsafe extern "C" fn sigrelse(signal: c_int) -> c_int {
+    // SAFETY: no precondition.
+    one_signal(signal).and_then(|set| unsafe { legacy_change(libc::SIG_UNBLOCK, set) }).map_or(-1, |_| 0)
 }

@@ -13,6 +13,7 @@
 use super::deadline::abs_deadline;
 use super::hub::{post_foreign, Hub};
 use super::sync_mutex::GreenMutex;
+use crate::runtime::condwait;
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::real;
 use core::ffi::c_int;
@@ -87,7 +88,19 @@ fn wait(hub: Hub, address: usize, mutex: GreenMutex<'_>, deadline: Option<u64>) 
     if released != 0 {
         return released;
     }
-    let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
+    let wake = loop {
+        let wake = hub.wait(address, deadline, WaitingOn::Condition { address });
+        // A handler ran for us (runtime/condwait.rs): not a wake-up, as natively, unless
+        // a cancellation is due, which acts once the mutex is taken back.
+        if !matches!(wake, Wake::Interrupted { .. }) {
+            break wake;
+        }
+        condwait::resumed();
+        // SAFETY: hub thread (`hub`), in no queue.
+        if unsafe { crate::runtime::cancel::pending() } {
+            break wake;
+        }
+    };
     // A robust mutex comes back with EOWNERDEAD or ENOTRECOVERABLE, which glibc returns.
     let relocked = mutex.lock_after_wait();
     // SAFETY: hub thread (`hub`); a cancellation point with the mutex taken back, as glibc.
@@ -195,8 +208,9 @@ pub unsafe extern "C" fn pthread_cond_signal(c: *mut libc::pthread_cond_t) -> c_
         post_foreign(c as usize);
         return result;
     };
-    if !c.is_null() {
-        hub.wake_one(c as usize, Wake::Handoff);
+    if !c.is_null() && !hub.wake_one(c as usize, Wake::Handoff) {
+        // SAFETY: hub thread (`hub`).
+        unsafe { condwait::claim(c as usize, false) };
     }
     // SAFETY: the program's argument, passed on as it gave it.
     unsafe { real::pthread_cond_signal(c) }
@@ -216,6 +230,8 @@ pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut libc::pthread_cond_t) ->
     };
     if !c.is_null() {
         hub.wake_all(c as usize, Wake::Handoff);
+        // SAFETY: hub thread (`hub`).
+        unsafe { condwait::claim(c as usize, true) };
     }
     // SAFETY: the program's argument, passed on as it gave it.
     unsafe { real::pthread_cond_broadcast(c) }

@@ -154,8 +154,9 @@ pub unsafe extern "C" fn pthread_self() -> libc::pthread_t {
     match Hub::here() {
         // SAFETY: the running green thread is live.
         Some(hub) => unsafe { (*hub.current()).handle },
+        // In a handler on the hub thread: the green thread it interrupted.
         // SAFETY: takes no argument.
-        None => unsafe { real::pthread_self() },
+        None => crate::runtime::sigroute::interrupted_thread().unwrap_or_else(|| unsafe { real::pthread_self() }),
     }
 }
 

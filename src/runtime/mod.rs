@@ -10,8 +10,9 @@
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
 //!    `slice` (time slices: what the scheduler, the preemption tick and the fair path
-//!    share), `codemap` (code preemption never stops), `introspect_abi` (the layout
-//!    `green ps` reads), `stackmem` (stack memory counters).
+//!    share), `codemap` (code preemption never stops), `backtrace` (the frame walk in the
+//!    tick's handler, and symbols outside it), `introspect_abi` (the layout `green ps`
+//!    reads), `stackmem` (stack memory counters).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -25,9 +26,11 @@
 //!    thread only, asserted in debug builds), `on_hub`, and `Runtime::wake`, the one way
 //!    from Parked to Runnable.
 //! 5. Below the scheduler: `hub` (wait for events and wake what they name), `sigroute`
-//!    (masks per green thread, where and when a handler runs), `deadlock`, `overflow`
-//!    (the stack overflow message), `introspect` (the table `green ps` reads), `stats`
-//!    (what GREEN_STATS adds),
+//!    (masks per green thread, where and when a handler runs), `condwait` (condition
+//!    waiters a handler took out of their queue), `deadlock`, `watchdog` (a thread that
+//!    ran too long without a switch: captured by the tick, printed here), `overflow` (the
+//!    stack overflow message), `introspect` (the table `green ps` reads), `stats` (what
+//!    GREEN_STATS adds),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
@@ -39,9 +42,11 @@
 //!    the runtime imports it.
 
 pub mod cancel;
+mod backtrace;
 mod cancel_state;
 pub mod child;
 mod codemap;
+pub mod condwait;
 mod deadlock;
 mod fdclass;
 pub mod fdtable;
@@ -83,6 +88,7 @@ mod tls_area;
 mod tls_blocks;
 pub mod tsd;
 pub mod waitqueue;
+mod watchdog;
 mod workers;
 
 pub use crate::sys::log;
@@ -112,6 +118,7 @@ pub fn start() {
     if config.disabled {
         return;
     }
+    watchdog::configure(config.watchdog_ms);
     preempt::configure(config.preempt, config.timeslice_us * 1000);
     let poller = match poller::Poller::new() {
         Ok(poller) => poller,
@@ -224,6 +231,8 @@ struct Config {
     children: bool,
     preempt: bool,
     timeslice_us: u64,
+    /// The watchdog's limit (0: off).
+    watchdog_ms: u64,
 }
 
 fn read_settings() -> Config {
@@ -236,6 +245,7 @@ fn read_settings() -> Config {
         preempt: setting("GREEN_PREEMPT", settings::parse_bool).unwrap_or(true),
         timeslice_us: setting("GREEN_TIMESLICE_US", settings::parse_timeslice_us)
             .unwrap_or(settings::DEFAULT_TIMESLICE_US),
+        watchdog_ms: setting("GREEN_WATCHDOG_MS", settings::parse_watchdog_ms).unwrap_or(0),
     }
 }
 

@@ -22,7 +22,7 @@
 //! (runtime/signals.rs), so the program's calls do not see EINTR from it.
 
 use super::signals::signal_depth;
-use super::{codemap, green, hub, slice, state};
+use super::{codemap, green, hub, slice, state, watchdog};
 use crate::sys::{clock, log, raw};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -45,7 +45,12 @@ pub const SIGNAL: c_int = super::signals::PREEMPT;
 /// si_value of our ticks.
 const COOKIE: usize = 0x6772_6565_6e00;
 
+/// Whether preemption is on (GREEN_PREEMPT).
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Whether the tick runs now, for preemption, the watchdog or both.
+static ARMED: AtomicBool = AtomicBool::new(false);
+/// The tick's timer could not be had: neither preemption nor the watchdog runs.
+static NO_TIMER: AtomicBool = AtomicBool::new(false);
 /// The kernel's id of the hub's tick timer (-1: none in this process).
 static TIMER: AtomicI32 = AtomicI32::new(-1);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -67,12 +72,14 @@ pub fn configure(enabled: bool, slice_ns: u64) {
     ENABLED.store(enabled, Relaxed);
 }
 
-/// A green thread was created: make sure the tick runs.
+/// A green thread was created: make sure the tick runs, for preemption or the watchdog
+/// (runtime/watchdog.rs), which runs on the same tick even with preemption off.
 ///
 /// # Safety
 /// Hub thread only.
 pub unsafe fn arm_if_needed() {
-    if !ENABLED.load(Relaxed) || slice::ticking() {
+    let preempt = ENABLED.load(Relaxed);
+    if !(preempt || watchdog::enabled()) || ARMED.load(Relaxed) || NO_TIMER.load(Relaxed) {
         return;
     }
     let mut timer = TIMER.load(Relaxed);
@@ -80,11 +87,15 @@ pub unsafe fn arm_if_needed() {
         // SAFETY: hub thread (caller).
         timer = unsafe { create() };
         if timer < 0 {
+            NO_TIMER.store(true, Relaxed);
             ENABLED.store(false, Relaxed);
             return;
         }
     }
-    slice::set_ticking(true);
+    ARMED.store(true, Relaxed);
+    // Only preemption keeps `due` for the fair path; without it the fair path reads the clock.
+    slice::set_ticking(preempt);
+    watchdog::new_turn();
     set_timer(timer, slice::length_ns(), slice::length_ns());
 }
 
@@ -169,16 +180,28 @@ extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut
     }
     let switches = slice::switches();
     if LAST_SEEN.swap(switches, Relaxed) != switches {
+        watchdog::new_turn();
         return; // the scheduler switched since the last tick: nobody overran
     }
     if !slice::others() {
+        ARMED.store(false, Relaxed);
         slice::set_ticking(false);
         set_timer(TIMER.load(Relaxed), 0, 0);
         return;
     }
+    // SAFETY: the kernel's ucontext for this signal, on the hub thread.
+    let report = unsafe { watchdog::on_tick(context) };
     // SAFETY: the kernel's ucontext for this signal.
     let pc = unsafe { arch::interrupted_pc(context) };
-    if signal_depth::running() || codemap::is_excluded(pc) {
+    let unsafe_point = signal_depth::running() || codemap::is_excluded(pc);
+    if !ENABLED.load(Relaxed) {
+        if report && !unsafe_point {
+            // SAFETY: as below: the thread only prints its report in `preempted`.
+            unsafe { arch::redirect(context) };
+        }
+        return;
+    }
+    if unsafe_point {
         slice::set_due();
         // Try again soon rather than a whole slice later (Go's sysmon retries too).
         let period = slice::length_ns();
@@ -267,6 +290,11 @@ pub extern "C" fn preempted(pc: usize) {
     if !state::on_hub() {
         return;
     }
+    // SAFETY: hub thread, in the program's own code (checked), no signal handler running.
+    unsafe { watchdog::report() };
+    if !ENABLED.load(Relaxed) {
+        return; // only here for the watchdog's report
+    }
     slice::count_preemption();
     // SAFETY: hub thread, no signal handler running (checked), and the interrupted code is
     // the program's own: it holds no lock of ours or of the C library.
@@ -312,5 +340,6 @@ unsafe fn yield_polling() {
 /// In a forked child: the parent's timer is not inherited (POSIX); the next spawn makes one.
 pub fn forget_in_child() {
     TIMER.store(-1, Relaxed);
+    ARMED.store(false, Relaxed);
     slice::set_ticking(false);
 }

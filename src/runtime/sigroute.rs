@@ -21,7 +21,8 @@
 
 use super::signals::{self, bit, deferred, handlers, running, sigwaited, SigSet};
 use super::state::{self, rt};
-use super::thread::{Green, State, Wake};
+use super::condwait;
+use super::thread::{Green, State, WaitingOn, Wake};
 use crate::sys::{errno, raw, real};
 use core::ffi::c_void;
 
@@ -162,16 +163,19 @@ unsafe fn take_own(g: *mut Green, signal: i32) -> Option<libc::siginfo_t> {
 /// Hub thread only; `g` is live.
 pub unsafe fn post(g: *mut Green, signal: i32, info: libc::siginfo_t) {
     // SAFETY: hub thread, `g` live (caller).
-    let (state, mask, waiting) = unsafe {
+    let (state, mask, waiting, waiting_on) = unsafe {
         add_pending(g, signal, info);
-        ((*g).state, (*g).signals.mask, (*g).signals.waiting)
+        ((*g).state, (*g).signals.mask, (*g).signals.waiting, (*g).waiting_on)
     };
     if state != State::Parked {
         return;
     }
     let why = if mask & bit(signal) == 0 {
-        // A wait a signal does not interrupt natively (a lock, a join) loops and parks
-        // again; the handler runs meanwhile, as it would.
+        // A wait a signal does not interrupt natively (a lock, a join, a condition) loops
+        // and parks again; the handler runs meanwhile, as it would.
+        if let WaitingOn::Condition { .. } = waiting_on {
+            condwait::interrupted();
+        }
         Wake::Interrupted { restart: handlers::get(signal).map_or(true, |h| h.restarts()) }
     } else if waiting & bit(signal) != 0 {
         Wake::Ready
@@ -288,6 +292,8 @@ fn default_action(signal: i32) {
 /// # Safety
 /// Hub thread only, outside handlers.
 pub unsafe fn route_kept() {
+    // SAFETY: hub thread, outside handlers (caller).
+    unsafe { super::watchdog::report() };
     let mut bits = deferred::bits();
     while bits != 0 {
         let signal = bits.trailing_zeros() as i32 + 1;
@@ -395,4 +401,18 @@ pub fn initial_mask() -> SigSet {
 pub unsafe fn current_mask() -> SigSet {
     // SAFETY: hub thread (caller); the running thread is live.
     unsafe { (*state::rt().current).signals.mask }
+}
+
+/// The pthread_t of the green thread a handler running on the hub thread interrupted: what
+/// pthread_self answers inside a handler, where other calls pass through (a handler that
+/// asks which thread it runs in, as glibc's nptl/tst-signal3 does, must not see the OS
+/// thread's, which is the main thread's). None off the hub thread.
+pub fn interrupted_thread() -> Option<libc::pthread_t> {
+    let g = running::thread() as *const Green;
+    if !state::on_hub_thread() || g.is_null() {
+        return None;
+    }
+    // SAFETY: the running thread's record is live while a handler interrupts it, and its
+    // handle is set before it first runs and never changes, so nothing is writing it.
+    Some(unsafe { core::ptr::addr_of!((*g).handle).read_volatile() })
 }

@@ -144,6 +144,8 @@ pub struct Green {
     pub signals: GreenSignals,
     /// Its slot in the table `green ps` reads, and when it last parked (introspect.rs).
     pub probe: Probe,
+    /// When the watchdog last reported it (0: never; see watchdog.rs).
+    pub watchdog_reported_ns: u64,
     /// Its coroutine; None for the root (which runs on the native stack) and once ended.
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
@@ -176,6 +178,7 @@ impl Green {
             cancel: Cancel::new(),
             signals: GreenSignals::default(),
             probe: Probe::default(),
+            watchdog_reported_ns: 0,
             coroutine: None,
             yielder: core::ptr::null(),
         }

@@ -1,0 +1,60 @@
+"""Signal cases from glibc's own NPTL tests (shim-tests/c/sig_cases.c), each run natively and
+greened with the same output."""
+
+import subprocess
+
+import pytest
+
+from conftest import assert_ok, child_env, run_prog
+
+
+@pytest.mark.parametrize("case,expected", [
+    # nptl/tst-eintr5: a handler that runs for a thread waiting on a condition does not end
+    # the wait; only the signal of the condition does.
+    ("cond-eintr", "handled=5 flag_set=1"),
+    # A signal of the condition right after the handler's signal is not lost.
+    ("cond-eintr-signal", "woken=1 flag_set=1"),
+])
+def test_signal_case(mode, case, expected):
+    r = assert_ok(run_prog("sig_cases", [case], mode, timeout=30))
+    assert r.stdout.strip() == expected, r.describe()
+
+
+def test_exec_from_a_thread_keeps_its_mask(mode):
+    """nptl/tst-exec4: the program a thread execs starts with that thread's own mask."""
+    r = assert_ok(run_prog("sig_cases", ["exec-mask"], mode, timeout=30))
+    assert r.stdout.strip() == "usr2_blocked=1", r.describe()
+
+
+def test_legacy_mask_calls(mode):
+    """sigblock, sigsetmask, sighold and sigrelse change the caller's mask as
+    pthread_sigmask sees it (glibc makes them on its internal sigprocmask)."""
+    r = assert_ok(run_prog("sig_cases", ["legacy-mask"], mode, timeout=30))
+    assert r.stdout.splitlines() == [
+        "sigblock: usr1=1 old_usr1=0",
+        "sigblock(0): usr1=1",
+        "sigsetmask: usr1=0 usr2=1 old_usr1=1",
+        "sighold: hup=1",
+        "sigrelse: hup=0",
+        "sighold(0)=-1 errno=22",
+    ], r.describe()
+
+
+def test_a_shell_started_by_a_shell_can_kill_itself(mode):
+    """dash blocks every signal around vfork and clears its mask with sigsetmask in the
+    child before exec: the inner shell must not inherit a mask that blocks SIGTERM."""
+    env = child_env(mode)
+    r = subprocess.run(["sh", "-c", 'sh -c "kill -TERM \\$\\$"; echo "status $?"'], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "status 143\n", (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("case,expected", [
+    # nptl/tst-signal3: a handler asks which thread it runs in.
+    ("handler-self", "in_thread=1"),
+    # nptl/tst-pthread-attr-sigmask: the default attribute's mask.
+    ("default-attr-mask", "hup=1 usr1=0"),
+])
+def test_thread_identity_and_default_mask(mode, case, expected):
+    r = assert_ok(run_prog("sig_cases", [case], mode, timeout=30))
+    assert r.stdout.strip() == expected, r.describe()
