@@ -77,3 +77,15 @@ def test_poll_select_many_fds(mode):
         "select_many ret=1 ready=31,\n"
         "done\n"
     )
+
+
+def test_lone_thread_waits(mode):
+    # A single-threaded process waits in the kernel directly: data from another process,
+    # EINTR without SA_RESTART, a restarted read, and a thread created by a handler.
+    r = assert_ok(run_prog("lone_wait", [], mode, timeout=30))
+    assert r.stdout == (
+        "from_child ret=1 data=c handled=0\n"
+        "no_restart ret=-1 errno=Interrupted system call handled=1\n"
+        "restart ret=1 data=r handled=1\n"
+        "spawned_by_handler ret=1 data=t handled=1\n"
+    )

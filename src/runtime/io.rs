@@ -49,10 +49,12 @@ pub unsafe fn drive(
     let saved_errno = errno::get();
     // Looked up the first time the call has to wait: most calls never do.
     let mut wait_until = deadline.map(Some);
+    // A direct wait (direct_wait.rs) has just seen the fd ready, and nothing ran since.
+    let mut just_polled = false;
     loop {
         // SAFETY: see above.
         if unsafe { (*slot).ready(interest) } {
-            if attempt_mode == Attempt::PollFirst && !poll_now(fd, interest) {
+            if attempt_mode == Attempt::PollFirst && !just_polled && !poll_now(fd, interest) {
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
             } else {
@@ -71,8 +73,21 @@ pub unsafe fn drive(
         }
         // SAFETY: hub thread (caller).
         let until = *wait_until.get_or_insert_with(|| unsafe { socket_timeout_deadline(fd, interest) });
-        // SAFETY: hub thread (caller).
-        match unsafe { wait_fd(fd, interest, until) } {
+        // SAFETY: hub thread (caller); no reference to the entry is live.
+        let wake = match unsafe { super::direct_wait::wait(fd, slot, interest, until) } {
+            Some(wake) => {
+                just_polled = wake == Wake::Ready;
+                // SAFETY: hub thread; nothing is held: a cancellation point, as after a park.
+                unsafe { super::cancel::point() };
+                Ok(wake)
+            }
+            None => {
+                just_polled = false;
+                // SAFETY: hub thread (caller).
+                unsafe { wait_fd(fd, interest, until) }
+            }
+        };
+        match wake {
             Ok(Wake::Timeout) => return errno::fail(libc::EAGAIN),
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             // SAFETY: see above.

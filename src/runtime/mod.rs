@@ -28,7 +28,8 @@
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
 //! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
-//!    and points), `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
+//!    and points), `io` (fd waits; `direct_wait`, a lone thread's wait in ppoll, below
+//!    it), `waitqueue` (waits on an address), `join`, `child`,
 //!    `offload` (a call on a worker), `fork` (a hub for a forked child), `preempt` (the
 //!    tick, its handler, the fair path; `preempt_x86_64`, the trampoline, below it).
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
@@ -39,6 +40,7 @@ mod cancel_state;
 pub mod child;
 mod codemap;
 mod deadlock;
+mod direct_wait;
 mod fdclass;
 pub mod fdtable;
 mod fork;
