@@ -63,3 +63,29 @@ def test_poll_cases(mode):
         native = assert_ok(run_prog("poll_timeouts", [], "native", timeout=30))
         assert _without_elapsed(r.stdout) == _without_elapsed(native.stdout), (
             "greened output differs from native:" + native.describe() + r.describe())
+
+
+def test_poll_select_many_fds(mode):
+    # More fds than the wait list keeps on the stack, and a few: woken by a write from
+    # another thread, every call reports exactly the one pipe written to.
+    r = assert_ok(run_prog("poll_many", [], mode, timeout=30))
+    assert r.stdout == (
+        "poll_few ret=1 ready=3:0x1,\n"
+        "poll_many ret=1 ready=29:0x1,\n"
+        "poll_many_last ret=1 ready=39:0x1,\n"
+        "select_few ret=1 ready=2,\n"
+        "select_many ret=1 ready=31,\n"
+        "done\n"
+    )
+
+
+def test_lone_thread_waits(mode):
+    # A single-threaded process waits in the kernel directly: data from another process,
+    # EINTR without SA_RESTART, a restarted read, and a thread created by a handler.
+    r = assert_ok(run_prog("lone_wait", [], mode, timeout=30))
+    assert r.stdout == (
+        "from_child ret=1 data=c handled=0\n"
+        "no_restart ret=-1 errno=Interrupted system call handled=1\n"
+        "restart ret=1 data=r handled=1\n"
+        "spawned_by_handler ret=1 data=t handled=1\n"
+    )

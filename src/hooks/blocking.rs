@@ -80,8 +80,7 @@ pub(super) fn route(fd: c_int) -> Route {
         // SAFETY: on the hub thread, checked just above.
         match unsafe { green_io::plan(fd) } {
             Plan::Passthrough => Route::Real,
-            // plan() has classified the fd: its kind is known.
-            Plan::Green(mode) => fdtable::kind(fd).map_or(Route::Real, |kind| Route::Green(mode, kind)),
+            Plan::Green(mode, kind) => Route::Green(mode, kind),
         }
     } else if fdtable::needs_blocking_emulation(fd) {
         fdtable::kind(fd).map_or(Route::Real, Route::OffHub)

@@ -56,16 +56,14 @@ unsafe fn poll_until(fds: *mut libc::pollfd, nfds: libc::nfds_t, deadline: Optio
         return ready;
     }
     // The kernel has read every pollfd without complaint: they are ours to read too.
-    let interests: Vec<(i32, u8)> = (0..nfds as usize)
-        .map(|i| {
-            // SAFETY: i < nfds, within the array the kernel accepted.
-            let pfd = unsafe { &*fds.add(i) };
-            (pfd.fd, interest_of(pfd.events))
-        })
-        .collect();
+    let interests = (0..nfds as usize).map(|i| {
+        // SAFETY: i < nfds, within the array the kernel accepted.
+        let pfd = unsafe { &*fds.add(i) };
+        (pfd.fd, interest_of(pfd.events))
+    });
     loop {
         // SAFETY: the hub thread (the caller's promise).
-        let wake = unsafe { green_io::wait_any(&interests, deadline) };
+        let wake = unsafe { green_io::wait_any(interests.clone(), deadline) };
         // SAFETY: as for the first call.
         let ready = unsafe { real::poll(fds, nfds, 0) };
         if ready != 0 || wake == Wake::Timeout || cancel_point::pending() {
@@ -113,23 +111,30 @@ pub unsafe extern "C" fn ppoll(
         return pass();
     }
     // SAFETY: the program's timespec, null or readable (its contract).
-    let wait_ns = match unsafe { timeout.as_ref() } {
-        None => None,
-        Some(ts) => match clock::timespec_ns(ts) {
-            Some(ns) => Some(ns),
-            None => return pass(), // EINVAL, as natively
-        },
-    };
-    if wait_ns == Some(0) {
-        fair_turn();
-        return pass();
-    }
+    let Some(wait_ns) = (unsafe { timespec_wait(timeout) }) else { return pass() };
     let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
     // SAFETY: the hub thread; the program's pollfds and mask.
     let result = unsafe { masked_wait(sigmask, pass, || poll_until(fds, nfds, deadline)) };
     // A request that ended the wait is acted on with the caller's mask back.
     cancel_point::point();
     result
+}
+
+/// The wait a ppoll or pselect timespec asks for: Some(None) for ever (a null timespec),
+/// Some(Some(ns)), or None when the real call is to be made at once: an invalid timespec
+/// (EINVAL, as natively) or a zero one (a plain look, after a fair turn).
+///
+/// # Safety
+/// `timeout` is null or readable.
+pub(super) unsafe fn timespec_wait(timeout: *const libc::timespec) -> Option<Option<u64>> {
+    // SAFETY: null or readable (the caller's promise).
+    let Some(ts) = (unsafe { timeout.as_ref() }) else { return Some(None) };
+    let ns = clock::timespec_ns(ts)?;
+    if ns == 0 {
+        fair_turn();
+        return None;
+    }
+    Some(Some(ns))
 }
 
 /// # Safety

@@ -26,6 +26,7 @@ use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::green::Wake;
 use super::cancel_point;
 use super::hub::fair_turn;
+use super::poll::timespec_wait;
 use super::sigmask::masked_wait;
 use super::user_mem::copy_self;
 use crate::runtime::{io as green_io, on_hub};
@@ -110,17 +111,7 @@ pub unsafe extern "C" fn pselect(
         return pass();
     }
     // SAFETY: the program's timespec, null or valid (pselect's contract).
-    let wait_ns = match unsafe { timeout.as_ref() } {
-        None => None,
-        Some(ts) => match clock::timespec_ns(ts) {
-            Some(ns) => Some(ns),
-            None => return pass(), // EINVAL, as natively
-        },
-    };
-    if wait_ns == Some(0) {
-        fair_turn();
-        return pass();
-    }
+    let Some(wait_ns) = (unsafe { timespec_wait(timeout) }) else { return pass() };
     // SAFETY: Question::new reads the sets through copy_self.
     let Some(question) = (unsafe { Question::new(nfds, [readfds, writefds, exceptfds]) }) else {
         return pass();
@@ -142,9 +133,14 @@ struct Question {
     bits: usize,
     /// Words per set.
     words: usize,
-    /// The three sets' words, one after the other (zero for a null set).
-    saved: Vec<Word>,
+    /// The three sets' words, one after the other (zero for a null set): here when they
+    /// fit (nfds up to FD_SETSIZE, the common case: no allocation), else in `saved_heap`.
+    saved_inline: [Word; 3 * INLINE_WORDS],
+    saved_heap: Vec<Word>,
 }
+
+/// Words of one standard fd_set.
+const INLINE_WORDS: usize = libc::FD_SETSIZE / WORD_BITS;
 
 impl Question {
     /// Copies the sets. None when we cannot tell how far the kernel would read them, or a
@@ -162,7 +158,14 @@ impl Question {
             (nfds as usize).min(fd_table_size()?)
         };
         let words = bits.div_ceil(WORD_BITS);
-        let mut saved = vec![0 as Word; 3 * words];
+        let mut question = Question {
+            sets,
+            bits,
+            words,
+            saved_inline: [0; 3 * INLINE_WORDS],
+            saved_heap: if words > INLINE_WORDS { vec![0; 3 * words] } else { Vec::new() },
+        };
+        let saved = question.saved_mut();
         for (i, set) in sets.iter().enumerate() {
             if !set.is_null() {
                 // Byte copies: a program's own bigger "fd_set" need not be word-aligned. A
@@ -178,7 +181,15 @@ impl Question {
                 }
             }
         }
-        Some(Question { sets, bits, words, saved })
+        Some(question)
+    }
+
+    fn saved(&self) -> &[Word] {
+        if self.words > INLINE_WORDS { &self.saved_heap } else { &self.saved_inline[..3 * self.words] }
+    }
+
+    fn saved_mut(&mut self) -> &mut [Word] {
+        if self.words > INLINE_WORDS { &mut self.saved_heap } else { &mut self.saved_inline[..3 * self.words] }
     }
 
     /// Puts the program's sets back as they were before the first attempt.
@@ -190,7 +201,7 @@ impl Question {
             if !set.is_null() {
                 // SAFETY: the caller's promise; `saved` holds `words` words for each set.
                 unsafe { core::ptr::copy_nonoverlapping(
-                    self.saved[i * self.words..].as_ptr() as *const u8,
+                    self.saved()[i * self.words..].as_ptr() as *const u8,
                     *set as *mut u8,
                     self.words * size_of::<Word>(),
                 ) };
@@ -202,19 +213,19 @@ impl Question {
     /// edge for the read set and for the exception set (out-of-band data and errors arrive
     /// with it: the hub's registration has no EPOLLPRI of its own), the write edge for the
     /// write set.
-    fn interests(&self) -> Vec<(i32, u8)> {
-        let w = self.words;
-        let (read, write, except) = (&self.saved[..w], &self.saved[w..2 * w], &self.saved[2 * w..]);
-        let mut interests = Vec::new();
-        for i in 0..w {
+    fn interests(&self) -> impl Iterator<Item = (i32, u8)> + Clone + '_ {
+        let (w, saved, bits) = (self.words, self.saved(), self.bits);
+        let (read, write, except) = (&saved[..w], &saved[w..2 * w], &saved[2 * w..]);
+        (0..w).flat_map(move |i| {
             let mut any = read[i] | write[i] | except[i];
-            while any != 0 {
+            core::iter::from_fn(move || {
                 let bit = any.trailing_zeros() as usize;
-                any &= any - 1;
                 let fd = i * WORD_BITS + bit;
-                if fd >= self.bits {
-                    break; // bits past nfds in the last word are not looked at
+                // Bits past nfds in the last word are not looked at.
+                if any == 0 || fd >= bits {
+                    return None;
                 }
+                any &= any - 1;
                 let mask: Word = 1 << bit;
                 let mut interest = 0;
                 if (read[i] | except[i]) & mask != 0 {
@@ -223,10 +234,9 @@ impl Question {
                 if write[i] & mask != 0 {
                     interest |= WRITE;
                 }
-                interests.push((fd as i32, interest));
-            }
-        }
-        interests
+                Some((fd as i32, interest))
+            })
+        })
     }
 }
 
@@ -256,7 +266,7 @@ unsafe fn wait_sets(nfds: c_int, question: &Question, deadline: Option<u64>) -> 
     let interests = question.interests();
     loop {
         // SAFETY: the hub thread (the caller's promise).
-        let wake = unsafe { green_io::wait_any(&interests, deadline) };
+        let wake = unsafe { green_io::wait_any(interests.clone(), deadline) };
         // SAFETY: the kernel accepted the sets in the first ask: they are writable.
         unsafe { question.restore() };
         // SAFETY: the program's sets.

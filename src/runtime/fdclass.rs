@@ -31,7 +31,9 @@ pub enum Plan {
     /// view, cannot be polled (regular files), or is not an fd at all (the real call
     /// then reports EBADF as natively).
     Passthrough,
-    Green(Attempt),
+    /// Attempts made non-blocking as the `Attempt` says, on a file of this kind (learnt in
+    /// the same table lookup, so the caller needs no second one).
+    Green(Attempt, Kind),
 }
 
 /// Decides how a call on `fd` runs on the hub thread.
@@ -47,9 +49,9 @@ pub unsafe fn plan(fd: i32) -> Plan {
     }
     match (desc.kind, desc.owned_nonblock) {
         (Kind::Inline | Kind::File, _) => Plan::Passthrough,
-        (_, true) => Plan::Green(Attempt::Direct),
-        (Kind::StreamSocket | Kind::MessageSocket, false) => Plan::Green(Attempt::DontWait),
-        (Kind::Pipe | Kind::CharDevice, false) => Plan::Green(Attempt::PollFirst),
+        (kind, true) => Plan::Green(Attempt::Direct, kind),
+        (kind @ (Kind::StreamSocket | Kind::MessageSocket), false) => Plan::Green(Attempt::DontWait, kind),
+        (kind @ (Kind::Pipe | Kind::CharDevice), false) => Plan::Green(Attempt::PollFirst, kind),
     }
 }
 

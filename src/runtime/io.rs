@@ -10,7 +10,7 @@
 //! hub they only reset entries of numbers the caller is closing or has just made, and learn
 //! nothing about other fds (ARCHITECTURE.md, Invariants).
 
-use super::fdtable::{self, with_entry, Kind, Registration, WaitNode, READ, WRITE};
+use super::fdtable::{self, with_entry, FdEntry, Kind, Registration, WaitNode, READ, WRITE};
 use super::green::{self, Wake, WaitingOn};
 use super::poller;
 use super::state::rt;
@@ -28,6 +28,9 @@ pub use super::fdclass::{
 /// the kernel ends a blocking call at that timeout. Returns what the last attempt returned,
 /// with errno as it left it (or EBADF if the fd was closed while we waited).
 ///
+/// The entry is looked up once: entries never move (fdtable.rs), so its address is kept
+/// and a reference made from it only for each short use, none across an attempt or a park.
+///
 /// # Safety
 /// Hub thread only; `attempt` makes the real call and touches no fd entry.
 pub unsafe fn drive(
@@ -37,18 +40,23 @@ pub unsafe fn drive(
     attempt_mode: Attempt,
     mut attempt: impl FnMut() -> isize,
 ) -> isize {
-    // SAFETY: hub thread (caller), here and in every `with_entry` below ("see above"); the
-    // closures are plain field accesses.
-    let generation = unsafe { with_entry(fd, |e| e.generation) }.expect("planned fds have entries");
+    // SAFETY: hub thread (caller); only the address is kept.
+    let slot: *mut FdEntry = unsafe { fdtable::entry(fd) }.expect("planned fds have entries");
+    // SAFETY: here and below ("see above"): the entry lives for the process; on the hub
+    // thread no other reference to it is live while these one-field accesses run (the
+    // attempt touches no entry, and waits fetch their own only while we hold none).
+    let generation = unsafe { (*slot).generation };
     let saved_errno = errno::get();
     // Looked up the first time the call has to wait: most calls never do.
     let mut wait_until = deadline.map(Some);
+    // A direct wait (direct_wait.rs) has just seen the fd ready, and nothing ran since.
+    let mut just_polled = false;
     loop {
         // SAFETY: see above.
-        if unsafe { with_entry(fd, |e| e.ready(interest)) } == Some(true) {
-            if attempt_mode == Attempt::PollFirst && !poll_now(fd, interest) {
+        if unsafe { (*slot).ready(interest) } {
+            if attempt_mode == Attempt::PollFirst && !just_polled && !poll_now(fd, interest) {
                 // SAFETY: see above.
-                unsafe { with_entry(fd, |e| e.clear_ready(interest)) };
+                unsafe { (*slot).clear_ready(interest) };
             } else {
                 let result = attempt();
                 if result >= 0 {
@@ -60,35 +68,36 @@ pub unsafe fn drive(
                     return result;
                 }
                 // SAFETY: see above.
-                unsafe { with_entry(fd, |e| e.clear_ready(interest)) };
+                unsafe { (*slot).clear_ready(interest) };
             }
         }
         // SAFETY: hub thread (caller).
         let until = *wait_until.get_or_insert_with(|| unsafe { socket_timeout_deadline(fd, interest) });
-        // SAFETY: hub thread (caller).
-        match unsafe { wait_fd(fd, interest, until) } {
+        // SAFETY: hub thread (caller); no reference to the entry is live.
+        let wake = match unsafe { super::direct_wait::wait(fd, slot, interest, until) } {
+            Some(wake) => {
+                just_polled = wake == Wake::Ready;
+                // SAFETY: hub thread; nothing is held: a cancellation point, as after a park.
+                unsafe { super::cancel::point() };
+                Ok(wake)
+            }
+            None => {
+                just_polled = false;
+                // SAFETY: hub thread (caller).
+                unsafe { wait_fd(fd, interest, until) }
+            }
+        };
+        match wake {
             Ok(Wake::Timeout) => return errno::fail(libc::EAGAIN),
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             // SAFETY: see above.
-            Ok(_) if unsafe { with_entry(fd, |e| e.generation) } != Some(generation) => {
-                return errno::fail(libc::EBADF)
-            }
+            Ok(_) if unsafe { (*slot).generation } != generation => return errno::fail(libc::EBADF),
             Ok(_) => {}
             // epoll cannot watch it after all: the real call is all we can do.
             Err(0) => return attempt(),
             Err(e) => return errno::fail(e),
         }
     }
-}
-
-/// Registers `fd` with the hub if it is not yet: Ok(false) if epoll cannot watch it.
-///
-/// # Safety
-/// Hub thread only.
-unsafe fn register(fd: i32) -> Result<bool, i32> {
-    // SAFETY: hub thread (caller); the entry and the runtime are used within this call.
-    let (rt, entry) = unsafe { (rt(), fdtable::entry(fd)) };
-    rt.poller.register(fd, entry.ok_or(libc::EBADF)?)
 }
 
 /// Parks until `fd` may be ready for `interest`, it is closed, or the deadline passes.
@@ -112,37 +121,39 @@ pub unsafe fn wait_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wa
 /// # Safety
 /// Hub thread only.
 pub unsafe fn park_on_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result<Wake, i32> {
-    // SAFETY: hub thread (caller).
-    if !unsafe { register(fd) }? {
+    // SAFETY: hub thread (caller); only the address is kept (entries never move).
+    let slot: *mut FdEntry = unsafe { fdtable::entry(fd) }.ok_or(libc::EBADF)?;
+    // SAFETY: hub thread (caller); the entry lives for the process and no other reference
+    // to it is live during this statement.
+    let (runtime, entry) = unsafe { (rt(), &mut *slot) };
+    if !runtime.poller.register(fd, entry)? {
         return Err(0);
     }
     // SAFETY: hub thread (caller).
     let mut node = WaitNode::new(unsafe { green::current() }, interest);
-    // SAFETY: hub thread; the node lives in this frame until unlinked below.
-    let linked_in = unsafe {
-        with_entry(fd, |e| {
-            e.link(&mut node);
-            e.generation
-        })
-    }
-    .ok_or(libc::EBADF)?;
-    // SAFETY: hub thread; the borrow ends before the park.
-    unsafe { rt() }.fd_waiters += 1;
+    // SAFETY: the node lives in this frame until unlinked below.
+    unsafe { entry.link(&mut node) };
+    let linked_in = entry.generation;
+    runtime.fd_waiters += 1;
     let why = WaitingOn::Fd { fd, write: interest == WRITE };
-    // SAFETY: hub thread; whoever wakes us finds us through the node.
+    // SAFETY: hub thread; whoever wakes us finds us through the node. The borrows of the
+    // runtime and the entry end here: whoever runs meanwhile fetches its own.
     let wake = unsafe { green::park(deadline, why) };
-    // SAFETY: hub thread; re-fetched after the park. The node is still linked to this
+    // SAFETY: hub thread; fresh borrows after the park. The node is still linked to this
     // number's entry: closing it keeps the waiters, so they can leave.
     unsafe {
         rt().fd_waiters -= 1;
-        with_entry(fd, |e| {
-            // Only closing the number (which changes the generation) drops a registration.
-            debug_assert!(e.generation != linked_in || e.registration == Registration::Yes);
-            e.unlink(&mut node);
-        });
+        let entry = &mut *slot;
+        // Only closing the number (which changes the generation) drops a registration.
+        debug_assert!(entry.generation != linked_in || entry.registration == Registration::Yes);
+        entry.unlink(&mut node);
     }
     Ok(wake)
 }
+
+/// How many waiters `wait_any` keeps on its own stack: poll and select calls of up to this
+/// many fds allocate nothing.
+const NODES_ON_STACK: usize = 16;
 
 /// Parks until any of `fds` (with their interests) may be ready, one is closed, or the
 /// deadline passes. Fds epoll cannot watch are ignored here: poll(2) reports them ready
@@ -151,30 +162,56 @@ pub unsafe fn park_on_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result
 ///
 /// # Safety
 /// Hub thread only.
-pub unsafe fn wait_any(fds: &[(i32, u8)], deadline: Option<u64>) -> Wake {
+pub unsafe fn wait_any(fds: impl Iterator<Item = (i32, u8)> + Clone, deadline: Option<u64>) -> Wake {
     // SAFETY: hub thread (caller).
     let me = unsafe { green::current() };
-    let mut nodes: Vec<(i32, WaitNode)> = Vec::with_capacity(fds.len());
-    for &(fd, interest) in fds {
-        // SAFETY: hub thread (caller).
-        if fd >= 0 && matches!(unsafe { register(fd) }, Ok(true)) {
-            nodes.push((fd, WaitNode::new(me, interest)));
+    let mut on_stack: [(*mut FdEntry, WaitNode); NODES_ON_STACK] =
+        core::array::from_fn(|_| (core::ptr::null_mut(), WaitNode::new(me, 0)));
+    let mut on_heap = Vec::new();
+    let mut count = 0;
+    let nfds = fds.clone().count();
+    for (fd, interest) in fds.filter(|&(fd, _)| fd >= 0) {
+        // SAFETY: hub thread (caller); only the address is kept (entries never move).
+        let Some(slot) = (unsafe { fdtable::entry(fd) }).map(|e| e as *mut FdEntry) else { continue };
+        // SAFETY: hub thread; no other reference to the entry is live in this statement.
+        if !matches!(unsafe { rt() }.poller.register(fd, unsafe { &mut *slot }), Ok(true)) {
+            continue;
         }
+        if count < NODES_ON_STACK {
+            on_stack[count] = (slot, WaitNode::new(me, interest));
+        } else {
+            if on_heap.is_empty() {
+                on_heap.extend(on_stack.iter().map(|(slot, node)| (*slot, WaitNode::new(me, node.interest))));
+            }
+            on_heap.push((slot, WaitNode::new(me, interest)));
+        }
+        count += 1;
     }
-    // Link only once the vector no longer moves.
-    for (fd, node) in nodes.iter_mut() {
-        // SAFETY: hub thread; the nodes stay put in the vector until unlinked below.
-        unsafe { with_entry(*fd, |e| e.link(node)) }.expect("registered");
+    let nodes = if on_heap.is_empty() { &mut on_stack[..count] } else { &mut on_heap[..] };
+    // SAFETY: hub thread (caller); the nodes stay put until `park_on_all` returns.
+    unsafe { park_on_all(nodes, nfds, deadline) }
+}
+
+/// Links every node to its entry, parks, unlinks them: `wait_any`'s wait.
+///
+/// # Safety
+/// Hub thread only; every entry pointer came from the fd table and is registered.
+unsafe fn park_on_all(nodes: &mut [(*mut FdEntry, WaitNode)], nfds: usize, deadline: Option<u64>) -> Wake {
+    for (slot, node) in nodes.iter_mut() {
+        // SAFETY: hub thread; entries never move and no other reference to this one is
+        // live; the node stays put in the caller's storage until unlinked below.
+        unsafe { (**slot).link(node) };
     }
     // SAFETY: hub thread; the borrow ends before the park.
     unsafe { rt() }.fd_waiters += nodes.len();
     // SAFETY: hub thread; whoever wakes us finds us through the nodes.
-    let wake = unsafe { green::park(deadline, WaitingOn::Poll { nfds: fds.len() }) };
-    // SAFETY: hub thread; re-fetched after the park.
+    let wake = unsafe { green::park(deadline, WaitingOn::Poll { nfds }) };
+    // SAFETY: hub thread; a fresh borrow after the park.
     unsafe { rt() }.fd_waiters -= nodes.len();
-    for (fd, node) in nodes.iter_mut() {
-        // SAFETY: hub thread; each node is linked to its number's entry (see `wait_fd`).
-        unsafe { with_entry(*fd, |e| e.unlink(node)) }.expect("registered");
+    for (slot, node) in nodes.iter_mut() {
+        // SAFETY: hub thread; each node is still linked to its number's entry (see
+        // `park_on_fd`), and no other reference to it is live.
+        unsafe { (**slot).unlink(node) };
     }
     wake
 }

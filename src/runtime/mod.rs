@@ -35,7 +35,9 @@
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
 //! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
-//!    and points; `root_exit`, the main thread's end by glibc's unwinding, below it), `io` (fd waits), `waitqueue` (waits on an address), `join`, `child`,
+//!    and points; `root_exit`, the main thread's end by glibc's unwinding, below it), `io`
+//!    (fd waits; `direct_wait`, a lone thread's wait in ppoll, below it), `waitqueue`
+//!    (waits on an address), `join`, `child`,
 //!    `offload` (a call on a worker), `fork` (a hub for a forked child), `preempt` (the
 //!    tick, its handler, the fair path; `preempt_x86_64`, the trampoline, below it).
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
@@ -48,6 +50,7 @@ pub mod child;
 mod codemap;
 pub mod condwait;
 mod deadlock;
+mod direct_wait;
 mod fdclass;
 pub mod fdtable;
 mod fork;

@@ -1,0 +1,76 @@
+/* A process with one thread waiting for a pipe: data from another process, a handler
+ * without SA_RESTART (EINTR), one with SA_RESTART (the read goes on), and a handler that
+ * creates the thread that writes. The same natively and greened. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int p[2];
+static volatile sig_atomic_t handled;
+
+static void arm(void) {
+    struct itimerval it = {{0, 0}, {0, 30000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void on_alarm(int sig) { (void)sig; handled++; }
+
+static void *writer(void *arg) { (void)arg; if (write(p[1], "t", 1) != 1) perror("write"); return NULL; }
+
+static void on_alarm_spawn(int sig) {
+    (void)sig;
+    handled++;
+    pthread_t t;
+    pthread_create(&t, NULL, writer, NULL);
+    pthread_detach(t);
+}
+
+static void handler(void (*f)(int), int flags) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = f;
+    sa.sa_flags = flags;
+    sigaction(SIGALRM, &sa, NULL);
+}
+
+static void report(const char *name, ssize_t n, char c) {
+    if (n < 0) printf("%s ret=-1 errno=%s handled=%d\n", name, strerror(errno), (int)handled);
+    else printf("%s ret=%zd data=%c handled=%d\n", name, n, c, (int)handled);
+}
+
+int main(void) {
+    char c = '-';
+    if (pipe(p) != 0) return 1;
+    pid_t child = fork();
+    if (child == 0) { usleep(30000); if (write(p[1], "c", 1) != 1) return 1; _exit(0); }
+    ssize_t n = read(p[0], &c, 1);
+    report("from_child", n, c);
+    waitpid(child, NULL, 0);
+
+    handled = 0; c = '-';
+    handler(on_alarm, 0);
+    arm();
+    n = read(p[0], &c, 1);
+    report("no_restart", n, c);
+
+    handled = 0; c = '-';
+    handler(on_alarm, SA_RESTART);
+    arm();
+    child = fork();
+    if (child == 0) { usleep(200000); if (write(p[1], "r", 1) != 1) return 1; _exit(0); }
+    n = read(p[0], &c, 1);
+    report("restart", n, c);
+    waitpid(child, NULL, 0);
+
+    handled = 0; c = '-';
+    handler(on_alarm_spawn, SA_RESTART);
+    arm();
+    n = read(p[0], &c, 1);
+    report("spawned_by_handler", n, c);
+    return 0;
+}

@@ -1,0 +1,90 @@
+//! A process whose only green thread waits for an fd: nothing else could run meanwhile, so
+//! it waits in the kernel directly, in ppoll(2) on that one fd with its deadline, instead of
+//! parking and letting the hub ask epoll (the same kernel wait, without the scheduler's round
+//! trip). The moment anything else could run (a second green thread, a runnable thread, a
+//! timer, an offloaded call, a signal the hub has to route), waits go back to the hub.
+//!
+//! Signals keep their promised semantics (ARCHITECTURE.md, Promised semantics): a handler
+//! that ran in the thread during the wait ends it as it would end a park
+//! (`Wake::Interrupted`, restart as the handler asked: io.rs restarts or fails with EINTR as
+//! for a park). Anything else that interrupts the kernel's wait (the preemption tick, a
+//! signal kept for the hub, the hub's own wake-up) hands the wait to the hub, which
+//! does what it always does. A thread created by a handler is seen the same way: the
+//! handler interrupted the wait, and the next wait finds a second thread and parks.
+
+use super::fdtable::{FdEntry, READ};
+use super::signals::{deferred, pending_signals};
+use super::state::{rt, Runtime};
+use super::thread::Wake;
+use crate::sys::clock;
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::BorrowedFd;
+use rustix::time::Timespec;
+
+/// Whether the running thread is the only one that could run before its wait ends.
+fn alone(rt: &Runtime) -> bool {
+    rt.current == rt.root
+        && rt.live == 0
+        && rt.runq.is_empty()
+        && rt.timers.is_empty()
+        && rt.offloads_in_flight == 0
+        && rt.signal_waiters == 0
+}
+
+/// Waits in ppoll(2) for `fd` if the running thread is alone: Some(wake) when the wait
+/// ended as a park would have ended (readiness recorded in the entry as the hub records
+/// it), None when the caller is to park on the hub instead (not alone, or interrupted by
+/// something that is the hub's to handle).
+///
+/// # Safety
+/// Hub thread only; `slot` is `fd`'s entry (fdtable.rs) and no reference to it is live.
+pub unsafe fn wait(fd: i32, slot: *mut FdEntry, interest: u8, deadline: Option<u64>) -> Option<Wake> {
+    // SAFETY: hub thread (caller); the borrow ends within this statement.
+    if !alone(unsafe { rt() }) || deferred::bits() != 0 {
+        return None;
+    }
+    let timeout = match deadline {
+        None => None,
+        Some(deadline) => {
+            let ns = deadline.saturating_sub(clock::monotonic_ns());
+            let secs = ns / clock::NANOS_PER_SEC;
+            Some(Timespec { tv_sec: secs as _, tv_nsec: (ns % clock::NANOS_PER_SEC) as _ })
+        }
+    };
+    // SAFETY: ppoll only reads the fd number (a closed one gives POLLNVAL).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let mut flags = PollFlags::RDHUP;
+    flags |= if interest == READ { PollFlags::IN } else { PollFlags::OUT };
+    let mut fds = [PollFd::new(&borrowed, flags)];
+    let handled_before = pending_signals::handled();
+    match rustix::event::poll(&mut fds, timeout.as_ref()) {
+        Ok(0) => Some(Wake::Timeout),
+        Ok(_) => {
+            let revents = fds[0].revents();
+            // SAFETY: the caller's promise; one short borrow of the entry.
+            unsafe { note_ready(&mut *slot, revents) };
+            Some(Wake::Ready)
+        }
+        Err(rustix::io::Errno::INTR) if pending_signals::handled() != handled_before => {
+            // A program's handler ran in this thread (the only one): as `hub::deliver_signal`
+            // ends a park. The kept bits are taken: this wait has answered them.
+            let _ = pending_signals::take_signals();
+            pending_signals::take().map(|restart| Wake::Interrupted { restart })
+        }
+        Err(_) => None,
+    }
+}
+
+/// Records what ppoll reported as `hub::dispatch` records an epoll event.
+fn note_ready(entry: &mut FdEntry, revents: PollFlags) {
+    if revents.intersects(PollFlags::RDHUP | PollFlags::HUP) {
+        entry.read_closed = true;
+    }
+    let any = PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
+    if revents.intersects(PollFlags::IN | PollFlags::PRI | PollFlags::RDHUP | any) {
+        entry.not_readable = false;
+    }
+    if revents.intersects(PollFlags::OUT | any) {
+        entry.not_writable = false;
+    }
+}
