@@ -655,7 +655,8 @@ def run_one(test: Test, mode: str, build: Path, factor: float) -> Result:
             f.write(f"\n[compat-glibc] exit status {rc}\n".encode())
     wall = time.monotonic() - start
     outcome, detail = classify(rc, log.read_text(errors="replace"), hard)
-    return Result(outcome, detail, wall, str(log.relative_to(ROOT)))
+    shown = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log  # --out may lie elsewhere
+    return Result(outcome, detail, wall, str(shown))
 
 
 def preflight(build: Path) -> None:
