@@ -49,6 +49,7 @@ mod thread;
 mod thread_extra;
 mod thread_np;
 mod thread_sched;
+mod uring;
 mod wait;
 
 // Shared helpers.
@@ -61,5 +62,6 @@ mod nowait;
 mod offload;
 mod receive;
 mod sigmask;
+mod uring_wait;
 mod user_mem;
 mod write_all;
