@@ -9,7 +9,8 @@
 //!    read: sets, the running mask, kept signals, the program's handlers),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `slice` (time slices: what the scheduler, the
-//!    preemption tick and the fair path share), `codemap` (code preemption never stops).
+//!    preemption tick and the fair path share), `codemap` (code preemption never stops),
+//!    `detect` (runtimes that cannot be greened, found at start).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -38,6 +39,7 @@ mod cancel_state;
 pub mod child;
 mod codemap;
 mod deadlock;
+mod detect;
 mod fdclass;
 pub mod fdtable;
 mod fork;
@@ -93,6 +95,10 @@ pub fn start() {
         preload::leave_out_children();
     }
     if config.disabled {
+        return;
+    }
+    if let Some(found) = detect::unsupported() {
+        log::log!(Warn, "{} detected ({}): running natively; GREEN_DISABLE=1 silences this", found.what, found.why);
         return;
     }
     preempt::configure(config.preempt, config.timeslice_us * 1000);
