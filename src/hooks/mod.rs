@@ -11,7 +11,8 @@
 //! (signal masks per green thread: pthread_sigmask, sigprocmask, sigpending, a new
 //! thread's mask, the mask of pselect, ppoll and epoll_pwait), `sigsend` (signals sent to
 //! one green thread: pthread_kill's delivery, pthread_sigqueue), `offload` (calls run on a worker) and
-//! `fortify` (glibc's buffer checks). Shared by the sync hooks: `hub` (the proof that a
+//! `fortify` (glibc's buffer checks), `uring_wait` (the green wait for io_uring
+//! completions that `uring` and `uring_enter` share). Shared by the sync hooks: `hub` (the proof that a
 //! hook runs green, and hub-only side tables) and `deadline` (timeouts and re-check naps).
 
 // Call families.
@@ -50,6 +51,7 @@ mod thread_extra;
 mod thread_np;
 mod thread_sched;
 mod uring;
+mod uring_enter;
 mod wait;
 
 // Shared helpers.

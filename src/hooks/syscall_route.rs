@@ -14,7 +14,7 @@
 //! either. `pause`, `select`, `poll` and `epoll_wait` exist as system calls on x86-64 only.
 
 use super::hub::Hub;
-use super::{epoll, filelock, io, io_msg, io_vec, poll, select, sleep, socket, uring, wait};
+use super::{epoll, filelock, io, io_msg, io_vec, poll, select, sleep, socket, uring_enter, wait};
 use crate::sys::{clock, errno};
 use core::ffi::{c_int, c_long};
 
@@ -83,7 +83,7 @@ unsafe fn wait_call(number: c_long, a: [usize; 6]) -> Option<c_long> {
             },
             libc::SYS_wait4 => wait::wait4(a[0] as _, a[1] as _, a[2] as c_int, a[3] as _),
             libc::SYS_waitid if a[4] == 0 => wait::waitid(a[0] as _, a[1] as _, a[2] as _, a[3] as c_int),
-            libc::SYS_io_uring_enter => return Some(uring::enter_syscall(a)),
+            libc::SYS_io_uring_enter => return Some(uring_enter::enter_syscall(a)),
             #[cfg(target_arch = "x86_64")]
             libc::SYS_poll => poll::poll(a[0] as _, a[1] as _, a[2] as c_int),
             #[cfg(target_arch = "x86_64")]

@@ -1,16 +1,18 @@
-//! The green wait behind every io_uring hook (uring.rs): a ring's fd is pollable, readable
-//! while its completion queue holds entries, so a green thread that waits for completions
-//! parks on that fd's readiness like any other reader and the OS thread never sleeps in
-//! `io_uring_enter` (README.md, "io_uring").
+//! The green wait behind every io_uring hook (uring.rs, uring_enter.rs): a ring's fd is
+//! pollable, readable while its completion queue holds entries, so a green thread that
+//! waits for completions parks on that fd's readiness like any other reader and the OS
+//! thread never sleeps in `io_uring_enter` (README.md, "io_uring").
 //!
-//! Two ways to tell whether enough completions are there: liburing's `struct io_uring`,
-//! whose completion queue head and tail are mapped into the process (read as liburing reads
-//! them), and the kernel itself, asked with `IORING_ENTER_EXT_ARG` and a zero timeout (0:
-//! there are `min_complete`, -ETIME: not yet). The kernel's answer also posts what an
-//! overflow list or deferred task work held back. Either way a completion posted after the
-//! check raises an edge on the ring's fd that stays in epoll's ready list until the hub next
-//! waits, which is after this thread has parked: none is lost, and a wait for several
-//! completions looks again once per edge, never spinning.
+//! Whether enough completions are queued comes from the queue's head and tail: liburing's
+//! `struct io_uring` has them mapped; for a raw `io_uring_enter` we map them ourselves for
+//! the wait (`CqView`), or, for one completion, ask the kernel with IORING_ENTER_EXT_ARG and
+//! a zero timeout. (The kernel's 0 is no count: a wait that times out returns 0 whenever
+//! any completion is queued.) Before counting, a non-blocking GETEVENTS posts what the
+//! kernel held back (overflow, task work). A completion posted after the count raises an
+//! edge on the ring's fd that stays in epoll's ready list until the hub next waits, which
+//! is after this thread has parked: none is lost, and a wait for several completions counts
+//! again once per edge, never spinning. Rings set up with IORING_SETUP_DEFER_TASKRUN raise
+//! no edge: there the wait also counts again after growing naps.
 //!
 //! `io_uring_enter` is no cancellation point natively (glibc never sees it), so the wait
 //! defers cancellation while it parks.

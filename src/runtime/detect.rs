@@ -109,7 +109,7 @@ fn go_note_in(mut notes: &[u8], align: usize) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::go_note_in;
+    use crate::runtime::detect::go_note_in;
 
     fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
         let mut bytes = Vec::new();
