@@ -12,7 +12,8 @@
 //! thread's mask, the mask of pselect, ppoll and epoll_pwait), `sigsend` (signals sent to
 //! one green thread: pthread_kill's delivery, pthread_sigqueue), `offload` (calls run on a worker) and
 //! `fortify` (glibc's buffer checks), `cancel_point` (the cancellation points of the
-//! calls POSIX makes ones). Shared by the sync hooks: `hub` (the proof that a
+//! calls POSIX makes ones), `uring_wait` (the green wait for io_uring completions that
+//! `uring` and `uring_enter` share). Shared by the sync hooks: `hub` (the proof that a
 //! hook runs green, and hub-only side tables) and `deadline` (timeouts and re-check naps).
 
 // Call families.
@@ -63,6 +64,8 @@ mod thread_attr;
 mod thread_extra;
 mod thread_np;
 mod thread_sched;
+mod uring;
+mod uring_enter;
 mod wait;
 
 // Shared helpers.
@@ -76,5 +79,6 @@ mod nowait;
 mod offload;
 mod receive;
 mod sigmask;
+mod uring_wait;
 mod user_mem;
 mod write_all;

@@ -2,8 +2,9 @@
 //! call takes the same path as the libc function of that name (read, write, readv, writev,
 //! recvfrom, sendto, recvmsg, sendmsg, accept, accept4, connect, poll, ppoll, select,
 //! pselect6, epoll_wait, epoll_pwait, nanosleep, clock_nanosleep, wait4, waitid, pause,
-//! flock), so it parks the calling green thread instead of blocking the OS thread. futex.rs
-//! holds the `syscall` hook and asks here first.
+//! flock), so it parks the calling green thread instead of blocking the OS thread;
+//! io_uring_enter with IORING_ENTER_GETEVENTS waits green as liburing's io_uring_enter does
+//! (uring.rs). futex.rs holds the `syscall` hook and asks here first.
 //!
 //! Results are syscall()'s: the value, or -1 with errno (clock_nanosleep's error number,
 //! which the libc function returns, becomes errno). Where the raw call takes an argument
@@ -13,7 +14,7 @@
 //! either. `pause`, `select`, `poll` and `epoll_wait` exist as system calls on x86-64 only.
 
 use super::hub::Hub;
-use super::{epoll, filelock, io, io_msg, io_vec, poll, select, sleep, socket, wait};
+use super::{epoll, filelock, io, io_msg, io_vec, poll, select, sleep, socket, uring_enter, wait};
 use crate::sys::{clock, errno};
 use core::ffi::{c_int, c_long};
 
@@ -82,6 +83,7 @@ unsafe fn wait_call(number: c_long, a: [usize; 6]) -> Option<c_long> {
             },
             libc::SYS_wait4 => wait::wait4(a[0] as _, a[1] as _, a[2] as c_int, a[3] as _),
             libc::SYS_waitid if a[4] == 0 => wait::waitid(a[0] as _, a[1] as _, a[2] as _, a[3] as c_int),
+            libc::SYS_io_uring_enter => return Some(uring_enter::enter_syscall(a)),
             #[cfg(target_arch = "x86_64")]
             libc::SYS_poll => poll::poll(a[0] as _, a[1] as _, a[2] as c_int),
             #[cfg(target_arch = "x86_64")]

@@ -12,7 +12,8 @@
 //!    `slice` (time slices: what the scheduler, the preemption tick and the fair path
 //!    share), `codemap` (code preemption never stops), `backtrace` (the frame walk in the
 //!    tick's handler, and symbols outside it), `introspect_abi` (the layout `green ps`
-//!    reads), `stackmem` (stack memory counters).
+//!    reads), `stackmem` (stack memory counters), `detect` (runtimes that cannot be
+//!    greened, found at start).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -50,6 +51,7 @@ pub mod child;
 mod codemap;
 pub mod condwait;
 mod deadlock;
+mod detect;
 mod direct_wait;
 mod fdclass;
 pub mod fdtable;
@@ -119,6 +121,10 @@ pub fn start() {
         preload::leave_out_children();
     }
     if config.disabled {
+        return;
+    }
+    if let Some(found) = detect::unsupported() {
+        log::log!(Warn, "{} detected ({}): running natively; GREEN_DISABLE=1 silences this", found.what, found.why);
         return;
     }
     watchdog::configure(config.watchdog_ms);
