@@ -7,9 +7,12 @@ greened with the same output.
 """
 
 import asyncio
+import os
+import subprocess
 import time
 
-from conftest import assert_ok, parse_kv, run_prog, start_prog, thread_count
+import pytest
+from conftest import LIBGREEN, TEST_BIN, assert_ok, parse_kv, run_prog, start_prog, thread_count
 
 CLIENTS = 200
 LINES = 50
@@ -141,3 +144,28 @@ def test_flockfile_holds_off_other_threads():
     greened = assert_ok(run_prog("flockfile_green", mode="greened"))
     assert greened.stdout == native.stdout, native.describe() + greened.describe()
     assert "holder released at 0, waiter got it at 1" in native.stdout, native.describe()
+
+
+def malloc_debug_library():
+    """glibc's malloc debugging library (part of libc since 2.34), as ldconfig knows it."""
+    listing = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=True).stdout
+    for line in listing.splitlines():
+        if line.strip().startswith("libc_malloc_debug.so") and ("x86-64" in line or "AArch64" in line):
+            return line.split("=>")[-1].strip()
+    pytest.fail("libc_malloc_debug.so is not installed (glibc 2.34 or later ships it)")
+
+
+def test_flockfile_under_malloc_tracing(tmp_path):
+    """glibc's malloc tracing (MALLOC_TRACE with libc_malloc_debug preloaded) locks its log
+    stream with flockfile on every allocation, including allocations our own flockfile makes:
+    the nested call must not trip over the stream table it is called from (it crashed)."""
+    env = dict(os.environ, MALLOC_TRACE=str(tmp_path / "trace"))
+    results = {}
+    for mode, preload in (("native", [malloc_debug_library()]),
+                          ("greened", [malloc_debug_library(), str(LIBGREEN)])):
+        env["LD_PRELOAD"] = ":".join(preload)
+        results[mode] = subprocess.run([str(TEST_BIN / "flockfile_green")], env=env, capture_output=True,
+                                       text=True, timeout=60)
+        assert results[mode].returncode == 0, (mode, results[mode].stderr)
+    assert results["greened"].stdout == results["native"].stdout
+    assert (tmp_path / "trace").stat().st_size > 0, "malloc tracing wrote nothing: was it on?"

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include <mcheck.h>
+
 static atomic_int order;
 static int got_at;
 
@@ -20,6 +22,9 @@ static void *trier(void *arg) {
 }
 
 int main(void) {
+    /* Traces every allocation to $MALLOC_TRACE when glibc's libc_malloc_debug is preloaded
+     * (it locks its log stream on each one); nothing otherwise. */
+    mtrace();
     FILE *f = tmpfile();
     if (!f)
         DIE("tmpfile");

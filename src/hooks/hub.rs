@@ -182,4 +182,13 @@ impl<V> HubMap<V> {
         let mut map = self.0.borrow_mut();
         f(map.get_or_insert_with(|| HashMap::with_hasher(AddressHasher)))
     }
+
+    /// As [`HubMap::with`], or None when the map is in use further up this thread's stack:
+    /// a hook that the map's own allocation can reach again (a malloc interposer, such as
+    /// glibc's malloc tracing, locking its log stream) must then do without it.
+    #[inline]
+    pub(crate) fn try_with<R>(&self, _hub: Hub, f: impl FnOnce(&mut HashMap<usize, V, AddressHasher>) -> R) -> Option<R> {
+        let mut map = self.0.try_borrow_mut().ok()?;
+        Some(f(map.get_or_insert_with(|| HashMap::with_hasher(AddressHasher))))
+    }
 }

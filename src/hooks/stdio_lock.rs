@@ -30,10 +30,12 @@ extern "C" {
 static HELD: HubMap<(i32, u32)> = HubMap::new();
 
 /// Takes the green lock of `key` for the running thread if it is free or already its own;
-/// false when another green thread holds it.
+/// false when another green thread holds it. A call made from inside the table's own
+/// allocation (glibc's malloc tracing locks its log stream) takes only glibc's lock: it is
+/// the running thread's, nested in one of our calls, and holds nothing across a switch.
 fn try_take(hub: Hub, key: usize) -> bool {
     let me = hub.my_owner_tag();
-    HELD.with(hub, |map| match map.get_mut(&key) {
+    HELD.try_with(hub, |map| match map.get_mut(&key) {
         None => {
             map.insert(key, (me, 1));
             true
@@ -44,6 +46,7 @@ fn try_take(hub: Hub, key: usize) -> bool {
         }
         Some(_) => false,
     })
+    .unwrap_or(true)
 }
 
 /// # Safety
@@ -87,13 +90,15 @@ pub unsafe extern "C" fn ftrylockfile(fp: *mut libc::FILE) -> c_int {
 /// the holder.
 fn release(hub: Hub, key: usize) {
     let me = hub.my_owner_tag();
-    let last = HELD.with(hub, |map| match map.get_mut(&key) {
+    // Nested in the table's own allocation: the matching take left the table alone too.
+    let last = HELD.try_with(hub, |map| match map.get_mut(&key) {
         Some((owner, count)) if *owner == me => {
             *count -= 1;
             *count == 0
         }
         _ => false,
     });
+    let Some(last) = last else { return };
     if !last {
         return;
     }
