@@ -46,7 +46,13 @@ pub unsafe extern "C" fn pthread_create(
             hub.spawned();
             0
         }
-        Err(e) => e,
+        Err(e) => {
+            // Out of memory or threads (EAGAIN): natively the threads that would give them
+            // back run meanwhile; here they run only if the caller lets them, and a creator
+            // that retries in a loop would otherwise never let them.
+            hub.yield_now();
+            e
+        }
     }
 }
 
