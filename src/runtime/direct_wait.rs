@@ -11,8 +11,15 @@
 //! signal kept for the hub, the hub's own wake-up) hands the wait to the hub, which
 //! does what it always does. A thread created by a handler is seen the same way: the
 //! handler interrupted the wait, and the next wait finds a second thread and parks.
+//!
+//! A lone thread's call on a pipe or terminal whose O_NONBLOCK is not ours (a description
+//! in blocking mode) needs no wait of ours at all: [`may_call`] lets it make the program's
+//! own call, which blocks in the kernel as it would natively (the same EINTR and
+//! SA_RESTART, from the kernel itself; no tick runs while no other thread lives,
+//! preempt.rs). Its attempts that must not block (a pipe write, made with RWF_NOWAIT)
+//! still fail with EAGAIN and wait here.
 
-use super::fdtable::{FdEntry, READ};
+use super::fdtable::{FdEntry, Kind, READ};
 use super::signals::{deferred, pending_signals};
 use super::state::{rt, Runtime};
 use super::thread::Wake;
@@ -29,6 +36,21 @@ fn alone(rt: &Runtime) -> bool {
         && rt.timers.is_empty()
         && rt.offloads_in_flight == 0
         && rt.signal_waiters == 0
+}
+
+/// Whether a poll-first attempt on `slot`'s fd may be made at once, with no poll(2) before
+/// it: the running thread is alone, the call has no deadline of ours (the kernel knows
+/// none of it), and the fd is a pipe or terminal, which have no timeouts of their own for
+/// a wait of ours to count.
+///
+/// # Safety
+/// Hub thread only; `slot` is an entry of the fd table and no reference to it is live.
+pub unsafe fn may_call(slot: *const FdEntry, deadline: Option<u64>) -> bool {
+    // SAFETY: hub thread (caller); the borrows end within this expression.
+    deadline.is_none()
+        && alone(unsafe { rt() })
+        && deferred::bits() == 0
+        && matches!(unsafe { (*slot).kind() }, Some(Kind::Pipe | Kind::CharDevice))
 }
 
 /// Waits in ppoll(2) for `fd` if the running thread is alone: Some(wake) when the wait

@@ -52,9 +52,11 @@ pub unsafe fn drive(
     // A direct wait (direct_wait.rs) has just seen the fd ready, and nothing ran since.
     let mut just_polled = false;
     loop {
+        // SAFETY: see above (both).
+        let plain = attempt_mode == Attempt::PollFirst && unsafe { super::direct_wait::may_call(slot, deadline) };
         // SAFETY: see above.
-        if unsafe { (*slot).ready(interest) } {
-            if attempt_mode == Attempt::PollFirst && !just_polled && !poll_now(fd, interest) {
+        if plain || unsafe { (*slot).ready(interest) } {
+            if attempt_mode == Attempt::PollFirst && !plain && !just_polled && !poll_now(fd, interest) {
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
             } else {
