@@ -30,6 +30,7 @@ import datetime
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,61 @@ def micro_benchmarks(quick: bool) -> tuple[dict, list[str]]:
     return figures, failures
 
 
+# `green ps` figures: how long it takes on many parked threads, and what the introspection
+# costs the switch path (the micro-benchmarks greened with this libgreen.so and with
+# another build given by --compare-lib, alternated in one run, best of each).
+PS_THREADS = 100_000
+PS_MICROS = (("bench_mutex", 200_000), ("bench_yield", 200_000))
+PS_ROUNDS = 7
+
+
+def green_ps_figures(compare_lib: Path | None) -> tuple[str, list[str]]:
+    """Returns the markdown of the `green ps` section and the failures."""
+    failures: list[str] = []
+    lines = [f"`green ps` on {PS_THREADS:,} parked threads (diag_parked), best of 3:"]
+    ready = None
+    proc = subprocess.Popen(["env", f"LD_PRELOAD={harness.LIBGREEN}", harness.program("diag_parked"),
+                             str(PS_THREADS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = proc.stdout.readline().strip() if proc.stdout else None
+        times = []
+        for _ in range(3 if ready == "ready" else 0):
+            start = time.monotonic()
+            r = subprocess.run([str(harness.LAUNCHER), "ps", str(proc.pid)], capture_output=True, text=True)
+            times.append(time.monotonic() - start)
+            if r.returncode != 0 or f"{PS_THREADS + 1} green threads" not in r.stdout:
+                failures.append(f"green ps: {r.stderr.strip()[:200]}")
+                break
+        lines.append(f"{min(times):.2f} s" if times and not failures else "FAILED")
+    finally:
+        proc.kill()
+        proc.wait()
+    if ready != "ready":
+        failures.append("green ps: diag_parked did not start")
+    if compare_lib:
+        lines += ["", micro_comparison(compare_lib)]
+    return "\n".join(lines), failures
+
+
+def micro_comparison(compare_lib: Path) -> str:
+    """Micro-benchmarks greened with this build and with `compare_lib`, alternated."""
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(PS_ROUNDS):
+        for label, lib in (("this", harness.LIBGREEN), ("compared", compare_lib)):
+            for name, iters in PS_MICROS:
+                argv = harness.pinned(SERVER_CPU) + ["env", f"LD_PRELOAD={lib}", harness.program(name), str(iters)]
+                out = subprocess.run(argv, capture_output=True, text=True, timeout=MICRO_TIMEOUT_S).stdout
+                for key, value in harness.parse_key_values(out).items():
+                    if isinstance(value, (int, float)):
+                        slot = best.setdefault(key, {})
+                        slot[label] = min(slot.get(label, float("inf")), float(value))
+    rows = [f"| benchmark | this build ns | {compare_lib.name} ns | this/compared |", "|---|---:|---:|---:|"]
+    for key, pair in best.items():
+        if "this" in pair and "compared" in pair:
+            rows.append(f"| {key} | {pair['this']:.1f} | {pair['compared']:.1f} | {pair['this'] / pair['compared']:.3f} |")
+    return "\n".join(rows)
+
+
 def ns_cell(value: float | None) -> str:
     return f"{value:,.1f}" if value is not None else "FAILED"
 
@@ -239,6 +295,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds of load per run (default 5)")
     parser.add_argument("--output", type=Path,
                         help=f"report file (default {DEFAULT_OUTPUT.name}, none with --quick)")
+    parser.add_argument("--compare-lib", type=Path,
+                        help="another libgreen.so: the micro-benchmarks run with both, alternated")
     args = parser.parse_args()
     duration = args.duration or (2.0 if args.quick else 5.0)
     conn_counts = [100, 1000] if args.quick else [100, 1000, 5000]
@@ -249,7 +307,11 @@ def main() -> int:
     figures, micro_failures = micro_benchmarks(args.quick)
     failures += micro_failures
 
+    ps_text, ps_failures = green_ps_figures(args.compare_lib)
+    failures += ps_failures
+
     text = report(machine_description(), duration, echo_table(rows), micro_table(figures))
+    text += f"\n## green ps\n\n{ps_text}\n"
     print(text)
     if failures:
         print("bench: FAILED runs:", file=sys.stderr)

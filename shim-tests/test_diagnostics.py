@@ -153,6 +153,64 @@ def test_green_ps_shows_the_running_spinner_and_top_refreshes():
     p.wait()
 
 
+def test_green_ps_time_parked():
+    """The FOR column: a thread parked for about a second shows about a second, though a
+    park reads no clock (it copies the scheduler's last look at it)."""
+    p = start_prog("diag_parked", [4], "greened", stdin=subprocess.PIPE)
+    p.expect_line(r"ready$")
+    time.sleep(1.5)
+    out, rows = ps_threads(p.pid)
+    for i in range(4):
+        line = next(line for line in out.splitlines() if re.match(rf"\s+{i + 2}\s", line))
+        seconds = float(re.search(r"parked\s+([\d.]+)s", line).group(1))
+        assert 1.3 <= seconds <= 5, line
+    p.popen.stdin.close()
+    p.wait()
+
+
+def test_green_ps_lines_are_one_moment_of_a_busy_program():
+    """On two threads passing a turn back and forth millions of times a second, every line
+    is one moment of its thread: a parked one names what it waits on, a running or runnable
+    one shows no wait and no time, or the line says the thread switched too fast to read."""
+    p = start_prog("bench_mutex", [30_000_000], "greened")
+    time.sleep(0.3)
+    seen = 0
+    for _ in range(20):
+        r = green("ps", p.pid)
+        if r.returncode != 0:
+            break
+        for line in r.stdout.splitlines()[2:-1]:
+            m = LINE.match(line)
+            assert m, line
+            state, wait_text = m.group(3), m.group(5)
+            if "switching too fast" in wait_text:
+                continue
+            assert (state == "parked") == (wait_text != ""), line
+            seen += 1
+    assert seen > 0
+    p.popen.kill()
+    p.wait()
+
+
+def test_prctl_names_as_natively():
+    """prctl(PR_SET_NAME) names the calling green thread (read back with PR_GET_NAME and
+    pthread_getname_np, cut to 15 bytes, EFAULT for a bad pointer) without renaming the
+    process; the main thread renames the process, as natively."""
+    native, greened = run_prog("diag_names"), run_prog("diag_names", mode="greened")
+    assert native.returncode == 0 and greened.returncode == 0, greened.stderr
+    assert "prctl=pr-worker-long- np=pr-worker-long- (0) bad_pointer=-1 errno=14" in native.stdout
+    assert greened.stdout == native.stdout
+
+
+def test_green_ps_shows_a_prctl_name():
+    p = start_prog("diag_names", ["park"], "greened", stdin=subprocess.PIPE)
+    p.expect_line(r"ready$")
+    _, rows = ps_threads(p.pid)
+    assert rows[2][0] == "pr-parked" and rows[2][1] == "parked", rows
+    p.popen.stdin.close()
+    p.wait()
+
+
 def test_green_ps_refuses_what_it_cannot_read():
     p = start_prog("diag_parked", [2], "native", stdin=subprocess.PIPE)
     p.expect_line(r"ready$")

@@ -32,6 +32,7 @@ mod io_msg;
 mod io_vec;
 mod pipe;
 mod poll;
+mod prctl;
 mod resolve;
 mod select;
 mod sendfile;

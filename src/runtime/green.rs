@@ -19,6 +19,7 @@
 //!   and restored when it switches back in.
 
 pub use super::state::{lookup, owner_tag};
+pub use super::reclaim::{discard_in_child, release};
 pub use super::thread::{Green, StackRequest, StartRoutine, State, WaitingOn, Wake};
 use super::signals::pending_signals;
 use super::stack::StackPool;
@@ -137,6 +138,7 @@ pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
     record.state = State::Parked;
     record.wake = Wake::Nothing;
     record.waiting_on = waiting_on;
+    record.probe.parked_at = introspect::last_clock();
     if g == rt.root && waiting_on.interruptible() {
         rt.root_parked_after = pending_signals::handled();
     }
@@ -203,8 +205,12 @@ unsafe fn switch_out(g: *mut Green) {
     let rt = unsafe { state::rt() };
     // The hub thread's errno slot never moves, so it was looked up once, at start.
     let errno_slot = rt.errno_slot;
-    // SAFETY: the slot is this OS thread's errno, valid for its life; `g` is current, live.
-    let saved_errno = unsafe { stats::switched_out(g); *errno_slot };
+    if stats::enabled() {
+        // SAFETY: hub thread; `g` is current and live.
+        unsafe { stats::switched_out(g) };
+    }
+    // SAFETY: the slot is this OS thread's errno, valid for its life.
+    let saved_errno = unsafe { *errno_slot };
     if g == rt.root {
         // SAFETY: hub thread, on the root's stack.
         unsafe { run_until_root_is_resumed() };
@@ -232,6 +238,7 @@ unsafe fn run_until_root_is_resumed() {
             unsafe { exit_process(rt.root) };
         }
         rt.ticks = rt.ticks.wrapping_add(1);
+        introspect::on_turn(rt.ticks);
         if rt.ticks % 61 == 0 && (rt.fd_waiters > 0 || !rt.timers.is_empty()) {
             // With a run queue that never empties we would otherwise never look at fds or
             // timers again (Go's scheduler does the same every 61 ticks).
@@ -257,9 +264,20 @@ unsafe fn run_until_root_is_resumed() {
             // SAFETY: hub thread; a queued thread is live and Runnable.
             Some(g) => unsafe { run(g) },
             // SAFETY: hub thread.
-            None => unsafe { hub::poll_events(true) },
+            None => unsafe { wait_in_hub() },
         }
     }
+}
+
+/// Waits in the hub for an event (everyone is parked), with the clock looked at after it:
+/// the threads the wait wakes may park again at once (introspect.rs, `last_clock`).
+///
+/// # Safety
+/// Hub thread only, from the scheduler loop.
+unsafe fn wait_in_hub() {
+    // SAFETY: hub thread (caller).
+    unsafe { hub::poll_events(true) };
+    introspect::refresh_clock();
 }
 
 /// Resumes `g` until it parks, yields or ends.
@@ -349,36 +367,6 @@ unsafe fn run_exit_destructors(g: *mut Green) {
     super::robust::thread_ends();
 }
 
-/// In a forked child: `g` does not exist here. Its stack goes back to the pool (nothing of
-/// it will ever run) and its record is freed.
-///
-/// # Safety
-/// In the child, from fork.rs, for a thread other than the caller of fork.
-pub unsafe fn discard_in_child(g: *mut Green) {
-    // SAFETY: `g` is a live record the child will never run.
-    if let Some(mut coroutine) = unsafe { (*g).coroutine.take() } {
-        // SAFETY: the coroutine will never run again; nothing on its stack needs dropping
-        // for the child's sake (its frames belong to a thread that does not exist here).
-        unsafe { coroutine.force_reset() };
-        // SAFETY: hub thread of the child.
-        unsafe { state::rt() }.stacks.give_back(coroutine.into_stack());
-    }
-    // SAFETY: as above; nobody in the child refers to it.
-    unsafe { release(g) };
-}
-
-/// Forgets and frees `g`'s record.
-///
-/// # Safety
-/// Hub thread only; `g` has ended (or never existed here), and nobody uses it again.
-pub unsafe fn release(g: *mut Green) {
-    // SAFETY: hub thread; `g` is live until dropped here, and was made by Box::into_raw.
-    unsafe {
-        introspect::remove(state::rt(), g);
-        drop(Box::from_raw(g));
-    }
-}
-
 /// Ends the current thread with `retval` (pthread_exit). For the root, the process lives on
 /// until the last green thread ends, then exits with status 0, as glibc does.
 ///
@@ -427,8 +415,8 @@ unsafe fn exit_root() -> ! {
         match rt.runq.pop() {
             // SAFETY: hub thread; a queued thread is live and Runnable.
             Some(g) => unsafe { run(g) },
-            // SAFETY: hub thread.
-            None => unsafe { hub::poll_events(true) },
+            // SAFETY: hub thread, from the loop above.
+            None => unsafe { wait_in_hub() },
         }
     }
 }

@@ -4,7 +4,10 @@
 //!
 //! Nothing here runs unless a thread is created or reclaimed: the reader takes what the
 //! runtime stores anyway (state, what a thread waits on, its name, its deadline), through
-//! process_vm_readv, which the kernel allows only to the process's owner or root. The table
+//! process_vm_readv, which the kernel allows only to the process's owner or root. The one
+//! thing a park adds is its time, and that is a copy of a word ([`last_clock`]), not a clock
+//! read: the scheduler refreshes the word where a clock read costs nothing next to what it
+//! does anyway (ARCHITECTURE.md, Diagnostics, "What the target pays"). The table
 //! is an array of record addresses with a free list; slots change one aligned word at a
 //! time, and when the array itself moves (it grows) the root's seqlock word is odd while
 //! its address and length change, so a reader retries.
@@ -21,6 +24,36 @@ pub static green_introspection: Root = Root { words: [const { AtomicU64::new(0) 
 
 // The counters `green ps` reads are the runtime's `Stats`, 64-bit words in the ABI's order.
 const _: () = assert!(core::mem::size_of::<super::state::Stats>() == abi::counter::COUNT * 8);
+
+/// CLOCK_MONOTONIC_COARSE ns as the scheduler last looked (see [`refresh_clock`]).
+static CLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// Scheduler turns between two looks at the clock while the run queue never empties.
+const CLOCK_EVERY_TURNS: u32 = 16;
+
+/// When a thread parks now, as far as `green ps` is told: the scheduler's last look at the
+/// clock, at most [`CLOCK_EVERY_TURNS`] switches ago (the park itself reads no clock).
+#[inline(always)]
+pub fn last_clock() -> u64 {
+    CLOCK.load(Relaxed)
+}
+
+/// Looks at the coarse clock (a few nanoseconds from the vDSO, no system call). The
+/// scheduler calls it around its blocking waits (a system call anyway) and every
+/// [`CLOCK_EVERY_TURNS`]th turn; a spawn calls it too (a whole stack set-up).
+pub fn refresh_clock() {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    CLOCK.store(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64, Relaxed);
+}
+
+/// One scheduler turn (`turn` counts them): every [`CLOCK_EVERY_TURNS`]th looks at the
+/// clock, so that a busy run queue keeps the parks' times close.
+#[inline(always)]
+pub fn on_turn(turn: u32) {
+    if turn % CLOCK_EVERY_TURNS == 0 {
+        refresh_clock();
+    }
+}
 
 struct Table {
     slots: Vec<AtomicU64>,
@@ -65,6 +98,7 @@ pub unsafe fn publish(rt: &mut Runtime, stats_extra: u64) {
     set(word::EXTRA, stats_extra);
     set(word::ROOT_THREAD, rt.root as u64);
     set(word::DEFAULT_STACK, rt.stacks.default_size() as u64);
+    refresh_clock();
     // SAFETY: hub thread (caller); the root's record lives as long as the runtime.
     unsafe { add(rt.root) };
     set(word::MAGIC, abi::MAGIC);
@@ -75,6 +109,7 @@ pub unsafe fn publish(rt: &mut Runtime, stats_extra: u64) {
 /// # Safety
 /// Hub thread only; `g` is live and in neither table yet.
 pub unsafe fn insert(rt: &mut Runtime, g: *mut Green) {
+    refresh_clock();
     // SAFETY: `g` is live (caller).
     rt.threads.insert(unsafe { (*g).handle }, g);
     // SAFETY: as above.

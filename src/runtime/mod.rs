@@ -31,7 +31,7 @@
 //!    waiters a handler took out of their queue), `deadlock`, `watchdog` (a thread that
 //!    ran too long without a switch: captured by the tick, printed here), `overflow` (the
 //!    stack overflow message), `introspect` (the table `green ps` reads), `stats` (what
-//!    GREEN_STATS adds),
+//!    GREEN_STATS adds), `reclaim` (freeing a record),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
@@ -75,6 +75,7 @@ mod preempt_x86_64;
 mod overflow;
 mod preload;
 mod queues;
+mod reclaim;
 pub mod robust;
 mod root_exit;
 mod runqueue;

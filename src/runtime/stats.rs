@@ -70,25 +70,15 @@ pub unsafe fn switched_in(previous: *const Green, running: bool) {
     RUN_START.store(if running { now } else { 0 }, Relaxed);
 }
 
-/// `g`, the running thread, switches out: parked (note when, and for the stats what it
-/// waits on) or queued again.
+/// `g`, the running thread, switches out, parked or queued again: count what it waits on
+/// (or the yield) and end its run.
 ///
 /// # Safety
-/// Hub thread; `g` is current and live.
+/// Hub thread; GREEN_STATS asked; `g` is current and live.
 pub unsafe fn switched_out(g: *mut Green) {
     // SAFETY: live (caller); only the hub thread touches it.
-    let record = unsafe { &mut *g };
-    let parked = record.state == State::Parked;
-    if parked {
-        // For `green ps`'s "time in this state" (introspect.rs): a coarse clock, a few
-        // nanoseconds from the vDSO, no system call.
-        let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-        record.probe.parked_at = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-    }
-    if !enabled() {
-        return;
-    }
-    let kind = if parked { wait_kind(record) } else { wait::KINDS };
+    let record = unsafe { &*g };
+    let kind = if record.state == State::Parked { wait_kind(record) } else { wait::KINDS };
     WAITS[kind].store(WAITS[kind].load(Relaxed) + 1, Relaxed);
     // SAFETY: as above.
     unsafe { end_run(g, clock::monotonic_ns()) };

@@ -100,7 +100,12 @@ fn render(pid: i32, snap: &Snapshot, switch_rate: Option<f64>) -> String {
             state::PARKED => ("parked", seconds(now.saturating_sub(t.parked_at))),
             _ => ("ended", String::from("-")),
         };
-        let waits = if t.state == state::PARKED { waiting_on(t, snap, pid, monotonic) } else { String::new() };
+        let waits = match t.state {
+            state::PARKED if t.settled => waiting_on(t, snap, pid, monotonic),
+            _ if !t.settled => "(switching too fast to read one moment of it)".to_string(),
+            _ => String::new(),
+        };
+        let time = if t.settled { time } else { String::from("-") };
         let _ = writeln!(out, "{:>7}  {:<16} {:<9} {:>8}  {}", t.id, name, state, time, waits);
     }
     let c = &snap.counters;

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::io;
 
 /// The fields of one record `green ps` shows.
+#[derive(PartialEq)]
 pub struct Thread {
     pub id: u64,
     pub state: u8,
@@ -21,7 +22,13 @@ pub struct Thread {
     pub root: bool,
     /// For a thread waiting on a mutex: the mutex's `__owner` word.
     pub lock_owner: i32,
+    /// Whether two reads in a row agreed on its fields (false: it kept switching while we
+    /// read it, and only its state byte, one aligned byte, is of one moment).
+    pub settled: bool,
 }
+
+/// Reads of a record until two in a row agree, at most.
+const SETTLE_READS: usize = 8;
 
 pub struct Snapshot {
     pub threads: Vec<Thread>,
@@ -96,28 +103,19 @@ fn slots(pid: i32, root_at: u64) -> Result<([u64; word::COUNT], Vec<u64>), Strin
     Err(format!("process {pid}: its thread table kept moving; try again"))
 }
 
-/// Takes the snapshot: records read in one pass, kept only where the slot still names the
-/// same record afterwards (a thread that ended or started meanwhile is left out).
+/// Takes the snapshot: records read until two reads in a row agree on each (a record's
+/// fields are not copied at one instant; two equal copies show one moment of it), kept
+/// only where the slot still names the same record afterwards (a thread that ended or
+/// started meanwhile is left out).
 pub fn take(pid: i32, root_at: u64) -> Result<Snapshot, String> {
     let (root, table) = slots(pid, root_at)?;
     let live: Vec<u64> = table.iter().copied().filter(|&a| a != 0).collect();
-    let offsets = [word::OFF_ID, word::OFF_STATE, word::OFF_WAITING, word::OFF_NAME, word::OFF_STACK_SIZE, word::OFF_DEADLINE, word::OFF_TIMER_SLOT, word::OFF_PARKED_AT];
-    let low = offsets.iter().map(|&w| root[w]).min().unwrap_or(0);
-    let high = offsets.iter().map(|&w| root[w] + 24).max().unwrap_or(0).min(root[word::RECORD_SIZE]);
-    let len = (high - low) as usize;
-    let bytes = read_many(pid, &live.iter().map(|a| a + low).collect::<Vec<_>>(), len);
+    let mut threads = settled_records(pid, &root, &live);
     let (_, again) = slots(pid, root_at)?;
     let again: HashSet<u64> = again.into_iter().collect();
-    let mut threads = Vec::with_capacity(live.len());
-    for (i, &address) in live.iter().enumerate() {
-        if !again.contains(&address) {
-            continue;
-        }
-        let record = &bytes[i * len..(i + 1) * len];
-        threads.push(decode(record, &root, low, address));
-    }
+    threads.retain(|(address, t)| again.contains(address) && t.id != 0);
+    let mut threads: Vec<Thread> = threads.into_iter().map(|(_, t)| t).collect();
     threads.sort_by_key(|t| t.id);
-    threads.retain(|t| t.id != 0);
     for t in threads.iter_mut().filter(|t| t.state == abi::state::PARKED && t.waiting[0] == abi::wait::LOCK) {
         let mutex = u64::from_ne_bytes(t.waiting[8..16].try_into().unwrap_or_default());
         t.lock_owner = read(pid, mutex + 8, 4).map_or(0, |b| i32::from_ne_bytes(b[..4].try_into().unwrap_or_default()));
@@ -127,6 +125,41 @@ pub fn take(pid: i32, root_at: u64) -> Result<Snapshot, String> {
         counters: words(pid, root[word::COUNTERS]).map_err(|e| describe_error(pid, &e))?,
         extra: words(pid, root[word::EXTRA]).map_err(|e| describe_error(pid, &e))?,
     })
+}
+
+/// The records at `live`, decoded, each read again (with the others that changed, in one
+/// batch) until two reads in a row agree, at most [`SETTLE_READS`] times. The target does
+/// nothing for this: a seqlock per record would cost its switch path two stores.
+fn settled_records(pid: i32, root: &[u64; word::COUNT], live: &[u64]) -> Vec<(u64, Thread)> {
+    let offsets = [word::OFF_ID, word::OFF_STATE, word::OFF_WAITING, word::OFF_NAME, word::OFF_STACK_SIZE, word::OFF_DEADLINE, word::OFF_TIMER_SLOT, word::OFF_PARKED_AT];
+    let low = offsets.iter().map(|&w| root[w]).min().unwrap_or(0);
+    let high = offsets.iter().map(|&w| root[w] + 24).max().unwrap_or(0).min(root[word::RECORD_SIZE]);
+    let len = (high - low) as usize;
+    let read_at = |indices: &[usize]| {
+        let bytes = read_many(pid, &indices.iter().map(|&i| live[i] + low).collect::<Vec<_>>(), len);
+        indices.iter().enumerate().map(|(k, &i)| decode(&bytes[k * len..(k + 1) * len], root, low, live[i])).collect::<Vec<_>>()
+    };
+    let all: Vec<usize> = (0..live.len()).collect();
+    let mut threads = read_at(&all);
+    let mut unsettled = all;
+    for _ in 1..SETTLE_READS {
+        if unsettled.is_empty() {
+            break;
+        }
+        let fresh = read_at(&unsettled);
+        let mut still = Vec::new();
+        for (t, &i) in fresh.into_iter().zip(&unsettled) {
+            if t != threads[i] {
+                threads[i] = t;
+                still.push(i);
+            }
+        }
+        unsettled = still;
+    }
+    for &i in &unsettled {
+        threads[i].settled = false;
+    }
+    live.iter().copied().zip(threads).collect()
 }
 
 fn decode(record: &[u8], root: &[u64; word::COUNT], low: u64, address: u64) -> Thread {
@@ -145,6 +178,7 @@ fn decode(record: &[u8], root: &[u64; word::COUNT], low: u64, address: u64) -> T
         parked_at: u64_at(word::OFF_PARKED_AT),
         root: address == root[word::ROOT_THREAD],
         lock_owner: 0,
+        settled: true,
     }
 }
 
