@@ -179,8 +179,11 @@ def run(cmd: list[str], timeout: float = 120, check: bool = True, **kw) -> str:
     """Runs a tool natively and returns its stdout (stderr joined)."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=timeout, env=env, **kw)
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=timeout, env=env, **kw)
+    except subprocess.TimeoutExpired:
+        raise Failed(f"`{Path(cmd[0]).name}` hung: not done after {timeout:.0f} s") from None
     if check and p.returncode != 0:
         raise Failed(f"`{' '.join(map(str, cmd[:3]))}` exited {p.returncode}: "
                      f"{' | '.join(p.stdout.strip().splitlines()[-3:])}")
@@ -467,7 +470,8 @@ static-file.exclude-extensions = (".php", ".pl", ".fcgi")
 include_shell "/usr/share/lighttpd/create-mime.conf.pl"
 server.modules += ("mod_dirlisting", "mod_staticfile")
 """)
-    srv = Server(["lighttpd", "-D", "-f", str(conf)], d / f"{mode}.log", mode, comm="lighttpd")
+    srv = Server(["lighttpd", "-D", "-f", str(conf)], d / f"{mode}.log", mode,
+                 comm="lighttpd")
     try:
         wait_port(port, srv.proc)
         wrk_load(port, d, res)
@@ -557,8 +561,34 @@ def postgresql(mode: str, res: Result, pg: Postgres) -> None:
         if sums[4] - before != int(done.group(1)):
             res.errors += 1
             res.notes.append(f"{sums[4] - before} history rows for {done.group(1)} transactions")
+    except (Failed, subprocess.SubprocessError):
+        res.notes.append("backends waiting when it failed: " + pg_waits(pg))
+        raise
     finally:
         pg.stop(srv, res)
+
+
+def pg_waits(pg: Postgres) -> str:
+    """What the client backends wait for (pg_stat_activity), and whether those that wait
+    block SIGURG in the kernel (natively they do: a latch's SIGURG is read from a
+    signalfd)."""
+    try:
+        rows = pg.psql("select pid, coalesce(wait_event, 'running') from pg_stat_activity "
+                       "where backend_type = 'client backend' and pid <> pg_backend_pid()")
+    except (Failed, subprocess.SubprocessError) as e:
+        return f"unknown ({e})"
+    waits, blocked = {}, 0
+    for line in rows.splitlines():
+        pid, event = line.split("|")
+        waits[event] = waits.get(event, 0) + 1
+        try:
+            sigblk = re.search(r"^SigBlk:\s+(\w+)", Path(f"/proc/{pid}/status").read_text(),
+                               re.M)
+            blocked += bool(int(sigblk.group(1), 16) & (1 << (23 - 1)))   # SIGURG
+        except (OSError, AttributeError):
+            pass
+    summary = ", ".join(f"{e} ×{n}" for e, n in waits.items()) or "none"
+    return f"{summary}; {blocked} of {sum(waits.values())} block SIGURG in the kernel"
 
 
 PY_CLIENT = r"""
@@ -810,11 +840,23 @@ def run_one(name: str, mode: str, ctx: dict) -> Result:
     return res
 
 
+# Failures whose cause has been found (the report quotes it when the failure recurs).
+CAUSES = {
+    "postgresql": "PostgreSQL 15 wakes a backend sleeping on its latch with kill(pid, SIGURG) "
+                  "and reads that signal from a signalfd, with SIGURG blocked; libgreen never "
+                  "blocks SIGURG in the kernel (its preemption signal, even in a process "
+                  "without green threads), so the kernel discards it (default action: "
+                  "ignore), the signalfd stays empty and the backend sleeps for ever "
+                  "(BufferIO, lock waits)",
+}
+
+
 def status(native: Result, green: Result) -> str:
     if native.failure:
         return f"not measured: fails natively ({native.failure})"
     if green.failure:
-        return f"**fails greened**: {green.failure}"
+        cause = CAUSES.get(green.program)
+        return f"**fails greened**: {green.failure}" + (f"; cause: {cause}" if cause else "")
     if green.errors > native.errors:
         return f"**wrong replies greened** ({green.errors})"
     return "works"
