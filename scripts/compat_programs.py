@@ -362,7 +362,6 @@ def memcached(mode: str, res: Result) -> None:
             raise Failed(r["error"])
         res.throughput, res.unit, res.p99_ms = r["ops_s"], "ops/s", r["p99_ms"]
         res.errors = r["errors"]
-        res.notes.append("p99 of a batch of 8 pipelined set+get")
     finally:
         srv.stop(res)
 
@@ -795,7 +794,8 @@ def versions() -> dict[str, str]:
 
 PROGRAMS = {
     "redis": ("Redis server (redis-benchmark)", "redis-benchmark SET+GET, 50 connections"),
-    "memcached": ("memcached `-t 4`", "own client, 50 connections, set+get"),
+    "memcached": ("memcached `-t 4`", "own client, 50 connections, 8 pipelined set+get "
+                  "(p99: of the batch)"),
     "nginx": ("nginx, Debian's configuration (wrk)", "wrk, 50 connections"),
     "lighttpd": ("lighttpd, Debian's configuration (wrk)", "wrk, 50 connections"),
     "postgresql": ("PostgreSQL server (pgbench)", "pgbench TPC-B, 8 clients"),
@@ -892,9 +892,10 @@ def write_report(path: Path, pairs: list[tuple[Result, Result]], vers: dict, sta
     for n, g in pairs:
         title, load = PROGRAMS[n.program]
         ratio = f"{g.throughput / n.throughput:.2f}" if n.throughput and g.throughput else "-"
+        tput = [f"{fmt(r.throughput)} {r.unit}" if not r.failure else "-" for r in (n, g)]
         lines.append(
             f"| {title} | {vers.get(n.program, '?')} | {load} | {n.threads_text()} / "
-            f"{g.threads_text()} | {fmt(n.throughput)} {n.unit} | {fmt(g.throughput)} {g.unit} "
+            f"{g.threads_text()} | {tput[0]} | {tput[1]} "
             f"| {ratio} | {fmt(n.p99_ms, 2)} / {fmt(g.p99_ms, 2)} | {n.errors} / {g.errors} "
             f"| {status(n, g)} |")
         for r in (n, g):
