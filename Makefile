@@ -23,7 +23,7 @@ export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
 export GREEN_TEST_BIN := $(abspath build/bin)
 
-.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast compat-glibc compat-glibc-fast demo bench install clean
+.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast compat-glibc compat-glibc-fast compat-programs demo bench install clean
 
 all: build
 
@@ -81,6 +81,13 @@ compat-glibc: build
 
 compat-glibc-fast: build
 	$(PYTHON) scripts/compat_glibc.py --fast
+
+# Real programs (Redis, memcached, nginx, lighttpd, PostgreSQL, MariaDB, Python database
+# clients) natively and greened, each driven by its own load tool with every reply verified;
+# installs what is missing with apt-get and writes scripts/COMPAT_PROGRAMS.md. By hand, not
+# in CI: it takes a few minutes and needs root (or sudo) for apt-get.
+compat-programs: build
+	$(PYTHON) scripts/compat_programs.py
 
 demo: build progs
 	$(PYTHON) scripts/demo.py
