@@ -92,3 +92,12 @@ def test_cpython_alarm_interrupts_select_beside_faulthandler_watchdog(mode):
     p = subprocess.run([sys.executable, "-c", ALARM_IN_SELECT], env=child_env(mode),
                        capture_output=True, text=True, timeout=30)
     assert (p.returncode, p.stdout) == (0, "Alarm raised\n"), p.stderr
+
+
+def test_sigurg_from_a_signalfd_in_a_single_threaded_program(mode):
+    """SIGURG is also the preemption tick's signal, but a program that never had a second
+    thread has no tick: blocked by the program, a SIGURG it is sent waits in the kernel and
+    its signalfd reads it, as natively (PostgreSQL's backends wake each other so; greened they
+    slept for ever)."""
+    r = assert_ok(run_prog("sigurg_signalfd", [], mode))
+    assert r.stdout == "".join(f"round {i}: ready 1, read 128, SIGURG\n" for i in range(3)), r.describe()

@@ -49,6 +49,8 @@ const COOKIE: usize = 0x6772_6565_6e00;
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Whether the tick runs now, for preemption, the watchdog or both.
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// Whether the tick was ever armed (the real mask has left the tick's signal unblocked since).
+static TICKED: AtomicBool = AtomicBool::new(false);
 /// The tick's timer could not be had: neither preemption nor the watchdog runs.
 static NO_TIMER: AtomicBool = AtomicBool::new(false);
 /// The kernel's id of the hub's tick timer (-1: none in this process).
@@ -93,6 +95,11 @@ pub unsafe fn arm_if_needed() {
         }
     }
     ARMED.store(true, Relaxed);
+    if !TICKED.swap(true, Relaxed) {
+        super::signals::tick_armed();
+        // SAFETY: hub thread (caller).
+        unsafe { super::sigroute::sync_kernel_mask() };
+    }
     // Only preemption keeps `due` for the fair path; without it the fair path reads the clock.
     slice::set_ticking(preempt);
     watchdog::new_turn();

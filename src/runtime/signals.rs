@@ -100,9 +100,20 @@ pub const fn bit(signal: i32) -> SigSet {
 pub const RESERVED: SigSet = 0;
 
 /// The signal preemption's tick uses (preempt.rs). It stays the program's too (ticks are told
-/// apart by their siginfo), so a program may block it in its own masks, but the OS thread's
-/// real mask never does: a blocked tick would stop preemption for every green thread.
+/// apart by their siginfo), so a program may block it in its own masks, but once the tick
+/// has run the OS thread's real mask never does: a blocked tick would stop preemption for
+/// every green thread. Until then (a process that never had two green threads) it is blocked
+/// as the program's masks say, so a program that blocks SIGURG and reads it from a signalfd
+/// or sigwait (PostgreSQL wakes its backends so) finds it pending as natively.
 pub const PREEMPT: i32 = libc::SIGURG;
+
+/// Whether the tick has been armed in this process (then PREEMPT is never blocked).
+static TICKING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// The tick is about to run: from now on the real mask leaves PREEMPT unblocked.
+pub fn tick_armed() {
+    TICKING.store(true, core::sync::atomic::Ordering::Relaxed);
+}
 
 /// Whether `signal` is one of the runtime's own (`RESERVED`).
 #[inline(always)]
@@ -372,7 +383,8 @@ impl MaskCounts {
     /// never be blocked.
     pub fn kernel_mask(&self) -> SigSet {
         let blocked = (0..64).filter(|&i| self.accepting[i] == 0).fold(0, |m, i| m | (1u64 << i));
-        settable(blocked) & !bit(PREEMPT)
+        let never = if TICKING.load(core::sync::atomic::Ordering::Relaxed) { bit(PREEMPT) } else { 0 };
+        settable(blocked) & !never
     }
 
     /// The signals some green thread waits for in sigwait.
@@ -397,6 +409,7 @@ mod tests {
 
     #[test]
     fn internal_and_unblockable_signals_are_never_blocked() {
+        super::tick_armed();
         let mut counts = MaskCounts::new();
         counts.count(u64::MAX, true);
         assert_eq!(counts.kernel_mask(), settable(u64::MAX) & !bit(PREEMPT));
@@ -405,6 +418,7 @@ mod tests {
 
     #[test]
     fn the_preemption_signal_is_settable_but_never_blocked_in_the_kernel() {
+        super::tick_armed();
         assert_ne!(settable(bit(PREEMPT)), 0);
         let mut counts = MaskCounts::new();
         counts.count(bit(PREEMPT), true);

@@ -44,7 +44,7 @@ pub fn kernel_mask(how: i32, mask: Option<SigSet>) -> SigSet {
 ///
 /// # Safety
 /// Hub thread only.
-unsafe fn sync_kernel_mask() {
+pub(super) unsafe fn sync_kernel_mask() {
     // SAFETY: hub thread (caller); the borrow ends before the system call.
     let counts = unsafe { &mut rt().signal_counts };
     let wanted = counts.kernel_mask();
