@@ -13,7 +13,8 @@
 //!    share), `codemap` (code preemption never stops), `backtrace` (the frame walk in the
 //!    tick's handler, and symbols outside it), `introspect_abi` (the layout `green ps`
 //!    reads), `stackmem` (stack memory counters), `detect` (runtimes that cannot be
-//!    greened, found at start).
+//!    greened, found at start), `wait_leave` (how a parked thread's wait unlinks itself
+//!    before a handler or its end runs on its stack).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -92,6 +93,7 @@ pub mod tls;
 mod tls_area;
 mod tls_blocks;
 pub mod tsd;
+mod wait_leave;
 pub mod waitqueue;
 mod watchdog;
 mod workers;

@@ -228,6 +228,9 @@ pub unsafe fn run_pending(g: *mut Green) -> bool {
             return ran;
         }
         let signal = ready.trailing_zeros() as i32 + 1;
+        // SAFETY: as above. The wait `g` resumed from unlinks itself before the handler
+        // runs: it may never return into that wait (wait_leave.rs).
+        unsafe { (*g).signals.leave.run() };
         // SAFETY: as above.
         if let Some(info) = unsafe { take_own(g, signal) } {
             // SAFETY: as above.
