@@ -6,7 +6,8 @@
 //! file-level import graph has no cycle (ARCHITECTURE.md, Layers):
 //!
 //! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
-//!    read: sets, the running mask, kept signals, the program's handlers),
+//!    read: sets, the running mask, kept signals, the program's handlers), `signals_kept`
+//!    (the signals kept for the hub, realtime ones queued),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
 //!    `slice` (time slices: what the scheduler, the preemption tick and the fair path
@@ -80,6 +81,7 @@ pub mod robust;
 mod root_exit;
 mod runqueue;
 pub mod signals;
+pub(crate) mod signals_kept;
 pub mod sigroute;
 mod slice;
 mod stack;
