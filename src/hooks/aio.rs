@@ -7,8 +7,8 @@
 //! reaches glibc, its descriptor's description goes back to blocking for good
 //! (`release_passed`, as for a descriptor passed with SCM_RIGHTS), and the helper thread
 //! waits as natively; the program's own calls on it wait green as they do on a description
-//! we did not create (ARCHITECTURE.md, Promised semantics). Waiting for completion
-//! (aio_suspend, aio_error) is glibc's.
+//! we did not create (ARCHITECTURE.md, Promised semantics). Waiting for completion with
+//! aio_suspend is a green wait (aio_suspend.rs); aio_error and aio_return are glibc's.
 //!
 //! `struct aiocb64` is `struct aiocb` on the 64-bit targets we support (off64_t is off_t).
 

@@ -18,6 +18,7 @@
 
 // Call families.
 mod aio;
+mod aio_suspend;
 mod cancel;
 mod cancel_only;
 mod epoll;

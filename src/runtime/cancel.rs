@@ -256,8 +256,10 @@ pub unsafe fn exit(retval: *mut c_void) -> ! {
 /// # Safety
 /// On `g`, as for `exit`.
 unsafe fn end(g: *mut Green, retval: *mut c_void) -> ! {
-    // SAFETY: `g` runs, so it is live.
+    // SAFETY: `g` runs, so it is live; a wait it is still linked into (when a handler
+    // that runs inside it ends the thread) unlinks first (wait_leave.rs).
     unsafe {
+        (*g).signals.leave.run();
         (*g).cancel.exiting = true;
         (*g).retval = retval;
     }

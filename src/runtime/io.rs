@@ -15,6 +15,7 @@ use super::green::{self, Wake, WaitingOn};
 use super::poller;
 use super::state::rt;
 use crate::sys::errno;
+use core::ffi::c_void;
 use rustix::fd::BorrowedFd;
 
 pub use super::fdclass::{
@@ -127,30 +128,15 @@ pub unsafe fn park_on_fd(fd: i32, interest: u8, deadline: Option<u64>) -> Result
     let slot: *mut FdEntry = unsafe { fdtable::entry(fd) }.ok_or(libc::EBADF)?;
     // SAFETY: hub thread (caller); the entry lives for the process and no other reference
     // to it is live during this statement.
-    let (runtime, entry) = unsafe { (rt(), &mut *slot) };
-    if !runtime.poller.register(fd, entry)? {
+    if !unsafe { rt() }.poller.register(fd, unsafe { &mut *slot })? {
         return Err(0);
     }
     // SAFETY: hub thread (caller).
-    let mut node = WaitNode::new(unsafe { green::current() }, interest);
-    // SAFETY: the node lives in this frame until unlinked below.
-    unsafe { entry.link(&mut node) };
-    let linked_in = entry.generation;
-    runtime.fd_waiters += 1;
-    let why = WaitingOn::Fd { fd, write: interest == WRITE };
-    // SAFETY: hub thread; whoever wakes us finds us through the node. The borrows of the
-    // runtime and the entry end here: whoever runs meanwhile fetches its own.
-    let wake = unsafe { green::park(deadline, why) };
-    // SAFETY: hub thread; fresh borrows after the park. The node is still linked to this
-    // number's entry: closing it keeps the waiters, so they can leave.
-    unsafe {
-        rt().fd_waiters -= 1;
-        let entry = &mut *slot;
-        // Only closing the number (which changes the generation) drops a registration.
-        debug_assert!(entry.generation != linked_in || entry.registration == Registration::Yes);
-        entry.unlink(&mut node);
-    }
-    Ok(wake)
+    let me = unsafe { green::current() };
+    let mut link = [(slot, WaitNode::new(me, interest))];
+    // SAFETY: hub thread; the entry is registered and `link` stays in this frame until
+    // `park_linked` has unlinked it.
+    Ok(unsafe { park_linked(&mut link, WaitingOn::Fd { fd, write: interest == WRITE }, deadline) })
 }
 
 /// How many waiters `wait_any` keeps on its own stack: poll and select calls of up to this
@@ -190,32 +176,68 @@ pub unsafe fn wait_any(fds: impl Iterator<Item = (i32, u8)> + Clone, deadline: O
         count += 1;
     }
     let nodes = if on_heap.is_empty() { &mut on_stack[..count] } else { &mut on_heap[..] };
-    // SAFETY: hub thread (caller); the nodes stay put until `park_on_all` returns.
-    unsafe { park_on_all(nodes, nfds, deadline) }
+    // SAFETY: hub thread (caller); the nodes stay put until `park_linked` returns.
+    unsafe { park_linked(nodes, WaitingOn::Poll { nfds }, deadline) }
 }
 
-/// Links every node to its entry, parks, unlinks them: `wait_any`'s wait.
+/// Links every node to its entry, parks, unlinks them: the wait of `park_on_fd` and
+/// `wait_any`. The nodes are unlinked before anything else runs on this stack: a handler
+/// that runs inside the park may never return here (wait_leave.rs).
 ///
 /// # Safety
 /// Hub thread only; every entry pointer came from the fd table and is registered.
-unsafe fn park_on_all(nodes: &mut [(*mut FdEntry, WaitNode)], nfds: usize, deadline: Option<u64>) -> Wake {
+unsafe fn park_linked(nodes: &mut [(*mut FdEntry, WaitNode)], waiting_on: WaitingOn, deadline: Option<u64>) -> Wake {
     for (slot, node) in nodes.iter_mut() {
         // SAFETY: hub thread; entries never move and no other reference to this one is
-        // live; the node stays put in the caller's storage until unlinked below.
+        // live; the node stays put in the caller's storage until unlinked.
         unsafe { (**slot).link(node) };
     }
-    // SAFETY: hub thread; the borrow ends before the park.
-    unsafe { rt() }.fd_waiters += nodes.len();
-    // SAFETY: hub thread; whoever wakes us finds us through the nodes.
-    let wake = unsafe { green::park(deadline, WaitingOn::Poll { nfds }) };
-    // SAFETY: hub thread; a fresh borrow after the park.
-    unsafe { rt() }.fd_waiters -= nodes.len();
-    for (slot, node) in nodes.iter_mut() {
-        // SAFETY: hub thread; each node is still linked to its number's entry (see
-        // `park_on_fd`), and no other reference to it is live.
-        unsafe { (**slot).unlink(node) };
+    // SAFETY: hub thread; no other reference to the entry is live.
+    let generation = if let [(slot, _)] = nodes { Some(unsafe { (**slot).generation }) } else { None };
+    let mut linked = Linked { nodes: nodes.as_mut_ptr(), len: nodes.len(), generation };
+    // SAFETY: hub thread; the borrows end before the park. `linked` and the nodes stay in
+    // this frame and the caller's until `run` below, or until the handler path runs it first.
+    unsafe {
+        let rt = rt();
+        rt.fd_waiters += nodes.len();
+        (*rt.current).signals.leave.set(unlink_all, &mut linked as *mut Linked as *mut c_void);
     }
+    // SAFETY: hub thread; whoever wakes us finds us through the nodes.
+    let wake = unsafe { green::park(deadline, waiting_on) };
+    // SAFETY: hub thread; we run again. A no-op if a handler's path unlinked them already.
+    unsafe { (*rt().current).signals.leave.run() };
     wake
+}
+
+/// The nodes a `park_linked` frame holds linked.
+struct Linked {
+    nodes: *mut (*mut FdEntry, WaitNode),
+    len: usize,
+    /// A single wait's fd generation when linked: only closing the number (which changes
+    /// it) drops a registration.
+    generation: Option<u32>,
+}
+
+/// Unlinks a `park_linked` frame's nodes (its `Leave`).
+///
+/// # Safety
+/// Hub thread, once per park; `arg` is the live `Linked` of the parked frame.
+unsafe fn unlink_all(arg: *mut c_void) {
+    // SAFETY: the caller's contract; the frame is still live, its nodes linked.
+    let linked = unsafe { &*(arg as *const Linked) };
+    // SAFETY: hub thread (caller).
+    unsafe { rt() }.fd_waiters -= linked.len;
+    for i in 0..linked.len {
+        // SAFETY: each node is still linked to its number's entry (closing a number keeps
+        // its waiters, so they can leave), entries never move, and no other reference to
+        // the entry or the node is live.
+        unsafe {
+            let (slot, node) = &mut *linked.nodes.add(i);
+            let entry = &mut **slot;
+            debug_assert!(linked.generation != Some(entry.generation) || entry.registration == Registration::Yes);
+            entry.unlink(node);
+        }
+    }
 }
 
 /// Whether poll(2) says `fd` is ready for `interest` right now (errors and hang-ups count

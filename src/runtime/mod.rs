@@ -6,14 +6,16 @@
 //! file-level import graph has no cycle (ARCHITECTURE.md, Layers):
 //!
 //! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
-//!    read: sets, the running mask, kept signals, the program's handlers),
+//!    read: sets, the running mask, kept signals, the program's handlers), `signals_kept`
+//!    (the signals kept for the hub, realtime ones queued),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
 //!    `slice` (time slices: what the scheduler, the preemption tick and the fair path
 //!    share), `codemap` (code preemption never stops), `backtrace` (the frame walk in the
 //!    tick's handler, and symbols outside it), `introspect_abi` (the layout `green ps`
 //!    reads), `stackmem` (stack memory counters), `detect` (runtimes that cannot be
-//!    greened, found at start).
+//!    greened, found at start), `wait_leave` (how a parked thread's wait unlinks itself
+//!    before a handler or its end runs on its stack).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -80,6 +82,7 @@ pub mod robust;
 mod root_exit;
 mod runqueue;
 pub mod signals;
+pub(crate) mod signals_kept;
 pub mod sigroute;
 mod slice;
 mod stack;
@@ -93,6 +96,7 @@ pub mod tls;
 mod tls_area;
 mod tls_blocks;
 pub mod tsd;
+mod wait_leave;
 pub mod waitqueue;
 mod watchdog;
 mod workers;

@@ -153,6 +153,8 @@ fn mangle(value: usize) -> usize {
 /// Hub thread, on the root.
 pub unsafe fn exit(retval: *mut c_void) -> ! {
     // SAFETY: as the caller's.
+    unsafe { leave_wait() };
+    // SAFETY: as the caller's.
     if unsafe { redirect_start() } {
         // SAFETY: glibc's pthread_exit on the root's own stack; it does not return.
         unsafe { real::pthread_exit(retval) };
@@ -223,8 +225,19 @@ pub unsafe fn point(anywhere: bool) {
     let root = unsafe { rt() }.root;
     // SAFETY: as above; then glibc's own request for itself and its own point, on the root.
     unsafe {
+        leave_wait();
         (*root).cancel.requested = false;
         real::pthread_cancel((*root).handle);
         real::pthread_testcancel();
     }
+}
+
+/// Unlinks a wait the root is still linked into (a handler that runs inside it ends the
+/// root) before glibc unwinds its frame (wait_leave.rs).
+///
+/// # Safety
+/// Hub thread, on the root.
+unsafe fn leave_wait() {
+    // SAFETY: hub thread (caller); the root's record lives as long as the runtime.
+    unsafe { (*rt().root).signals.leave.run() };
 }

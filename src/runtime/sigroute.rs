@@ -28,6 +28,8 @@ use core::ffi::c_void;
 
 /// The kernel's sigset size (64 signals).
 const SIGSET_BYTES: usize = 8;
+/// The first realtime signal in the kernel's numbering: instances queue from here on.
+const FIRST_REALTIME: i32 = 32;
 
 /// rt_sigprocmask on the OS thread: sets `mask` (when given) and returns the old one.
 pub fn kernel_mask(how: i32, mask: Option<SigSet>) -> SigSet {
@@ -121,21 +123,20 @@ pub unsafe fn after_fork_in_child(me: *mut Green) {
         (*me).signals.waiting = 0;
         sigwaited::store(0);
         running::set(me as usize, (*me).signals.mask);
-        for signal in 1..=64 {
-            deferred::take(signal);
-        }
+        deferred::clear();
         sync_kernel_mask();
     }
 }
 
-/// Adds `signal` to `g`'s pending signals (merged with one already pending).
+/// Adds `signal` to `g`'s pending signals: a standard signal merges with one already
+/// pending, a realtime one (32 and up) queues behind it, as in the kernel.
 ///
 /// # Safety
 /// Hub thread only; `g` is live.
 unsafe fn add_pending(g: *mut Green, signal: i32, info: libc::siginfo_t) {
     // SAFETY: hub thread, `g` live (caller).
     let s = unsafe { &mut (*g).signals };
-    if s.pending & bit(signal) == 0 {
+    if s.pending & bit(signal) == 0 || signal >= FIRST_REALTIME {
         s.pending |= bit(signal);
         s.info.push(info);
     }
@@ -151,9 +152,13 @@ unsafe fn take_own(g: *mut Green, signal: i32) -> Option<libc::siginfo_t> {
     if s.pending & bit(signal) == 0 {
         return None;
     }
-    s.pending &= !bit(signal);
-    let at = s.info.iter().position(|i| i.si_signo == signal)?;
-    Some(s.info.swap_remove(at))
+    let at = s.info.iter().position(|i| i.si_signo == signal);
+    // The oldest instance first; the signal stays pending while another is queued.
+    let info = at.map(|at| s.info.remove(at));
+    if !s.info.iter().any(|i| i.si_signo == signal) {
+        s.pending &= !bit(signal);
+    }
+    info
 }
 
 /// Gives `signal` to `g` (a thread-directed signal, or one the hub routed to it): pending
@@ -195,13 +200,12 @@ unsafe fn claim_kept(g: *mut Green, set: SigSet) {
     while bits != 0 {
         let signal = bits.trailing_zeros() as i32 + 1;
         bits &= bits - 1;
-        let target = deferred::target(signal);
-        if target == 0 || target == g as usize {
+        // Every kept instance (realtime signals queue) for `g` or for any thread.
+        while deferred::bits() & bit(signal) != 0 && [0, g as usize].contains(&deferred::target(signal)) {
             // SAFETY: hub thread, outside handlers (caller); `g` live.
-            if let Some((info, _)) = unsafe { deferred::take(signal) } {
-                // SAFETY: as above.
-                unsafe { add_pending(g, signal, info) };
-            }
+            let Some((info, _)) = (unsafe { deferred::take(signal) }) else { break };
+            // SAFETY: as above.
+            unsafe { add_pending(g, signal, info) };
         }
     }
 }
@@ -228,6 +232,9 @@ pub unsafe fn run_pending(g: *mut Green) -> bool {
             return ran;
         }
         let signal = ready.trailing_zeros() as i32 + 1;
+        // SAFETY: as above. The wait `g` resumed from unlinks itself before the handler
+        // runs: it may never return into that wait (wait_leave.rs).
+        unsafe { (*g).signals.leave.run() };
         // SAFETY: as above.
         if let Some(info) = unsafe { take_own(g, signal) } {
             // SAFETY: as above.
@@ -298,15 +305,16 @@ pub unsafe fn route_kept() {
     while bits != 0 {
         let signal = bits.trailing_zeros() as i32 + 1;
         bits &= bits - 1;
-        let target = deferred::target(signal);
-        // SAFETY: hub thread (caller).
-        let chosen = unsafe { if target != 0 { live(target) } else { choose(signal) } };
-        if let Some(g) = chosen {
+        // Every kept instance (realtime signals queue), each to the thread it goes to.
+        while deferred::bits() & bit(signal) != 0 {
+            let target = deferred::target(signal);
+            // SAFETY: hub thread (caller).
+            let chosen = unsafe { if target != 0 { live(target) } else { choose(signal) } };
+            let Some(g) = chosen else { break };
             // SAFETY: hub thread, outside handlers (caller); `g` is live.
-            if let Some((info, _)) = unsafe { deferred::take(signal) } {
-                // SAFETY: as above.
-                unsafe { post(g, signal, info) };
-            }
+            let Some((info, _)) = (unsafe { deferred::take(signal) }) else { break };
+            // SAFETY: as above.
+            unsafe { post(g, signal, info) };
         }
     }
 }

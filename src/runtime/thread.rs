@@ -194,6 +194,9 @@ pub struct GreenSignals {
     pub info: Vec<libc::siginfo_t>,
     /// What it waits for in sigwait and its kin; empty otherwise.
     pub waiting: u64,
+    /// How the wait it is parked in unlinks itself: run before a handler runs on its stack
+    /// or it ends (see wait_leave.rs).
+    pub leave: super::wait_leave::Leave,
 }
 
 /// How a new thread gets its stack.

@@ -138,6 +138,7 @@ real_fns! {
     fn aio_write64(cb: *mut libc::aiocb) -> c_int;
     fn aio_fsync(op: c_int, cb: *mut libc::aiocb) -> c_int;
     fn aio_fsync64(op: c_int, cb: *mut libc::aiocb) -> c_int;
+    fn aio_suspend(list: *const *const libc::aiocb, nent: c_int, timeout: *const libc::timespec) -> c_int;
     fn lio_listio(mode: c_int, list: *const *mut libc::aiocb, count: c_int, sig: *mut libc::sigevent) -> c_int;
     fn lio_listio64(mode: c_int, list: *const *mut libc::aiocb, count: c_int, sig: *mut libc::sigevent) -> c_int;
     fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: c_int) -> c_int;
