@@ -94,7 +94,11 @@ impl Hub {
     /// and the creator lets the new thread in if it has used its slice.
     pub(crate) fn spawned(self) {
         // SAFETY: hub thread (`self`), at the hook's exit.
-        unsafe { preempt::arm_if_needed() };
+        if unsafe { preempt::arm_if_needed() } {
+            // The tick's signal leaves the real mask for good (runtime/signals.rs, PREEMPT).
+            // SAFETY: hub thread (`self`).
+            unsafe { crate::runtime::sigroute::resync_kernel_mask() };
+        }
         self.yield_if_due();
     }
 

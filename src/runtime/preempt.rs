@@ -75,14 +75,16 @@ pub fn configure(enabled: bool, slice_ns: u64) {
 }
 
 /// A green thread was created: make sure the tick runs, for preemption or the watchdog
-/// (runtime/watchdog.rs), which runs on the same tick even with preemption off.
+/// (runtime/watchdog.rs), which runs on the same tick even with preemption off. True when
+/// the tick runs for the first time: the real mask must then stop blocking its signal
+/// (signals.rs, PREEMPT; the caller has sigroute resync it).
 ///
 /// # Safety
 /// Hub thread only.
-pub unsafe fn arm_if_needed() {
+pub unsafe fn arm_if_needed() -> bool {
     let preempt = ENABLED.load(Relaxed);
     if !(preempt || watchdog::enabled()) || ARMED.load(Relaxed) || NO_TIMER.load(Relaxed) {
-        return;
+        return false;
     }
     let mut timer = TIMER.load(Relaxed);
     if timer < 0 {
@@ -91,19 +93,19 @@ pub unsafe fn arm_if_needed() {
         if timer < 0 {
             NO_TIMER.store(true, Relaxed);
             ENABLED.store(false, Relaxed);
-            return;
+            return false;
         }
     }
     ARMED.store(true, Relaxed);
-    if !TICKED.swap(true, Relaxed) {
+    let first = !TICKED.swap(true, Relaxed);
+    if first {
         super::signals::tick_armed();
-        // SAFETY: hub thread (caller).
-        unsafe { super::sigroute::sync_kernel_mask() };
     }
     // Only preemption keeps `due` for the fair path; without it the fair path reads the clock.
     slice::set_ticking(preempt);
     watchdog::new_turn();
     set_timer(timer, slice::length_ns(), slice::length_ns());
+    first
 }
 
 /// Installs the handler (once per process) and creates the hub thread's tick timer.

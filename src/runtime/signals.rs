@@ -311,7 +311,7 @@ impl MaskCounts {
 
 #[cfg(test)]
 mod tests {
-    use crate::runtime::signals::{bit, settable, MaskCounts, PREEMPT};
+    use crate::runtime::signals::{bit, settable, tick_armed, MaskCounts, PREEMPT};
 
     #[test]
     fn the_kernel_blocks_only_what_no_thread_accepts() {
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn internal_and_unblockable_signals_are_never_blocked() {
-        super::tick_armed();
+        tick_armed();
         let mut counts = MaskCounts::new();
         counts.count(u64::MAX, true);
         assert_eq!(counts.kernel_mask(), settable(u64::MAX) & !bit(PREEMPT));
@@ -334,7 +334,7 @@ mod tests {
 
     #[test]
     fn the_preemption_signal_is_settable_but_never_blocked_in_the_kernel() {
-        super::tick_armed();
+        tick_armed();
         assert_ne!(settable(bit(PREEMPT)), 0);
         let mut counts = MaskCounts::new();
         counts.count(bit(PREEMPT), true);

@@ -46,7 +46,7 @@ pub fn kernel_mask(how: i32, mask: Option<SigSet>) -> SigSet {
 ///
 /// # Safety
 /// Hub thread only.
-pub(super) unsafe fn sync_kernel_mask() {
+unsafe fn sync_kernel_mask() {
     // SAFETY: hub thread (caller); the borrow ends before the system call.
     let counts = unsafe { &mut rt().signal_counts };
     let wanted = counts.kernel_mask();
@@ -54,6 +54,16 @@ pub(super) unsafe fn sync_kernel_mask() {
         counts.applied = wanted;
         kernel_mask(libc::SIG_SETMASK, Some(wanted));
     }
+}
+
+/// The real mask again, after something other than a mask change altered what it must be
+/// (the preemption tick's first run).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn resync_kernel_mask() {
+    // SAFETY: hub thread (caller).
+    unsafe { sync_kernel_mask() };
 }
 
 /// Sets `g`'s mask (less what may never be blocked) and returns the old one.
