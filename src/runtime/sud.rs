@@ -30,23 +30,27 @@ use super::signals::signal_depth;
 use super::{codemap, state};
 use crate::sys::{log, raw};
 use core::ffi::{c_int, c_long, c_void, CStr};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 #[cfg(target_arch = "x86_64")]
 use super::sud_x86_64 as arch;
+use arch::{ALLOW, BLOCK, SELECTOR};
+
+/// Elsewhere dispatch stays off (`configure`); only the selector is named.
+#[cfg(not(target_arch = "x86_64"))]
+mod arch {
+    pub const ALLOW: u8 = 0;
+    pub const BLOCK: u8 = 1;
+    pub static SELECTOR: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(ALLOW);
+}
 
 const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
 const PR_SYS_DISPATCH_ON: usize = 1;
-/// The selector's values (any other value kills the process at the next trap).
-pub const ALLOW: u8 = 0;
-pub const BLOCK: u8 = 1;
 /// si_code of a SIGSYS raised by Syscall User Dispatch.
 const SYS_USER_DISPATCH: c_int = 2;
 /// si_arch of a 64-bit `syscall` (AUDIT_ARCH_X86_64); `int 0x80` gives AUDIT_ARCH_I386.
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
-/// The hub thread's selector byte, read by the kernel at every call outside the C library.
-pub static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
 /// Whether dispatch is on in this process (on its hub thread).
 static ON: AtomicBool = AtomicBool::new(false);
 /// The C library's executable range, [start, end).
@@ -228,7 +232,7 @@ unsafe fn dispatch(info: *mut libc::siginfo_t, context: *mut c_void) {
         unsafe { arch::route(context) };
     } else {
         // SAFETY: the kernel's ucontext for this signal.
-        unsafe { arch::direct(context, &SELECTOR) };
+        unsafe { arch::direct(context) };
     }
 }
 

@@ -27,6 +27,13 @@
 use super::preempt_x86_64::{SAVE_SIZE, USE_XSAVE};
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 
+/// The selector's values (any other value kills the process at the next trap).
+pub const ALLOW: u8 = 0;
+pub const BLOCK: u8 = 1;
+/// The hub thread's selector byte, read by the kernel at every call outside the C library
+/// (runtime/sud.rs); the gadget sets it back to BLOCK.
+pub static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+
 /// What the routed trampoline calls: an `extern "C" fn(regs: *mut u64)`.
 static ENTRY: AtomicUsize = AtomicUsize::new(0);
 /// Where the direct gadget resumes; written by the handler with the selector at ALLOW.
@@ -95,14 +102,14 @@ core::arch::global_asm!(
     "green_sud_direct:",
     "syscall",
     "mov rcx, qword ptr [rip + {resume}]",
-    "mov byte ptr [rip + {selector}], 1",
+    "mov byte ptr [rip + {selector}], 1", // BLOCK
     "jmp rcx",
     ".popsection",
     size = sym SAVE_SIZE,
     xsave = sym USE_XSAVE,
     entry = sym ENTRY,
     resume = sym RESUME,
-    selector = sym super::sud::SELECTOR,
+    selector = sym SELECTOR,
 );
 
 extern "C" {
@@ -141,16 +148,16 @@ pub unsafe fn route(context: *mut libc::c_void) {
     gregs[libc::REG_RIP as usize] = green_sud_route_trampoline as *const () as usize as i64;
 }
 
-/// Makes the thread make the call itself, from our code, when the handler returns; the
-/// caller has set `selector` to ALLOW (the gadget sets it back).
+/// Makes the thread make the call itself, from our code, when the handler returns, with
+/// the selector at ALLOW for that call (the gadget sets it back).
 ///
 /// # Safety
 /// As for `route`, from any code.
-pub unsafe fn direct(context: *mut libc::c_void, selector: &AtomicU8) {
+pub unsafe fn direct(context: *mut libc::c_void) {
     let uc = context as *mut libc::ucontext_t;
     // SAFETY: the kernel's ucontext (caller); only %rip changes.
     let gregs = unsafe { &mut (*uc).uc_mcontext.gregs };
     RESUME.store(gregs[libc::REG_RIP as usize] as usize, Relaxed);
-    selector.store(super::sud::ALLOW, Relaxed);
+    SELECTOR.store(ALLOW, Relaxed);
     gregs[libc::REG_RIP as usize] = green_sud_direct as *const () as usize as i64;
 }
