@@ -171,6 +171,11 @@ unsafe fn install_handler() -> bool {
     let (mut ours, mut old): (libc::sigaction, libc::sigaction) = unsafe { core::mem::zeroed() };
     ours.sa_sigaction = on_sigsys as *const () as usize;
     ours.sa_flags = libc::SA_SIGINFO;
+    // Nothing nests in the handler: a handler of ours interrupting it would make its raw
+    // calls with SIGSYS blocked, and a trap then kills the process. What comes meanwhile
+    // is delivered after sigreturn, in the program's code or with the selector at ALLOW.
+    // SAFETY: sigfillset writes the set it is given, ours.
+    unsafe { libc::sigfillset(&mut ours.sa_mask) };
     // SAFETY: our own readable action and writable old one; glibc's sigaction gives the
     // handler glibc's restorer, whose rt_sigreturn is in the C library and never traps.
     if unsafe { crate::sys::real::sigaction(libc::SIGSYS, &ours, &mut old) } != 0 {
