@@ -58,6 +58,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     SettingDoc { name: "GREEN_PREEMPT", accepted: BOOL_NAMES, default: "1" },
     SettingDoc { name: "GREEN_TIMESLICE_US", accepted: TIMESLICE_FORM, default: "10000" },
     SettingDoc { name: "GREEN_WATCHDOG_MS", accepted: WATCHDOG_FORM, default: "0" },
+    SettingDoc { name: "GREEN_RAW_SYSCALLS", accepted: BOOL_NAMES, default: "0" },
 ];
 
 pub fn parse_log_level(value: &str) -> Option<LogLevel> {
@@ -129,7 +130,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), &'static str> {
     match name {
         "GREEN_LOG" => parse_log_level(value).map(drop).ok_or(LOG_LEVEL_NAMES),
         "GREEN_STACK_SIZE" => parse_stack_size(value).map(drop).ok_or(STACK_SIZE_FORM),
-        "GREEN_STATS" | "GREEN_DISABLE" | "GREEN_CHILDREN" | "GREEN_PREEMPT" => {
+        "GREEN_STATS" | "GREEN_DISABLE" | "GREEN_CHILDREN" | "GREEN_PREEMPT" | "GREEN_RAW_SYSCALLS" => {
             parse_bool(value).map(drop).ok_or(BOOL_NAMES)
         }
         "GREEN_TIMESLICE_US" => parse_timeslice_us(value).map(drop).ok_or(TIMESLICE_FORM),
@@ -248,7 +249,7 @@ mod tests {
         assert_eq!(validate("GREEN_STACK_SIZE", "64K"), Ok(()));
         assert_eq!(validate("GREEN_TIMESLICE_US", "abc"), Err(TIMESLICE_FORM));
         assert_eq!(validate("GREEN_TIMESLICE_US", "10000"), Ok(()));
-        for flag in ["GREEN_STATS", "GREEN_DISABLE", "GREEN_CHILDREN", "GREEN_PREEMPT"] {
+        for flag in ["GREEN_STATS", "GREEN_DISABLE", "GREEN_CHILDREN", "GREEN_PREEMPT", "GREEN_RAW_SYSCALLS"] {
             assert_eq!(validate(flag, "yes"), Err(BOOL_NAMES), "{flag}");
             assert_eq!(validate(flag, "1"), Ok(()), "{flag}");
         }

@@ -29,6 +29,36 @@ pub(super) unsafe fn route(number: c_long, a: [usize; 6]) -> Option<c_long> {
     unsafe { io_call(number, a).or_else(|| wait_call(number, a)).or_else(|| net_call(number, a)) }
 }
 
+/// Whether `route` may take system call `number` (the raw system call trap asks first,
+/// in its signal handler: a match on the number, nothing else).
+pub(crate) fn raw_routed(number: c_long) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(number, libc::SYS_poll | libc::SYS_select | libc::SYS_epoll_wait | libc::SYS_pause) {
+        return true;
+    }
+    matches!(
+        number,
+        libc::SYS_read | libc::SYS_write | libc::SYS_readv | libc::SYS_writev | libc::SYS_recvfrom | libc::SYS_sendto
+            | libc::SYS_recvmsg | libc::SYS_sendmsg | libc::SYS_flock | libc::SYS_ppoll | libc::SYS_pselect6
+            | libc::SYS_epoll_pwait | libc::SYS_nanosleep | libc::SYS_clock_nanosleep | libc::SYS_wait4
+            | libc::SYS_waitid | libc::SYS_io_uring_enter | libc::SYS_accept | libc::SYS_accept4 | libc::SYS_connect
+    )
+}
+
+/// `route` for a raw system call instruction the runtime trapped (runtime/sud.rs): the
+/// kernel's convention (the value, or -errno), and errno as it was, since a raw call
+/// never touches it.
+///
+/// # Safety
+/// As for `route`.
+pub(crate) unsafe fn raw_route(number: c_long, a: [usize; 6]) -> Option<c_long> {
+    let saved = errno::get();
+    // SAFETY: the caller's contract.
+    let result = unsafe { route(number, a) }.map(|r| if r == -1 { -c_long::from(errno::get()) } else { r });
+    errno::set(saved);
+    result
+}
+
 /// Reads and writes.
 ///
 /// # Safety

@@ -42,7 +42,8 @@
 //!    (fd waits; `direct_wait`, a lone thread's wait in ppoll, below it), `waitqueue`
 //!    (waits on an address), `join`, `child`,
 //!    `offload` (a call on a worker), `fork` (a hub for a forked child), `preempt` (the
-//!    tick, its handler, the fair path; `preempt_x86_64`, the trampoline, below it).
+//!    tick, its handler, the fair path; `preempt_x86_64`, the trampoline, below it), `sud`
+//!    (raw system calls through SIGSYS; `sud_x86_64`, its trampoline and gadget, below it).
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
 //!    the runtime imports it.
 
@@ -89,6 +90,9 @@ mod stack;
 mod stackmem;
 mod state;
 mod stats;
+pub mod sud;
+#[cfg(target_arch = "x86_64")]
+mod sud_x86_64;
 mod thread;
 mod timer;
 pub mod tls;
@@ -153,6 +157,7 @@ pub fn start() {
         introspect::publish(rt(), stackmem::address());
         overflow::install(stack_size);
     }
+    sud::configure(config.raw_syscalls);
     let stack_kib = stack_size / 1024;
     log::log!(Info, "runtime started (stack {} KiB)", stack_kib);
 }
@@ -247,6 +252,8 @@ struct Config {
     timeslice_us: u64,
     /// The watchdog's limit (0: off).
     watchdog_ms: u64,
+    /// Whether raw system calls are trapped (sud.rs).
+    raw_syscalls: bool,
 }
 
 fn read_settings() -> Config {
@@ -260,6 +267,7 @@ fn read_settings() -> Config {
         timeslice_us: setting("GREEN_TIMESLICE_US", settings::parse_timeslice_us)
             .unwrap_or(settings::DEFAULT_TIMESLICE_US),
         watchdog_ms: setting("GREEN_WATCHDOG_MS", settings::parse_watchdog_ms).unwrap_or(0),
+        raw_syscalls: setting("GREEN_RAW_SYSCALLS", settings::parse_bool).unwrap_or(false),
     }
 }
 

@@ -268,8 +268,9 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 /// As for sigaction(2): `action` is null or readable, `old` null or writable.
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if signal != SIGNAL || !INSTALLED.load(Relaxed) {
-        // SAFETY: the caller's arguments, as they came (SIGSEGV's is kept by overflow.rs).
-        return unsafe { super::overflow::sigaction(signal, action, old) };
+        // SAFETY: the caller's arguments, as they came (SIGSYS's is kept by sud.rs,
+        // SIGSEGV's by overflow.rs).
+        return unsafe { super::sud::sigaction(signal, action, old) };
     }
     // SAFETY: null or readable (caller), copied before `old` is written (they may alias).
     let wanted = unsafe { action.as_ref() }.copied();
@@ -351,4 +352,6 @@ pub fn forget_in_child() {
     TIMER.store(-1, Relaxed);
     ARMED.store(false, Relaxed);
     slice::set_ticking(false);
+    // Nor is Syscall User Dispatch.
+    super::sud::after_fork();
 }

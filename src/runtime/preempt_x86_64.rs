@@ -17,9 +17,10 @@
 
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
-/// Bytes of the save area (a multiple of 64), and whether it is an xsave area.
-static SAVE_SIZE: AtomicU64 = AtomicU64::new(512);
-static USE_XSAVE: AtomicU8 = AtomicU8::new(0);
+/// Bytes of the save area (a multiple of 64), and whether it is an xsave area. The raw
+/// system call trampoline (sud_x86_64.rs) saves the same state the same way.
+pub(super) static SAVE_SIZE: AtomicU64 = AtomicU64::new(512);
+pub(super) static USE_XSAVE: AtomicU8 = AtomicU8::new(0);
 /// What the trampoline calls: an `extern "C" fn(pc: usize)`, set by `init` before any tick.
 static ENTRY: AtomicUsize = AtomicUsize::new(0);
 /// The interrupted %rip, from the handler to the trampoline's first instruction.
@@ -88,6 +89,11 @@ extern "C" {
 /// the first tick.
 pub fn init(entry: extern "C" fn(usize)) {
     ENTRY.store(entry as usize, Relaxed);
+    detect_save_area();
+}
+
+/// Sizes the FP/SIMD save area: xsave's for the features the OS enabled, else fxsave's.
+pub(super) fn detect_save_area() {
     // CPUID.1:ECX bit 27: the OS enabled xsave (OSXSAVE).
     let features = core::arch::x86_64::__cpuid(1);
     if features.ecx & (1 << 27) == 0 {
