@@ -7,7 +7,8 @@
 //!
 //! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
 //!    read: sets, the running mask, kept signals, the program's handlers), `signals_kept`
-//!    (the signals kept for the hub, realtime ones queued),
+//!    (the signals kept for the hub, realtime ones queued), `program_action` (the program's
+//!    action for a signal one of our handlers holds),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
 //!    `slice` (time slices: what the scheduler, the preemption tick and the fair path
@@ -75,6 +76,7 @@ mod poller;
 pub mod preempt;
 #[cfg(target_arch = "x86_64")]
 mod preempt_x86_64;
+mod program_action;
 mod overflow;
 mod preload;
 mod queues;

@@ -17,13 +17,14 @@
 //! again and the process dies of SIGSEGV with its core, as natively. Any other fault goes to
 //! the program's action the same way.
 
+use super::program_action::ProgramAction;
 use super::signals::running;
 use super::thread::Green;
 use crate::sys::log::Line;
 use crate::sys::raw;
 use core::ffi::{c_int, c_void};
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 const SIGNAL: c_int = libc::SIGSEGV;
 /// The alternate signal stack we give the hub thread: room for our message buffer and for a
@@ -33,10 +34,8 @@ const ALT_STACK: usize = 256 << 10;
 /// is below the stack too.
 const REACH: usize = 1 << 20;
 
-static INSTALLED: AtomicBool = AtomicBool::new(false);
-static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
-static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
+/// The program's own SIGSEGV action while our handler holds the kernel's.
+static PROGRAM: ProgramAction = ProgramAction::new();
 /// GREEN_STACK_SIZE's value (or the native default): a stack of another size was asked for.
 static DEFAULT_STACK: AtomicUsize = AtomicUsize::new(0);
 
@@ -59,8 +58,8 @@ pub unsafe fn install(default_stack: usize) {
     if unsafe { crate::sys::real::sigaction(SIGNAL, &ours, &mut old) } != 0 {
         return;
     }
-    record(&old);
-    INSTALLED.store(true, Relaxed);
+    PROGRAM.record(&old);
+    PROGRAM.set_installed(true);
 }
 
 /// Maps an alternate signal stack (with a guard page below it) for this thread, unless it
@@ -95,14 +94,6 @@ unsafe fn give_alt_stack() -> bool {
     unsafe { raw::syscall6(libc::SYS_sigaltstack, [&stack as *const _ as usize, 0, 0, 0, 0, 0]) == 0 }
 }
 
-fn record(action: &libc::sigaction) {
-    // SAFETY: a sigset_t begins with the kernel's 64-bit set (signals 1 to 64).
-    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t as *const u64) };
-    PROGRAM_MASK.store(mask, Relaxed);
-    PROGRAM_FLAGS.store(action.sa_flags, Relaxed);
-    PROGRAM_HANDLER.store(action.sa_sigaction, Relaxed);
-}
-
 /// sigaction(2) for the program: on SIGSEGV, while our handler holds it, records the
 /// program's action (and reports the previous one) without touching the kernel's; any
 /// other signal goes to the real call.
@@ -110,25 +101,12 @@ fn record(action: &libc::sigaction) {
 /// # Safety
 /// As for sigaction(2): `action` is null or readable, `old` null or writable.
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    if signal != SIGNAL || !INSTALLED.load(Relaxed) {
+    if signal != SIGNAL || !PROGRAM.installed() {
         // SAFETY: the caller's arguments, as they came.
         return unsafe { crate::sys::real::sigaction(signal, action, old) };
     }
-    // SAFETY: null or readable (caller), copied before `old` is written (they may alias).
-    let wanted = unsafe { action.as_ref() }.copied();
-    // SAFETY: null or writable (caller).
-    if let Some(old) = unsafe { old.as_mut() } {
-        // SAFETY: all-zero bytes are a valid sigaction; the mask's first word is set below.
-        *old = unsafe { core::mem::zeroed() };
-        old.sa_sigaction = PROGRAM_HANDLER.load(Relaxed);
-        old.sa_flags = PROGRAM_FLAGS.load(Relaxed);
-        // SAFETY: a sigset_t begins with the kernel's 64-bit set.
-        unsafe { *(&mut old.sa_mask as *mut libc::sigset_t as *mut u64) = PROGRAM_MASK.load(Relaxed) };
-    }
-    if let Some(wanted) = wanted {
-        record(&wanted);
-    }
-    0
+    // SAFETY: as the caller's.
+    unsafe { PROGRAM.exchange(action, old) }
 }
 
 extern "C" fn on_fault(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
@@ -215,7 +193,7 @@ unsafe fn stack_pointer(context: *mut c_void) -> usize {
 /// # Safety
 /// In our handler, with the kernel's arguments.
 unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    let handler = PROGRAM_HANDLER.load(Relaxed);
+    let handler = PROGRAM.handler();
     // SAFETY: the kernel's siginfo.
     let code = unsafe { (*info).si_code };
     if handler == libc::SIG_IGN && code <= 0 {
@@ -225,11 +203,11 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
         default_action(code);
         return;
     }
-    let flags = PROGRAM_FLAGS.load(Relaxed);
+    let flags = PROGRAM.flags();
     if flags & libc::SA_RESETHAND != 0 {
-        PROGRAM_HANDLER.store(libc::SIG_DFL, Relaxed);
+        PROGRAM.reset_handler();
     }
-    let mut mask = PROGRAM_MASK.load(Relaxed);
+    let mut mask = PROGRAM.mask();
     if flags & libc::SA_NODEFER == 0 {
         mask |= super::signals::bit(signal);
     }
@@ -260,7 +238,7 @@ fn default_action(code: c_int) {
     let action: libc::sigaction = unsafe { core::mem::zeroed() };
     // SAFETY: our own readable action; no old one asked for.
     unsafe { crate::sys::real::sigaction(SIGNAL, &action, core::ptr::null_mut()) };
-    INSTALLED.store(false, Relaxed);
+    PROGRAM.set_installed(false);
     if code <= 0 {
         let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
         let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;

@@ -21,11 +21,12 @@
 //! The handler is installed with SA_RESTART and never counts as a program's handler
 //! (runtime/signals.rs), so the program's calls do not see EINTR from it.
 
+use super::program_action::ProgramAction;
 use super::signals::signal_depth;
 use super::{codemap, green, hub, slice, state, watchdog};
 use crate::sys::{clock, log, raw};
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::Relaxed};
 
 #[cfg(target_arch = "x86_64")]
 use super::preempt_x86_64 as arch;
@@ -55,14 +56,11 @@ static TICKED: AtomicBool = AtomicBool::new(false);
 static NO_TIMER: AtomicBool = AtomicBool::new(false);
 /// The kernel's id of the hub's tick timer (-1: none in this process).
 static TIMER: AtomicI32 = AtomicI32::new(-1);
-static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// The switch count the previous tick saw.
 static LAST_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// The program's own action for SIGNAL while our handler holds the kernel's.
-static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
-static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
+static PROGRAM: ProgramAction = ProgramAction::new();
 
 /// Applies the settings, at start.
 pub fn configure(enabled: bool, slice_ns: u64) {
@@ -117,7 +115,7 @@ unsafe fn create() -> i32 {
     arch::init(preempted);
     codemap::refresh();
     // SAFETY: hub thread (caller).
-    if !INSTALLED.load(Relaxed) && !unsafe { install_handler() } {
+    if !PROGRAM.installed() && !unsafe { install_handler() } {
         return -1;
     }
     // SAFETY: all-zero bytes are a valid sigevent (plain data).
@@ -151,17 +149,9 @@ unsafe fn install_handler() -> bool {
     if unsafe { crate::sys::real::sigaction(SIGNAL, &ours, &mut old) } != 0 {
         return false;
     }
-    record_program_action(&old);
-    INSTALLED.store(true, Relaxed);
+    PROGRAM.record(&old);
+    PROGRAM.set_installed(true);
     true
-}
-
-fn record_program_action(action: &libc::sigaction) {
-    // SAFETY: a sigset_t begins with the kernel's 64-bit set (signals 1 to 64).
-    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t as *const u64) };
-    PROGRAM_MASK.store(mask, Relaxed);
-    PROGRAM_FLAGS.store(action.sa_flags, Relaxed);
-    PROGRAM_HANDLER.store(action.sa_sigaction, Relaxed);
 }
 
 /// (Re)starts the periodic tick, the first one `first_ns` from now; 0 stops it.
@@ -228,15 +218,15 @@ extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut
 /// # Safety
 /// In our handler, with the kernel's arguments.
 unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    let handler = PROGRAM_HANDLER.load(Relaxed);
+    let handler = PROGRAM.handler();
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         return;
     }
-    let flags = PROGRAM_FLAGS.load(Relaxed);
+    let flags = PROGRAM.flags();
     if flags & libc::SA_RESETHAND != 0 {
-        PROGRAM_HANDLER.store(libc::SIG_DFL, Relaxed);
+        PROGRAM.reset_handler();
     }
-    let mask = PROGRAM_MASK.load(Relaxed);
+    let mask = PROGRAM.mask();
     let mut saved = 0u64;
     let block = |how: c_int, set: &u64, old: &mut u64| {
         let args = [how as usize, set as *const u64 as usize, old as *mut u64 as usize, 8, 0, 0];
@@ -267,26 +257,13 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 /// # Safety
 /// As for sigaction(2): `action` is null or readable, `old` null or writable.
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    if signal != SIGNAL || !INSTALLED.load(Relaxed) {
+    if signal != SIGNAL || !PROGRAM.installed() {
         // SAFETY: the caller's arguments, as they came (SIGSYS's is kept by sud.rs,
         // SIGSEGV's by overflow.rs).
         return unsafe { super::sud::sigaction(signal, action, old) };
     }
-    // SAFETY: null or readable (caller), copied before `old` is written (they may alias).
-    let wanted = unsafe { action.as_ref() }.copied();
-    // SAFETY: null or writable (caller).
-    if let Some(old) = unsafe { old.as_mut() } {
-        // SAFETY: all-zero bytes are a valid sigaction; the mask's first word is set below.
-        *old = unsafe { core::mem::zeroed() };
-        old.sa_sigaction = PROGRAM_HANDLER.load(Relaxed);
-        old.sa_flags = PROGRAM_FLAGS.load(Relaxed);
-        // SAFETY: a sigset_t begins with the kernel's 64-bit set.
-        unsafe { *(&mut old.sa_mask as *mut libc::sigset_t as *mut u64) = PROGRAM_MASK.load(Relaxed) };
-    }
-    if let Some(wanted) = wanted {
-        record_program_action(&wanted);
-    }
-    0
+    // SAFETY: as the caller's.
+    unsafe { PROGRAM.exchange(action, old) }
 }
 
 /// Where the trampoline lands, on the preempted thread's own stack, with every register

@@ -26,11 +26,12 @@
 //! Syscall User Dispatch's goes to the action the program installed through our
 //! `sigaction` hook, which records it here, as preempt.rs does for SIGURG.
 
+use super::program_action::ProgramAction;
 use super::signals::signal_depth;
 use super::{codemap, state};
 use crate::sys::{log, raw};
 use core::ffi::{c_int, c_long, c_void, CStr};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 #[cfg(target_arch = "x86_64")]
 use super::sud_x86_64 as arch;
@@ -65,10 +66,7 @@ static ROUTES: AtomicUsize = AtomicUsize::new(0);
 static ROUTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The program's own SIGSYS action while our handler holds the kernel's.
-static PROGRAM_HANDLER: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PROGRAM_FLAGS: AtomicI32 = AtomicI32::new(0);
-static PROGRAM_MASK: AtomicU64 = AtomicU64::new(0);
-static INSTALLED: AtomicBool = AtomicBool::new(false);
+static PROGRAM: ProgramAction = ProgramAction::new();
 
 /// Gives the runtime the hooks' routing of blocking system calls (lib.rs, at start).
 pub fn set_router(routes: Routes, router: Router) {
@@ -95,7 +93,7 @@ pub fn configure(wanted: bool) {
     arch::init(routed);
     codemap::refresh();
     // SAFETY: at start, on the hub thread.
-    if !INSTALLED.load(Relaxed) && !unsafe { install_handler() } {
+    if !PROGRAM.installed() && !unsafe { install_handler() } {
         log::log!(Info, "raw system calls are not covered: SIGSYS could not be handled");
         return;
     }
@@ -181,17 +179,9 @@ unsafe fn install_handler() -> bool {
     if unsafe { crate::sys::real::sigaction(libc::SIGSYS, &ours, &mut old) } != 0 {
         return false;
     }
-    record_program_action(&old);
-    INSTALLED.store(true, Relaxed);
+    PROGRAM.record(&old);
+    PROGRAM.set_installed(true);
     true
-}
-
-fn record_program_action(action: &libc::sigaction) {
-    // SAFETY: a sigset_t begins with the kernel's 64-bit set (signals 1 to 64).
-    let mask = unsafe { *(&action.sa_mask as *const libc::sigset_t as *const u64) };
-    PROGRAM_MASK.store(mask, Relaxed);
-    PROGRAM_FLAGS.store(action.sa_flags, Relaxed);
-    PROGRAM_HANDLER.store(action.sa_sigaction, Relaxed);
 }
 
 /// The SIGSYS handler. It makes no system call: the selector may read BLOCK, and a trap
@@ -283,7 +273,7 @@ extern "C" fn routed(regs: *mut u64) {
 /// # Safety
 /// In our handler, with the kernel's arguments.
 unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    let handler = PROGRAM_HANDLER.load(Relaxed);
+    let handler = PROGRAM.handler();
     if handler == libc::SIG_IGN {
         return;
     }
@@ -299,10 +289,10 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
         unsafe { raw::syscall6(libc::SYS_tgkill, [pid as usize, tid as usize, signal as usize, 0, 0, 0]) };
         return;
     }
-    if PROGRAM_FLAGS.load(Relaxed) & libc::SA_RESETHAND != 0 {
-        PROGRAM_HANDLER.store(libc::SIG_DFL, Relaxed);
+    if PROGRAM.flags() & libc::SA_RESETHAND != 0 {
+        PROGRAM.reset_handler();
     }
-    if PROGRAM_FLAGS.load(Relaxed) & libc::SA_SIGINFO != 0 {
+    if PROGRAM.flags() & libc::SA_SIGINFO != 0 {
         // SAFETY: the program installed a three-argument SA_SIGINFO handler.
         let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
         f(signal, info, context);
@@ -320,23 +310,10 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 /// # Safety
 /// As for sigaction(2): `action` is null or readable, `old` null or writable.
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    if signal != libc::SIGSYS || !INSTALLED.load(Relaxed) {
+    if signal != libc::SIGSYS || !PROGRAM.installed() {
         // SAFETY: the caller's arguments, as they came.
         return unsafe { super::overflow::sigaction(signal, action, old) };
     }
-    // SAFETY: null or readable (caller), copied before `old` is written (they may alias).
-    let wanted = unsafe { action.as_ref() }.copied();
-    // SAFETY: null or writable (caller).
-    if let Some(old) = unsafe { old.as_mut() } {
-        // SAFETY: all-zero bytes are a valid sigaction; the mask's first word is set below.
-        *old = unsafe { core::mem::zeroed() };
-        old.sa_sigaction = PROGRAM_HANDLER.load(Relaxed);
-        old.sa_flags = PROGRAM_FLAGS.load(Relaxed);
-        // SAFETY: a sigset_t begins with the kernel's 64-bit set.
-        unsafe { *(&mut old.sa_mask as *mut libc::sigset_t as *mut u64) = PROGRAM_MASK.load(Relaxed) };
-    }
-    if let Some(wanted) = wanted {
-        record_program_action(&wanted);
-    }
-    0
+    // SAFETY: as the caller's.
+    unsafe { PROGRAM.exchange(action, old) }
 }
