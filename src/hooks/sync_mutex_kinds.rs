@@ -209,6 +209,13 @@ impl<'a> Special<'a> {
 
     /// pthread_mutex_lock and the timed locks.
     pub(super) fn lock(self, deadline: Option<u64>) -> c_int {
+        self.lock_with(|me| self.take(me, deadline))
+    }
+
+    /// A lock by `take` (which waits or not): a relock is settled first, and a
+    /// priority-protect mutex raises the ceiling before it and lowers it again if `take`
+    /// fails.
+    fn lock_with(self, take: impl FnOnce(i32) -> Result<bool, c_int>) -> c_int {
         let me = my_ident(self.hub);
         if let Some(result) = self.relock(me) {
             return result;
@@ -219,7 +226,7 @@ impl<'a> Special<'a> {
                 return e;
             }
         }
-        match self.take(me, deadline) {
+        match take(me) {
             Ok(died) => self.acquired(me, died),
             Err(e) => {
                 if self.has(PP) {
@@ -242,25 +249,7 @@ impl<'a> Special<'a> {
 
     /// pthread_mutex_trylock.
     pub(super) fn trylock(self) -> c_int {
-        let me = my_ident(self.hub);
-        if let Some(result) = self.relock(me) {
-            return result;
-        }
-        let ceiling = self.ceiling();
-        if self.has(PP) {
-            if let Err(e) = prio::raise(self.hub, me, ceiling) {
-                return e;
-            }
-        }
-        match self.take_word(me) {
-            Some(died) => self.acquired(me, died),
-            None => {
-                if self.has(PP) {
-                    prio::lower(self.hub, me, ceiling);
-                }
-                libc::EBUSY
-            }
-        }
+        self.lock_with(|me| self.take_word(me).ok_or(libc::EBUSY))
     }
 
     /// pthread_mutex_unlock.
