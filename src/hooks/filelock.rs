@@ -16,10 +16,9 @@
 //! green waiter never is, so a deadlock between processes over record locks is not reported
 //! to it (README.md, Limits).
 
-use super::deadline::{recheck_deadline, FIRST_NAP_NS};
+use super::nap_retry::Retry;
 use super::hub::Hub;
-use crate::runtime::green::{Wake, WaitingOn};
-use crate::sys::{errno, real};
+use crate::sys::real;
 use core::ffi::c_int;
 
 /// Whether an error says only that somebody else holds the lock.
@@ -30,24 +29,10 @@ fn held(e: c_int) -> bool {
 /// Repeats `attempt` (a non-blocking lock request returning 0 or -1 with errno) until it
 /// does not fail for a lock held elsewhere, napping green in between; its result. With
 /// `cancellable` (lockf and fcntl, not flock) a cancellation point before and during the
-/// wait (cancel_point.rs).
+/// wait (cancel_point.rs). A handler with SA_RESTART lets the wait go on, as natively.
 fn wait_green(hub: Hub, cancellable: bool, attempt: impl Fn() -> c_int) -> c_int {
-    let mut nap = FIRST_NAP_NS;
-    loop {
-        if cancellable {
-            super::cancel_point::point();
-        }
-        let result = attempt();
-        if result == 0 || !held(errno::get()) {
-            return result;
-        }
-        let wake_at = recheck_deadline(None, true, &mut nap);
-        // Sleep: interruptible by a handler, and never reported as a deadlock (it has a
-        // deadline).
-        if let Wake::Interrupted { restart: false } = hub.park(wake_at, WaitingOn::Sleep) {
-            return errno::fail(libc::EINTR);
-        }
-    }
+    let retry = Retry { cancellable, restartable: true };
+    retry.run(hub, held, || attempt() as isize) as c_int
 }
 
 /// # Safety

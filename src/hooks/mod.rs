@@ -78,6 +78,7 @@ mod deadline;
 mod fortify;
 mod hub;
 mod iov;
+mod nap_retry;
 mod nowait;
 mod offload;
 mod receive;

@@ -5,28 +5,15 @@
 //! are cancellation points, and a handler that interrupts the wait makes the call fail with
 //! EINTR, as natively (SA_RESTART never restarts them).
 
-use super::cancel_point;
-use super::deadline::{recheck_deadline, FIRST_NAP_NS};
+use super::nap_retry::Retry;
 use super::hub::Hub;
-use crate::runtime::green::{Wake, WaitingOn};
-use crate::sys::{errno, real};
+use crate::sys::real;
 use core::ffi::{c_int, c_long, c_void};
 
-/// Repeats `attempt` (the call with IPC_NOWAIT) until it does not fail with `empty`.
-fn green_retry(hub: Hub, empty: c_int, mut attempt: impl FnMut() -> isize) -> isize {
-    cancel_point::point();
-    let mut nap = FIRST_NAP_NS;
-    loop {
-        let got = attempt();
-        if got >= 0 || errno::get() != empty {
-            return got;
-        }
-        let wake = hub.park(recheck_deadline(None, true, &mut nap), WaitingOn::Sleep);
-        cancel_point::point();
-        if let Wake::Interrupted { .. } = wake {
-            return errno::fail(libc::EINTR);
-        }
-    }
+/// Repeats `attempt` (the call with IPC_NOWAIT) until it does not fail with `empty`. A
+/// cancellation point before every try; never restarted after a handler.
+fn green_retry(hub: Hub, empty: c_int, attempt: impl FnMut() -> isize) -> isize {
+    Retry { cancellable: true, restartable: false }.run(hub, |e| e == empty, attempt)
 }
 
 /// # Safety
