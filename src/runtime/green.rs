@@ -15,8 +15,8 @@
 //! * A thread is in the run queue iff its state is Runnable, and in the timer heap only
 //!   while Parked with a deadline. `wake` is the only way out of Parked, so a thread is
 //!   woken once per park however many events name it; only a Running thread parks.
-//! * errno belongs to the OS thread: each green thread's value is saved when it switches out
-//!   and restored when it switches back in.
+//! * errno (and glibc's resolver pointer) belong to the OS thread: each green thread's value
+//!   is saved when it switches out and restored when it switches back in (thread_slots.rs).
 
 pub use super::state::{lookup, owner_tag};
 pub use super::reclaim::{discard_in_child, release};
@@ -25,6 +25,7 @@ use super::signals::pending_signals;
 use super::stack::StackPool;
 use super::state;
 use super::thread::{GreenCoroutine, Switch};
+use super::thread_slots::ResolverState;
 use super::{hub, introspect, sigroute, slice, stack, stats, tls, tsd};
 use crate::sys::{errno, log};
 use core::ffi::c_void;
@@ -82,6 +83,12 @@ pub unsafe fn spawn(
         // the yielder lives on this coroutine's stack for as long as it runs.
         unsafe { (*g).yielder = yielder };
         errno::set(0);
+        // It lives in this frame, which lasts as long as the thread (as glibc's is in the
+        // thread's descriptor).
+        let mut resolver = ResolverState::new();
+        // SAFETY: hub thread, `g` starting; `resolver` outlives it (run_exit_destructors
+        // runs in this frame or deeper).
+        unsafe { state::rt().slots.adopt_resolver(&mut resolver) };
         // SAFETY: hub thread, outside handlers; `g` runs (signals handed to it come first).
         unsafe { sigroute::run_pending(g) };
         let retval = start(arg_address as *mut c_void);
@@ -203,14 +210,12 @@ pub(super) unsafe fn requeue_current() {
 unsafe fn switch_out(g: *mut Green) {
     // SAFETY: hub thread (caller).
     let rt = unsafe { state::rt() };
-    // The hub thread's errno slot never moves, so it was looked up once, at start.
-    let errno_slot = rt.errno_slot;
     if stats::enabled() {
         // SAFETY: hub thread; `g` is current and live.
         unsafe { stats::switched_out(g) };
     }
-    // SAFETY: the slot is this OS thread's errno, valid for its life.
-    let saved_errno = unsafe { *errno_slot };
+    // SAFETY: hub thread (caller).
+    let saved = unsafe { rt.slots.save() };
     if g == rt.root {
         // SAFETY: hub thread, on the root's stack.
         unsafe { run_until_root_is_resumed() };
@@ -219,8 +224,8 @@ unsafe fn switch_out(g: *mut Green) {
         // when it started and which lives on its stack.
         unsafe { (*(*g).yielder).suspend(Switch::Park) };
     }
-    // SAFETY: as above.
-    unsafe { *errno_slot = saved_errno };
+    // SAFETY: hub thread; the runtime outlives every switch.
+    unsafe { state::rt().slots.restore(saved) };
 }
 
 /// The scheduler loop, on the root's native stack.
@@ -353,16 +358,17 @@ unsafe fn finish(g: *mut Green) {
     }
 }
 
-/// What glibc runs when a thread ends, in its order: thread-local destructors, then pthread
-/// key destructors; then what the kernel does at its exit (robust.rs).
+/// What glibc runs when a thread ends, in its order: thread-local destructors, pthread key
+/// destructors, the resolver's cleanup; then what the kernel does at its exit (robust.rs).
 ///
 /// # Safety
 /// On `g` itself, as it ends.
 unsafe fn run_exit_destructors(g: *mut Green) {
-    // SAFETY: the caller's contract is theirs.
+    // SAFETY: the caller's contract is theirs; `g` adopted its resolver state when it started.
     unsafe {
         tls::run_destructors(g);
         tsd::run_destructors(g);
+        state::rt().slots.resolver_thread_ends();
     }
     super::robust::thread_ends();
 }

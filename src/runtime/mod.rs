@@ -16,7 +16,8 @@
 //!    tick's handler, and symbols outside it), `introspect_abi` (the layout `green ps`
 //!    reads), `stackmem` (stack memory counters), `detect` (runtimes that cannot be
 //!    greened, found at start), `wait_leave` (how a parked thread's wait unlinks itself
-//!    before a handler or its end runs on its stack).
+//!    before a handler or its end runs on its stack), `thread_slots` (errno and the
+//!    resolver state: libc's per-thread words each green thread keeps its own value of).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -96,6 +97,7 @@ pub mod sud;
 #[cfg(target_arch = "x86_64")]
 mod sud_x86_64;
 mod thread;
+mod thread_slots;
 mod timer;
 pub mod tls;
 #[cfg(target_arch = "x86_64")]
@@ -202,8 +204,7 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
         signal_counts,
         tls: tls_blocks::discover(),
         tls_owner: root,
-        // SAFETY: __errno_location has no preconditions; the slot lives as long as the thread.
-        errno_slot: unsafe { libc::__errno_location() },
+        slots: thread_slots::Slots::discover(),
         stats: Stats { peak_green: 1, ..Stats::default() },
         print_stats,
     }

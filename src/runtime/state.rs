@@ -17,7 +17,7 @@ use super::signals::{running, signal_depth, MaskCounts};
 use super::stack::StackPool;
 use super::thread::{Green, State, Wake};
 use super::timer::TimerHeap;
-use super::tls_blocks;
+use super::{thread_slots, tls_blocks};
 use crate::sys::raw;
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
@@ -68,8 +68,9 @@ pub struct Runtime {
     /// (null after that thread ended). See tls.rs.
     pub tls: tls_blocks::Layout,
     pub tls_owner: *mut Green,
-    /// This OS thread's errno, saved and restored around every switch.
-    pub errno_slot: *mut i32,
+    /// This OS thread's errno and resolver pointer, saved and restored around every switch
+    /// (thread_slots.rs).
+    pub slots: thread_slots::Slots,
     pub stats: Stats,
     pub print_stats: bool,
 }
