@@ -27,7 +27,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 /// # Safety
 /// As for close.
 pub(super) unsafe fn close_nocancel(fd: c_int) -> c_int {
-    if runtime::is_internal_fd(fd) {
+    if not_the_programs(fd) {
         // Ours, not the program's: to the program this number is not open.
         return errno::fail(libc::EBADF);
     }
@@ -84,8 +84,14 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     dup_onto(old, new, |old, new| unsafe { real::dup3(old, new, flags) })
 }
 
+/// Whether `fd` is one of our own descriptors (the hub's, a timer's), which to the program
+/// is not open.
+fn not_the_programs(fd: c_int) -> bool {
+    runtime::is_internal_fd(fd) || super::timer_list::is_timer_fd(fd)
+}
+
 fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int) -> c_int {
-    if runtime::is_internal_fd(new) || runtime::is_internal_fd(old) {
+    if not_the_programs(new) || not_the_programs(old) {
         return errno::fail(libc::EBADF);
     }
     if old == new {

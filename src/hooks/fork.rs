@@ -23,6 +23,7 @@ pub unsafe extern "C" fn fork() -> libc::pid_t {
     if pid == 0 {
         // SAFETY: in the child, right after fork returned, on the thread that called it.
         unsafe { runtime::after_fork_in_child(forked_on_hub) };
+        super::timer_list::forget_in_child();
     }
     pid
 }

@@ -67,6 +67,8 @@ mod thread_attr;
 mod thread_extra;
 mod thread_np;
 mod thread_sched;
+mod timer_list;
+mod timer_thread;
 mod uring;
 mod uring_enter;
 mod wait;

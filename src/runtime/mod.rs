@@ -113,6 +113,7 @@ pub use crate::sys::log;
 pub use deadlock::set_rwlock_holders;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
+pub use poller::INTERNAL_FD_FLOOR;
 pub use signals::{bit, pending_signals, SigSet};
 pub use state::{on_hub, on_hub_thread, rt, started};
 

@@ -23,7 +23,7 @@ const MAX_EVENTS: usize = 512;
 const WAKER_TOKEN: u64 = u64::MAX;
 /// Our own fds are moved at or above this number, out of the range programs count on, and
 /// close-on-exec.
-const INTERNAL_FD_FLOOR: i32 = 900;
+pub const INTERNAL_FD_FLOOR: i32 = 900;
 
 /// The current hub's epoll instance and eventfd, for other OS threads (-1: none yet).
 static EPOLL_FD: AtomicI32 = AtomicI32::new(-1);

@@ -15,8 +15,9 @@
 use super::poller::poke_hub;
 use super::thread::Green;
 use crate::sys::raw;
+use crate::sys::spin::SpinLocked;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::collections::VecDeque;
 
 /// A lookup is mostly waiting for a DNS server, so the pool has to be as wide as the lookups
@@ -56,30 +57,6 @@ impl Job {
         // SAFETY: live (caller); volatile because the hub writes the flag through its own
         // pointer while the owner is parked.
         unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*job).collected)) }
-    }
-}
-
-struct SpinLocked<T> {
-    locked: AtomicBool,
-    value: core::cell::UnsafeCell<T>,
-}
-
-// SAFETY: the value is only reached through `with`, which holds the lock.
-unsafe impl<T> Sync for SpinLocked<T> {}
-
-impl<T> SpinLocked<T> {
-    const fn new(value: T) -> Self {
-        SpinLocked { locked: AtomicBool::new(false), value: core::cell::UnsafeCell::new(value) }
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        while self.locked.swap(true, Ordering::Acquire) {
-            core::hint::spin_loop();
-        }
-        // SAFETY: we hold the lock.
-        let result = f(unsafe { &mut *self.value.get() });
-        self.locked.store(false, Ordering::Release);
-        result
     }
 }
 
@@ -137,8 +114,8 @@ pub unsafe fn take_finished() -> impl Iterator<Item = *mut Green> {
 pub fn forget_workers_in_child() {
     WORKERS.store(0, Ordering::Release);
     IDLE_WORKERS.store(0, Ordering::Release);
-    PENDING.locked.store(false, Ordering::Release);
-    FINISHED.locked.store(false, Ordering::Release);
+    PENDING.unlock_in_child();
+    FINISHED.unlock_in_child();
     PENDING.with(|queue| queue.clear());
     FINISHED.with(|done| done.clear());
 }

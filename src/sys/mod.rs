@@ -10,3 +10,4 @@ pub mod errno;
 pub mod log;
 pub mod raw;
 pub mod real;
+pub mod spin;

@@ -234,6 +234,11 @@ real_fns! {
     fn __pthread_unregister_cancel(buf: *mut c_void) -> ();
     fn __pthread_unwind_next(buf: *mut c_void) -> ();
     fn __cxa_thread_atexit_impl(destructor: unsafe extern "C" fn(*mut c_void), object: *mut c_void, dso: *mut c_void) -> c_int;
+    fn timer_create(clock: libc::clockid_t, event: *mut libc::sigevent, id: *mut libc::timer_t) -> c_int;
+    fn timer_delete(id: libc::timer_t) -> c_int;
+    fn timer_settime(id: libc::timer_t, flags: c_int, new: *const libc::itimerspec, old: *mut libc::itimerspec) -> c_int;
+    fn timer_gettime(id: libc::timer_t, current: *mut libc::itimerspec) -> c_int;
+    fn timer_getoverrun(id: libc::timer_t) -> c_int;
 }
 
 real_variadic_fns! {
