@@ -50,3 +50,19 @@ def test_once_exception(mode):
         "main: returned attempts=3\n"
         "main: returned attempts=3\n"
     ), r.describe()
+
+
+def test_cancel_at_glibc_internal_points(mode):
+    """A thread that only loops in fprintf to /dev/null (glibc writes with its internal
+    write, which no hook sees) is cancelled there, with or without a cleanup handler; one
+    that disabled cancellation goes on past the request and is cancelled at
+    pthread_testcancel once it enabled it again. The process counts as multi-threaded once
+    a thread exists (__libc_single_threaded), as natively."""
+    r = assert_ok(run_prog("cancel_glibc_points", [], mode, timeout=60))
+    assert r.stdout == (
+        "single-threaded before any thread=1\n"
+        "single-threaded after one=0\n"
+        "fprintf loop with a cleanup handler: PTHREAD_CANCELED, handlers run=1\n"
+        "fprintf loop without one: PTHREAD_CANCELED\n"
+        "loop with cancellation disabled: PTHREAD_CANCELED at pthread_testcancel, after 20000 iterations past the request\n"
+    ), r.describe()

@@ -36,6 +36,7 @@ pub unsafe extern "C" fn pthread_create(
     // SAFETY: hub thread (`hub`), spawn's one precondition.
     match unsafe { green::spawn(start, arg, request, detached) } {
         Ok(g) => {
+            mark_multi_threaded();
             super::thread_attr::created(hub, g, chosen);
             // SAFETY: `g` was just made and is live; `attr` is null or initialised and
             // `thread` writable (caller).
@@ -52,6 +53,28 @@ pub unsafe extern "C" fn pthread_create(
             // that retries in a loop would otherwise never let them.
             hub.yield_now();
             e
+        }
+    }
+}
+
+/// What glibc's pthread_create does before the first thread: the process is no longer
+/// single-threaded (`__libc_single_threaded`, read by glibc and by programs). Code that reads
+/// it to skip atomic instructions (libstdc++'s reference counts, inlined into the program)
+/// must not skip them once green threads can be preempted between two instructions, and
+/// glibc's internal cancellation points check for a request only then (cancel_glibc.rs).
+/// glibc writes its own copy and the one the program may have by copy relocation.
+fn mark_multi_threaded() {
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    if DONE.swap(1, Ordering::Relaxed) != 0 {
+        return;
+    }
+    for handle in [libc::RTLD_NEXT, libc::RTLD_DEFAULT] {
+        // SAFETY: dlsym with a NUL-terminated name only looks it up.
+        let flag = unsafe { libc::dlsym(handle, c"__libc_single_threaded".as_ptr()) } as *mut u8;
+        if !flag.is_null() {
+            // SAFETY: glibc's `char __libc_single_threaded` (or the program's copy of it);
+            // clearing it is what glibc's own pthread_create does.
+            unsafe { flag.write_volatile(0) };
         }
     }
 }

@@ -28,7 +28,6 @@
 //! unwinds it (root_exit.rs); its points hand a request to glibc there.
 
 pub use super::cancel_state::UnwindBuf;
-use super::cancel_state::UnwindException;
 use super::green::{self, Green, State, WaitingOn, Wake};
 use super::state::rt;
 use core::ffi::c_void;
@@ -89,6 +88,10 @@ pub unsafe fn set(disable: Option<bool>, asynchronous: Option<bool>) -> Option<(
     let old = (c.disabled, c.asynchronous);
     c.disabled = disable.unwrap_or(c.disabled);
     c.asynchronous = asynchronous.unwrap_or(c.asynchronous);
+    if c.disabled {
+        // A request lent to glibc must not act while cancellation is disabled.
+        super::glibc_cancel_bits::disarm();
+    }
     // SAFETY: hub thread; nothing of the runtime is linked to `g` here.
     unsafe { act_if(g, true) };
     Some(old)
@@ -256,6 +259,8 @@ pub unsafe fn exit(retval: *mut c_void) -> ! {
 /// # Safety
 /// On `g`, as for `exit`.
 unsafe fn end(g: *mut Green, retval: *mut c_void) -> ! {
+    // A request lent to glibc must not act again inside the cleanup handlers.
+    super::glibc_cancel_bits::disarm();
     // SAFETY: `g` runs, so it is live; a wait it is still linked into (when a handler
     // that runs inside it ends the thread) unlinks first (wait_leave.rs).
     unsafe {
@@ -269,7 +274,8 @@ unsafe fn end(g: *mut Green, retval: *mut c_void) -> ! {
 
 #[cfg(target_arch = "x86_64")]
 mod unwinding {
-    use super::{Green, UnwindBuf, UnwindException};
+    use crate::runtime::cancel_state::{UnwindBuf, UnwindException};
+    use crate::runtime::green::Green;
     use crate::runtime::green;
     use crate::sys::log;
     use core::ffi::c_void;
@@ -316,15 +322,6 @@ mod unwinding {
         log::fatal(&[b"FATAL: exception not rethrown"])
     }
 
-    /// glibc's pointer demangling (PTR_DEMANGLE): the guard lives at %fs:0x30, the same value
-    /// in every green thread's TLS copy.
-    fn demangle(value: usize) -> usize {
-        let guard: usize;
-        // SAFETY: reads the TCB's pointer_guard word, which glibc sets up for every thread.
-        unsafe { core::arch::asm!("mov {}, fs:[0x30]", out(reg) guard, options(nostack, readonly, preserves_flags)) };
-        value.rotate_right(0x11) ^ guard
-    }
-
     /// The unwinder's stop function, called before each frame is unwound (nptl/unwind.c's
     /// unwind_stop, with the chain and the end of the thread kept by us).
     ///
@@ -345,7 +342,7 @@ mod unwinding {
         // SAFETY: `g` is the running thread, live; only plain fields are read.
         let (chain, low, high) = unsafe { ((*g).cancel.chain, (*g).stack_low, (*g).stack_low + (*g).stack_size) };
         // SAFETY: a registered buffer lives in a frame not yet unwound.
-        if !chain.is_null() && (end || cfa >= demangle(unsafe { (*chain).jump[JB_RSP] })) {
+        if !chain.is_null() && (end || cfa >= crate::runtime::glibc_cancel_bits::demangle(unsafe { (*chain).jump[JB_RSP] })) {
             // SAFETY: the buffer's frame is still on the stack (this frame is its callee or
             // the buffer's own frame is next), and __sigsetjmp filled it.
             unsafe { long_jump(chain) }
@@ -424,8 +421,15 @@ unsafe fn unwind(g: *mut Green) -> ! {
 pub unsafe fn unwind_next(buf: *mut UnwindBuf) -> bool {
     // SAFETY: hub thread (caller).
     let Some(g) = (unsafe { current_green() }) else { return false };
+    // The unwind may be glibc's, acting on a request lent to it (cancel_glibc.rs): from
+    // here on the thread is ending, cancelled, our way.
+    super::glibc_cancel_bits::disarm();
     // SAFETY: `g` is live; `buf` readable (caller); then on `g` as `end` requires.
     unsafe {
+        if !(*g).cancel.exiting {
+            (*g).cancel.exiting = true;
+            (*g).retval = CANCELED;
+        }
         (*g).cancel.chain = (*buf).prev;
         unwind(g)
     }

@@ -34,6 +34,9 @@ pub struct Cancel {
     pub exiting: bool,
     /// The newest `pthread_cleanup_push` buffer still registered.
     pub chain: *mut UnwindBuf,
+    /// The stack pointer of the thread's entry frame when it called the start routine:
+    /// where glibc's own unwind ends (cancel_glibc.rs).
+    pub entry_sp: usize,
     /// The exception object of its forced unwind (glibc's `exc`), kept in place while the
     /// unwinder uses it.
     pub exception: UnwindException,
@@ -47,6 +50,7 @@ impl Cancel {
             requested: false,
             exiting: false,
             chain: core::ptr::null_mut(),
+            entry_sp: 0,
             exception: UnwindException { class: 0, cleanup: None, private: [0; 2] },
         }
     }

@@ -89,6 +89,8 @@ pub unsafe fn spawn(
         // SAFETY: hub thread, `g` starting; `resolver` outlives it (run_exit_destructors
         // runs in this frame or deeper).
         unsafe { state::rt().slots.adopt_resolver(&mut resolver) };
+        // SAFETY: `g` is live (as above); where glibc's unwind of it ends (cancel_glibc.rs).
+        unsafe { (*g).cancel.entry_sp = crate::sys::raw::stack_pointer() };
         // SAFETY: hub thread, outside handlers; `g` runs (signals handed to it come first).
         unsafe { sigroute::run_pending(g) };
         let retval = start(arg_address as *mut c_void);
@@ -306,6 +308,8 @@ unsafe fn run(g: *mut Green) {
     // SAFETY: hub thread; only `g` runs next.
     unsafe { tls::activate(g) };
     let result = coroutine.resume(());
+    // A cancellation request lent to glibc (cancel_glibc.rs) is the thread's alone.
+    super::glibc_cancel_bits::disarm();
     // SAFETY: hub thread; re-fetched: the thread ran meanwhile.
     let rt = unsafe { state::rt() };
     // SAFETY: the root's record lives as long as the runtime.

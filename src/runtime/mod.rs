@@ -17,7 +17,8 @@
 //!    reads), `stackmem` (stack memory counters), `detect` (runtimes that cannot be
 //!    greened, found at start), `wait_leave` (how a parked thread's wait unlinks itself
 //!    before a handler or its end runs on its stack), `thread_slots` (errno and the
-//!    resolver state: libc's per-thread words each green thread keeps its own value of).
+//!    resolver state: libc's per-thread words each green thread keeps its own value of),
+//!    `glibc_cancel_bits` (glibc's cancellation words, lent to one green thread at a time).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -40,7 +41,8 @@
 //!    fd is, the plan for a call on it).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
 //! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
-//!    and points; `root_exit`, the main thread's end by glibc's unwinding, below it), `io`
+//!    and points; `root_exit`, the main thread's end by glibc's unwinding, below it;
+//!    `cancel_glibc`, a request glibc's own cancellation points act on, above it), `io`
 //!    (fd waits; `direct_wait`, a lone thread's wait in ppoll, below it), `waitqueue`
 //!    (waits on an address), `join`, `child`,
 //!    `offload` (a call on a worker), `fork` (a hub for a forked child), `preempt` (the
@@ -50,6 +52,8 @@
 //!    the runtime imports it.
 
 pub mod cancel;
+#[cfg(target_arch = "x86_64")]
+mod cancel_glibc;
 mod backtrace;
 mod cancel_state;
 pub mod child;
@@ -59,6 +63,7 @@ mod deadlock;
 mod detect;
 mod direct_wait;
 mod fdclass;
+mod glibc_cancel_bits;
 pub mod fdtable;
 mod fork;
 pub mod green;

@@ -286,6 +286,11 @@ pub extern "C" fn preempted(pc: usize) {
     // SAFETY: hub thread, no signal handler running (checked), and the interrupted code is
     // the program's own: it holds no lock of ours or of the C library.
     unsafe { yield_polling() };
+    // SAFETY: as above: back to the program's code, in no hook, holding no runtime link.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        super::cancel_glibc::arm_if_due()
+    };
 }
 
 /// The fair path: a hook that the program may call in a loop without ever parking (a

@@ -96,7 +96,7 @@ mod landing {
     /// Reached only from green_root_landing, on the root, once glibc unwound it.
     unsafe extern "C" fn ended() -> ! {
         // SAFETY: the descriptor's `result` word, which glibc set before unwinding.
-        let retval = unsafe { *((super::descriptor() + super::RESULT) as *const *mut c_void) };
+        let retval = unsafe { *((crate::runtime::root_exit::descriptor() + crate::runtime::root_exit::RESULT) as *const *mut c_void) };
         crate::runtime::tsd::run_root_destructors();
         // SAFETY: hub thread, on the root, whose frames are all unwound (no Drop values).
         unsafe { green::exit_current(retval) }
@@ -126,7 +126,7 @@ unsafe fn redirect_start() -> bool {
         while !(*buf.add(PREV) as *mut usize).is_null() {
             buf = *buf.add(PREV) as *mut usize;
         }
-        *buf.add(JB_PC) = mangle(landing::green_root_landing as *const () as usize);
+        *buf.add(JB_PC) = super::glibc_cancel_bits::mangle(landing::green_root_landing as *const () as usize);
     }
     DONE.store(true, Ordering::Relaxed);
     true
@@ -135,15 +135,6 @@ unsafe fn redirect_start() -> bool {
 #[cfg(not(target_arch = "x86_64"))]
 unsafe fn redirect_start() -> bool {
     false
-}
-
-/// glibc's PTR_MANGLE with the guard at %fs:0x30.
-#[cfg(target_arch = "x86_64")]
-fn mangle(value: usize) -> usize {
-    let guard: usize;
-    // SAFETY: reads the TCB's pointer_guard word, the same in every green thread's copy.
-    unsafe { core::arch::asm!("mov {}, fs:[0x30]", out(reg) guard, options(nostack, readonly, preserves_flags)) };
-    (value ^ guard).rotate_left(0x11)
 }
 
 /// pthread_exit on the root: glibc's unwind, then the landing. Where that cannot be, the

@@ -27,6 +27,23 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// The caller's stack pointer (for a frame that stays put, the value it has at its calls).
+#[inline(always)]
+pub fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: copying rsp has no side effects.
+    unsafe {
+        asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: copying sp has no side effects.
+    unsafe {
+        asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
+    sp
+}
+
 /// Who this OS thread is, in one instruction: glibc's THREAD_SELF, the address of its
 /// thread descriptor. It equals the thread pointer of every thread glibc made, and stays the
 /// hub thread's own while %fs points at a green thread's TLS copy (runtime/tls_area.rs).
