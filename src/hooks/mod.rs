@@ -38,6 +38,7 @@ mod resolve;
 mod select;
 mod sendfile;
 mod signal;
+mod sigjmp;
 mod sigsend;
 mod sigwait;
 mod sleep;

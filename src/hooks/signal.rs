@@ -27,7 +27,8 @@ extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mu
         runtime::offload::poke_hub();
         return;
     }
-    let _depth = on_hub_thread.then(signal_depth::enter);
+    // SAFETY: the kernel's ucontext for this delivery (or null).
+    let _depth = on_hub_thread.then(|| signal_depth::enter(crate::sys::raw::stack_pointer(), unsafe { stack_low(context) }));
     if on_hub_thread {
         pending_signals::note(signal, handler.restarts());
         // If the hub is not in epoll_wait right now it soon will be; this makes that wait
@@ -37,6 +38,23 @@ extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mu
     handlers::delivered(signal, handler);
     // SAFETY: the program's handler for this signal, with the kernel's own arguments.
     unsafe { handler.call(signal, info, context) };
+}
+
+/// The lowest address of the stack this handler runs on when it is the alternate signal
+/// stack (the kernel saves its bounds in the context), else 0.
+///
+/// # Safety
+/// `context` is null or the kernel's ucontext for this delivery.
+unsafe fn stack_low(context: *mut c_void) -> usize {
+    // SAFETY: the kernel's ucontext (caller); only its uc_stack is read.
+    let Some(context) = (unsafe { (context as *const libc::ucontext_t).as_ref() }) else { return 0 };
+    let (base, size) = (context.uc_stack.ss_sp as usize, context.uc_stack.ss_size);
+    let here = crate::sys::raw::stack_pointer();
+    if here >= base && here < base.wrapping_add(size) {
+        base
+    } else {
+        0
+    }
 }
 
 /// Whether the handler runs in the running green thread now: it accepts the signal and no

@@ -119,6 +119,8 @@ pub use deadlock::set_rwlock_holders;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
 pub use poller::INTERNAL_FD_FLOOR;
+#[cfg(target_arch = "x86_64")]
+pub use glibc_cancel_bits::demangle as demangle_pointer;
 pub use signals::{bit, pending_signals, SigSet};
 pub use state::{on_hub, on_hub_thread, rt, started};
 

@@ -54,11 +54,21 @@ pub mod pending_signals {
     }
 }
 
-/// How many signal handlers are running on the hub thread (they nest).
+/// How many signal handlers are running on the hub thread (they nest), and where each
+/// one's frames lie, so that a longjmp out of handlers (hooks/sigjmp.rs) can tell which
+/// it left.
 pub mod signal_depth {
     use core::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Deeper nesting than this is counted but not placed: a jump never leaves those.
+    const PLACED: usize = 32;
+
     static DEPTH: AtomicUsize = AtomicUsize::new(0);
+    /// Per level: the stack pointer where the handler was entered, and the lowest address
+    /// of the stack it runs on (the alternate signal stack's base; 0 when it runs on the
+    /// interrupted stack, whose frames all lie above a handler's).
+    static ENTRY: [AtomicUsize; PLACED] = [const { AtomicUsize::new(0) }; PLACED];
+    static LOW: [AtomicUsize; PLACED] = [const { AtomicUsize::new(0) }; PLACED];
 
     /// Whether a handler is running on the hub thread now.
     #[inline(always)]
@@ -66,10 +76,32 @@ pub mod signal_depth {
         DEPTH.load(Ordering::Relaxed) != 0
     }
 
-    /// Counts one handler in until the guard drops.
-    pub fn enter() -> Guard {
-        DEPTH.fetch_add(1, Ordering::Relaxed);
+    /// Counts one handler in until the guard drops; it runs from `entry_sp` down, on a
+    /// stack whose lowest address is `low`.
+    pub fn enter(entry_sp: usize, low: usize) -> Guard {
+        let level = DEPTH.fetch_add(1, Ordering::Relaxed);
+        if level < PLACED {
+            ENTRY[level].store(entry_sp, Ordering::Relaxed);
+            LOW[level].store(low, Ordering::Relaxed);
+        }
         Guard
+    }
+
+    /// A jump to a frame whose stack pointer is `target` is about to leave every handler
+    /// whose own frames do not hold that frame: they count out (their guards never drop).
+    /// True when it left any.
+    pub fn leave_for(target: usize) -> bool {
+        let before = DEPTH.load(Ordering::Relaxed);
+        let mut depth = before;
+        while depth > 0 && depth <= PLACED {
+            let (entry, low) = (ENTRY[depth - 1].load(Ordering::Relaxed), LOW[depth - 1].load(Ordering::Relaxed));
+            if target >= low && target < entry {
+                break;
+            }
+            depth -= 1;
+        }
+        DEPTH.store(depth, Ordering::Relaxed);
+        depth != before
     }
 
     pub struct Guard;

@@ -66,6 +66,18 @@ pub unsafe fn resync_kernel_mask() {
     unsafe { sync_kernel_mask() };
 }
 
+/// Writes the real mask again whatever was applied last: the kernel's mask changed behind
+/// the runtime's back (a jump out of a handler the kernel ran leaves that handler's mask).
+///
+/// # Safety
+/// Hub thread only, outside handlers.
+pub unsafe fn rewrite_kernel_mask() {
+    // SAFETY: hub thread (caller); the borrow ends before the system call.
+    let counts = unsafe { &mut rt().signal_counts };
+    counts.applied = counts.kernel_mask();
+    kernel_mask(libc::SIG_SETMASK, Some(counts.applied));
+}
+
 /// Sets `g`'s mask (less what may never be blocked) and returns the old one.
 ///
 /// # Safety

@@ -239,6 +239,10 @@ real_fns! {
     fn timer_settime(id: libc::timer_t, flags: c_int, new: *const libc::itimerspec, old: *mut libc::itimerspec) -> c_int;
     fn timer_gettime(id: libc::timer_t, current: *mut libc::itimerspec) -> c_int;
     fn timer_getoverrun(id: libc::timer_t) -> c_int;
+    fn siglongjmp(env: *mut c_void, value: c_int) -> ();
+    fn longjmp(env: *mut c_void, value: c_int) -> ();
+    fn _longjmp(env: *mut c_void, value: c_int) -> ();
+    fn __longjmp_chk(env: *mut c_void, value: c_int) -> ();
 }
 
 real_variadic_fns! {
