@@ -7,13 +7,15 @@
  *   execstack MODULE stacks    threads made before the dlopen (waiting, one with a stack
  *                              size of its own, stacks of ended threads that get reused)
  *                              and after it run the module's trampoline on their stacks
- *   execstack MODULE handler   the same with a SIGSEGV handler installed: it never runs
  *   execstack MODULE heap      after the switch, a thread calls code on a non-executable
  *                              heap page: SIGSEGV
  *   execstack MODULE null      after the switch, a thread calls a null function pointer:
  *                              SIGSEGV
  *   execstack MODULE early     no dlopen: a thread calls code copied onto its own stack,
  *                              which is not executable: SIGSEGV
+ *
+ * With a third argument "handler" a SIGSEGV handler is installed that says it ran and exits
+ * with status 3: it never runs in "stacks", and runs for the faults of the others.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -51,7 +53,6 @@ static void *runner(void *arg)
 
 static void *ender(void *arg)
 {
-    pthread_barrier_wait(&started);
     return arg;
 }
 
@@ -100,19 +101,10 @@ static void on_segv(int sig)
     _exit(3);
 }
 
-/* Ended threads leave their stacks for reuse; the waiters and the sized one keep theirs. */
+/* The waiters and the sized one keep their stacks; then ended threads leave theirs for
+ * reuse after the switch. */
 static void before(pthread_t *waiters, pthread_t *sized)
 {
-    pthread_t ended[ENDED];
-    pthread_barrier_init(&started, NULL, ENDED + 1);
-    for (int i = 0; i < ENDED; i++)
-        if (pthread_create(&ended[i], NULL, ender, (void *)(intptr_t)i) != 0)
-            DIE("pthread_create");
-    pthread_barrier_wait(&started);
-    for (int i = 0; i < ENDED; i++)
-        join_value(ended[i]);
-    pthread_barrier_destroy(&started);
-
     pthread_barrier_init(&started, NULL, WAITERS + 2);
     pthread_barrier_init(&go, NULL, WAITERS + 2);
     for (int i = 0; i < WAITERS; i++)
@@ -126,6 +118,13 @@ static void before(pthread_t *waiters, pthread_t *sized)
     pthread_attr_destroy(&attr);
     pthread_barrier_wait(&started);
     puts("threads waiting");
+
+    pthread_t ended[ENDED];
+    for (int i = 0; i < ENDED; i++)
+        if (pthread_create(&ended[i], NULL, ender, (void *)(intptr_t)i) != 0)
+            DIE("pthread_create");
+    for (int i = 0; i < ENDED; i++)
+        join_value(ended[i]);
 }
 
 static void stacks(const char *module)
@@ -134,10 +133,14 @@ static void stacks(const char *module)
     before(waiters, &sized);
     load(module);
     printf("main: %d\n", tryme(1));
-    for (int i = 0; i < ENDED + 2; i++)
+    /* The first runs alone; the next ones reuse the stacks of ended threads. */
+    for (int i = 0; i < ENDED + 2; i++) {
         if (pthread_create(&after[i], NULL, runner, (void *)(intptr_t)(30 + i)) != 0)
             DIE("pthread_create");
-    for (int i = 0; i < ENDED + 2; i++)
+        if (i == 0)
+            printf("after 0: %d\n", join_value(after[0]));
+    }
+    for (int i = 1; i < ENDED + 2; i++)
         printf("after %d: %d\n", i, join_value(after[i]));
     pthread_barrier_wait(&go);
     for (int i = 0; i < WAITERS; i++)
@@ -168,16 +171,14 @@ static void crash(const char *module, const char *what)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: execstack MODULE stacks|handler|heap|null|early\n");
+    if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "handler") != 0)) {
+        fprintf(stderr, "usage: execstack MODULE stacks|heap|null|early [handler]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IONBF, 0);
-    const char *what = argv[2];
-    if (strcmp(what, "handler") == 0) {
+    if (argc == 4)
         signal(SIGSEGV, on_segv);
-        what = "stacks";
-    }
+    const char *what = argv[2];
     if (strcmp(what, "stacks") == 0) {
         stacks(argv[1]);
     } else if (strcmp(what, "early") == 0) {
