@@ -233,7 +233,7 @@ impl MapsScan {
 
 #[cfg(test)]
 mod tests {
-    use super::MapsScan;
+    use crate::runtime::execstack::MapsScan;
 
     const MAPS: &[u8] = b"55d0c0000000-55d0c0001000 r--p 00000000 fe:00 12 /usr/bin/x\n\
 7fffbb792000-7fffbb7b2000 rwxp 00000000 00:00 0                          [stack]\n\
