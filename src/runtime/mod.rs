@@ -35,7 +35,8 @@
 //!    (masks per green thread, where and when a handler runs), `condwait` (condition
 //!    waiters a handler took out of their queue), `deadlock`, `watchdog` (a thread that
 //!    ran too long without a switch: captured by the tick, printed here), `overflow` (the
-//!    stack overflow message), `introspect` (the table `green ps` reads), `stats` (what
+//!    stack overflow message; `execstack`, green stacks made executable when glibc makes
+//!    thread stacks so, below it), `introspect` (the table `green ps` reads), `stats` (what
 //!    GREEN_STATS adds), `reclaim` (freeing a record),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
 //!    fd is, the plan for a call on it).
@@ -62,6 +63,7 @@ pub mod condwait;
 mod deadlock;
 mod detect;
 mod direct_wait;
+mod execstack;
 mod fdclass;
 mod glibc_cancel_bits;
 pub mod fdtable;

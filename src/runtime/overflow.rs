@@ -15,7 +15,8 @@
 //! then the program's handler runs if it has one (as it would natively), else the default
 //! action goes back in the kernel and the handler returns: the faulting instruction runs
 //! again and the process dies of SIGSEGV with its core, as natively. Any other fault goes to
-//! the program's action the same way.
+//! the program's action the same way, except code run on a green stack after glibc made
+//! stacks executable: execstack.rs makes the stacks executable and the code runs again.
 
 use super::program_action::ProgramAction;
 use super::signals::running;
@@ -46,6 +47,7 @@ static DEFAULT_STACK: AtomicUsize = AtomicUsize::new(0);
 /// Hub thread, at start, before the program runs threads.
 pub unsafe fn install(default_stack: usize) {
     DEFAULT_STACK.store(default_stack, Relaxed);
+    super::execstack::note_native_stack();
     // SAFETY: hub thread at start (caller).
     if !unsafe { give_alt_stack() } {
         return;
@@ -112,6 +114,10 @@ pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut
 extern "C" fn on_fault(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
     // SAFETY: the kernel passes a valid siginfo and ucontext to an SA_SIGINFO handler.
     let (code, address, sp) = unsafe { ((*info).si_code, (*info).si_addr() as usize, stack_pointer(context)) };
+    // SAFETY: our handler, with the kernel's arguments.
+    if unsafe { super::execstack::retry(info, context) } {
+        return; // the stack is executable now: the instruction runs again
+    }
     if code > 0 && super::state::on_hub_thread() {
         let g = running::thread() as *const Green;
         // SAFETY: the running thread's record is live while it runs, and the hub thread

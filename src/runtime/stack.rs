@@ -24,8 +24,16 @@
 //! corrupts what lies below it exactly as it would natively. That is the one place where
 //! the guard-page half of the contract rests on the program (POSIX makes the program
 //! responsible for such a stack, and for its size of at least PTHREAD_STACK_MIN).
+//!
+//! Executable stacks: once glibc has made thread stacks executable (a dlopen'd module's
+//! PT_GNU_STACK asked for it), execstack.rs says so with [`make_executable`] and mprotects
+//! the live stacks itself; from then on a stack is mapped with PROT_EXEC, and one taken
+//! from the pool is made executable first (glibc's `_dl_make_stacks_executable` changes
+//! its cached stacks at once; ours are changed as they are reused). As in glibc, the guard
+//! page keeps no access and a stack the program supplied is left as it is.
 
 use crate::sys::raw;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use corosensei::stack::{Stack, StackPointer};
 use rustix::mm::{mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
 
@@ -33,6 +41,27 @@ use rustix::mm::{mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, Prot
 const HOT_STACKS: usize = 64;
 /// Pooled stacks kept at all; more are unmapped.
 const MAX_POOLED: usize = 4096;
+
+/// Stacks are made executable (see the module doc): set once, never cleared.
+static EXECUTABLE: AtomicBool = AtomicBool::new(false);
+
+/// From now on every stack we hand out is executable. Async-signal-safe.
+pub fn make_executable() {
+    EXECUTABLE.store(true, Relaxed);
+}
+
+/// Makes `[low, low + len)` readable, writable and executable, as glibc's
+/// `__nptl_change_stack_perm` does; whether the kernel agreed. Async-signal-safe (one raw
+/// system call).
+///
+/// # Safety
+/// `[low, low + len)` is the usable part of a stack we mapped, which is still mapped.
+pub unsafe fn protect_executable(low: usize, len: usize) -> bool {
+    let prot = (libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) as usize;
+    // SAFETY: changes only the protection of our own stack's usable part (caller), adding
+    // rights: no access that was allowed is taken away.
+    unsafe { raw::syscall6(libc::SYS_mprotect, [low, len, prot, 0, 0, 0]) == 0 }
+}
 
 pub struct GreenStack {
     /// Lowest address of the mapping (the guard page), or of the caller's memory.
@@ -42,6 +71,8 @@ pub struct GreenStack {
     /// Whether we mapped it (and so may pool or unmap it), or the program supplied it
     /// through pthread_attr_setstack.
     ours: bool,
+    /// Made executable by us (mapped so, or changed when taken from the pool).
+    executable: bool,
 }
 
 // SAFETY: `base` and `limit` describe memory that stays mapped and unused by anything else
@@ -97,7 +128,7 @@ impl StackPool {
         let size = size.map_or(self.default_size, round_to_pages);
         if size == self.default_size {
             if let Some(stack) = self.pooled.pop() {
-                return Some(stack);
+                return self.executable_if_due(stack);
             }
         }
         self.map(size)
@@ -109,7 +140,26 @@ impl StackPool {
     /// first frame is built at the top.
     pub fn borrowed(low: usize, len: usize) -> GreenStack {
         let top = (low + len) & !15;
-        GreenStack { low, len: top.saturating_sub(low), ours: false }
+        GreenStack { low, len: top.saturating_sub(low), ours: false, executable: false }
+    }
+
+    /// A pooled stack as stacks are made now: executable once they are executable (the
+    /// handler may have made it so already: mprotect again costs one system call once).
+    /// When the kernel refuses, the stack is unmapped and a fresh one mapped instead.
+    fn executable_if_due(&mut self, mut stack: GreenStack) -> Option<GreenStack> {
+        if stack.executable || !EXECUTABLE.load(Relaxed) {
+            return Some(stack);
+        }
+        let (low, len) = stack.usable();
+        // SAFETY: the usable part of a pooled stack of ours, mapped, on which nothing runs.
+        if unsafe { protect_executable(low, len) } {
+            stack.executable = true;
+            return Some(stack);
+        }
+        super::stackmem::mapped(stack.len, false);
+        // SAFETY: our own pooled mapping, which nothing runs on or refers to.
+        let _ = unsafe { munmap(stack.low as *mut _, stack.len) };
+        self.map(len)
     }
 
     pub fn give_back(&mut self, stack: GreenStack) {
@@ -134,15 +184,12 @@ impl StackPool {
     fn map(&mut self, size: usize) -> Option<GreenStack> {
         let guard = page_size();
         let len = size.checked_add(guard)?;
+        let executable = EXECUTABLE.load(Relaxed);
+        let prot = if executable { ProtFlags::READ | ProtFlags::WRITE | ProtFlags::EXEC } else { ProtFlags::READ | ProtFlags::WRITE };
         // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing aliases
         // nothing. NORESERVE: an 8 MiB stack must not count 8 MiB against overcommit.
         let low = unsafe {
-            mmap_anonymous(
-                core::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE | MapFlags::NORESERVE | MapFlags::STACK,
-            )
+            mmap_anonymous(core::ptr::null_mut(), len, prot, MapFlags::PRIVATE | MapFlags::NORESERVE | MapFlags::STACK)
         }
         .ok()? as usize;
         // SAFETY: the first page of our own fresh mapping, which holds nothing yet.
@@ -156,7 +203,7 @@ impl StackPool {
             }
         }
         super::stackmem::mapped(len, true);
-        Some(GreenStack { low, len, ours: true })
+        Some(GreenStack { low, len, ours: true, executable })
     }
 }
 
