@@ -91,13 +91,13 @@ unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
     }
     let mut detach_state = 0;
     let mut size = 0usize;
-    let mut address: *mut c_void = core::ptr::null_mut();
     // SAFETY: an initialised attr (caller); the outputs are our locals.
     unsafe {
         pthread_attr_getdetachstate(attr, &mut detach_state);
         libc::pthread_attr_getstacksize(attr, &mut size);
-        pthread_attr_getstackaddr(attr, &mut address);
     }
+    // SAFETY: as above.
+    let address = unsafe { stack_address(attr) };
     let detached = detach_state == libc::PTHREAD_CREATE_DETACHED;
     let request = if !address.is_null() {
         // glibc's stackaddr is the top of the stack.
@@ -108,6 +108,18 @@ unsafe fn read_attr(attr: *const libc::pthread_attr_t) -> (StackRequest, bool) {
         StackRequest::Size(size)
     };
     (request, detached)
+}
+
+/// The stack address pthread_attr_setstack gave `attr` (its top), or null: exact, unlike
+/// pthread_attr_getstack, which derives an address from the size.
+///
+/// # Safety
+/// `attr` is an attribute object pthread_attr_init set up.
+pub(super) unsafe fn stack_address(attr: *const libc::pthread_attr_t) -> *mut c_void {
+    let mut address: *mut c_void = core::ptr::null_mut();
+    // SAFETY: an initialised attr (caller); the output is our local.
+    unsafe { pthread_attr_getstackaddr(attr, &mut address) };
+    address
 }
 
 fn glibc_default_stack_size() -> usize {

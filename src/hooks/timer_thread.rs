@@ -199,7 +199,7 @@ unsafe fn notification_attr(attr: *mut libc::pthread_attr_t, program: *const lib
             libc::pthread_attr_getschedpolicy(program, &mut policy);
             libc::pthread_attr_getschedparam(program, &mut param);
             libc::pthread_attr_getinheritsched(program, &mut inherit);
-            if has_stack_address(program) {
+            if !super::thread::stack_address(program).is_null() {
                 libc::pthread_attr_setstack(attr, address, size);
             } else {
                 libc::pthread_attr_setstacksize(attr, size);
@@ -212,21 +212,6 @@ unsafe fn notification_attr(attr: *mut libc::pthread_attr_t, program: *const lib
     }
     // SAFETY: initialised above.
     unsafe { set_detached_all_blocked(attr) };
-}
-
-/// Whether the program set a stack address (pthread_attr_setstack): deprecated but exact,
-/// unlike pthread_attr_getstack, which derives an address from the size.
-///
-/// # Safety
-/// `attr` is initialised.
-unsafe fn has_stack_address(attr: *const libc::pthread_attr_t) -> bool {
-    extern "C" {
-        fn pthread_attr_getstackaddr(attr: *const libc::pthread_attr_t, addr: *mut *mut c_void) -> c_int;
-    }
-    let mut address: *mut c_void = core::ptr::null_mut();
-    // SAFETY: an initialised attribute (caller) and our local.
-    unsafe { pthread_attr_getstackaddr(attr, &mut address) };
-    !address.is_null()
 }
 
 /// What a notification thread runs: the program's function with its value.
@@ -306,12 +291,7 @@ const ONE_NANOSECOND: libc::itimerspec =
 unsafe fn settime(fd: c_int, flags: c_int, new: *const libc::itimerspec, old: *mut libc::itimerspec) -> c_int {
     let args = [fd as usize, flags as usize, new as usize, old as usize, 0, 0];
     // SAFETY: the kernel reads `new` and writes `old` when not null (caller).
-    let r = unsafe { raw::syscall6(libc::SYS_timerfd_settime, args) };
-    if r < 0 {
-        errno::fail(-r as c_int)
-    } else {
-        0
-    }
+    errno::from_syscall(unsafe { raw::syscall6(libc::SYS_timerfd_settime, args) })
 }
 
 /// # Safety
@@ -336,12 +316,7 @@ pub unsafe extern "C" fn timer_settime(
 pub unsafe extern "C" fn timer_gettime(id: libc::timer_t, current: *mut libc::itimerspec) -> c_int {
     let ours = with_timer(id, |timer| {
         // SAFETY: a live record; the kernel writes the program's itimerspec (EFAULT if bad).
-        let r = unsafe { raw::syscall6(libc::SYS_timerfd_gettime, [(*timer).timerfd as usize, current as usize, 0, 0, 0, 0]) };
-        if r < 0 {
-            errno::fail(-r as c_int)
-        } else {
-            0
-        }
+        errno::from_syscall(unsafe { raw::syscall6(libc::SYS_timerfd_gettime, [(*timer).timerfd as usize, current as usize, 0, 0, 0, 0]) })
     });
     // SAFETY: not ours: glibc's to judge.
     ours_or(ours, || unsafe { real::timer_gettime(id, current) })

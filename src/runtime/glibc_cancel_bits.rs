@@ -44,15 +44,6 @@ mod x86_64 {
         value.rotate_right(0x11) ^ pointer_guard()
     }
 
-    /// The OS thread's descriptor (`THREAD_SELF`, %fs:0x10, the same in every TLS copy).
-    fn descriptor() -> usize {
-        let descriptor: usize;
-        // SAFETY: reads the TCB's `header.self` word, which glibc sets up for every thread
-        // and every green thread's TLS copy keeps.
-        unsafe { core::arch::asm!("mov {}, fs:[0x10]", out(reg) descriptor, options(nostack, readonly, preserves_flags)) };
-        descriptor
-    }
-
     /// `%fs:cleanup_jmp_buf`: glibc reads it %fs-relative (THREAD_GETMEM), so in the running
     /// green thread's TLS copy when it has one.
     fn running_buf() -> usize {
@@ -77,7 +68,7 @@ mod x86_64 {
         if ARMED.swap(true, Relaxed) {
             disarm_words();
         }
-        let pd = descriptor();
+        let pd = crate::sys::raw::thread_self();
         // SAFETY: the live descriptor's words; only the hub thread changes them while green
         // threads run (the root's own changes happen on the root, never armed).
         unsafe {
@@ -101,7 +92,7 @@ mod x86_64 {
 
     #[cold]
     fn disarm_words() {
-        let pd = descriptor();
+        let pd = crate::sys::raw::thread_self();
         // SAFETY: as in `arm`; glibc may have added EXITING and the async type on acting,
         // which go with the rest.
         unsafe {

@@ -46,14 +46,10 @@ const ASYNCHRONOUS: i32 = 2;
 const JB_PC: usize = 7;
 const PREV: usize = 9;
 
-/// The OS thread's glibc descriptor (`THREAD_SELF`, %fs:0x10), the root's.
+/// The OS thread's glibc descriptor (`THREAD_SELF`), the root's.
 #[cfg(target_arch = "x86_64")]
 fn descriptor() -> usize {
-    let descriptor: usize;
-    // SAFETY: reads the TCB's `header.self` word, which glibc sets up for every thread and
-    // every green thread's TLS copy keeps (ARCHITECTURE.md, glibc's thread descriptor).
-    unsafe { core::arch::asm!("mov {}, fs:[0x10]", out(reg) descriptor, options(nostack, readonly, preserves_flags)) };
-    descriptor
+    crate::sys::raw::thread_self()
 }
 
 /// glibc's `cancelhandling` word of the root.

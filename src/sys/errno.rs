@@ -19,3 +19,14 @@ pub fn fail<T: From<i8>>(value: i32) -> T {
     set(value);
     T::from(-1)
 }
+
+/// A raw system call's result (the kernel's -errno on failure) in the C convention: 0, or -1
+/// with errno set.
+#[inline]
+pub fn from_syscall(result: isize) -> i32 {
+    if result < 0 {
+        fail(-result as i32)
+    } else {
+        0
+    }
+}
