@@ -23,7 +23,6 @@ mod hooks;
 static START: extern "C" fn() = {
     extern "C" fn start() {
         runtime::start();
-        runtime::set_rwlock_holders(hooks::rwlock_holders);
         runtime::sud::set_router(hooks::raw_syscall_routed, hooks::raw_syscall_route);
     }
     start

@@ -20,7 +20,7 @@ use super::offload::offloaded;
 use crate::runtime::io as green_io;
 use crate::runtime::{on_hub, rt};
 use crate::sys::{errno, raw, real};
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_int, c_void, CStr};
 
 /// Whether a regular-file call on the hub thread should take the path above.
 #[inline(always)]
@@ -47,13 +47,14 @@ unsafe fn read_cached(fd: c_int, buf: *mut u8, len: usize, offset: i64) -> isize
     }
 }
 
-/// A read of `count` bytes at `offset` (None: at the file position, moving it).
-/// `plain` makes the ordinary call for a given buffer, length and offset.
+/// A read of `count` bytes at `offset` (None: at the file position, moving it), by the call
+/// `name` (what the diagnostics say it waits for). `plain` makes the ordinary call for a given buffer, length and offset.
 ///
 /// # Safety
 /// Hub thread only; `buf` and `count` are the program's read arguments, and `plain` makes
 /// the program's call on any part of them.
 unsafe fn read_regular(
+    name: &'static CStr,
     fd: c_int,
     buf: *mut u8,
     count: usize,
@@ -84,7 +85,7 @@ unsafe fn read_regular(
         }
         // The rest is not in memory: read it on a worker, as a blocking read would.
         // SAFETY: the hub thread; the buffer outlives the call, which waits for the worker.
-        let more = unsafe { offloaded(|| plain(rest, count - done, at)) };
+        let more = unsafe { offloaded(name, fd, || plain(rest, count - done, at)) };
         if more < 0 {
             return if done > 0 { done as isize } else { more };
         }
@@ -110,7 +111,7 @@ pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<i
         None => unsafe { real::read(fd, b as *mut c_void, n) },
     };
     // SAFETY: the hub thread (worth_it); the program's arguments.
-    Some(unsafe { read_regular(fd, buf as *mut u8, count, None, plain) })
+    Some(unsafe { read_regular(c"read", fd, buf as *mut u8, count, None, plain) })
 }
 
 /// # Safety
@@ -126,7 +127,7 @@ pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: usize, offs
     // SAFETY: part of the program's buffer, at the offset it asked for.
     let plain = |b: *mut u8, n, at: Option<i64>| unsafe { real::pread64(fd, b as *mut c_void, n, at.unwrap_or(offset)) };
     // SAFETY: the hub thread (worth_it); the program's arguments.
-    unsafe { read_regular(fd, buf as *mut u8, count, Some(offset), plain) }
+    unsafe { read_regular(c"pread", fd, buf as *mut u8, count, Some(offset), plain) }
 }
 
 /// # Safety
@@ -148,7 +149,7 @@ pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
         return call();
     }
     // SAFETY: the hub thread (worth_it); the call touches no memory of ours.
-    unsafe { offloaded(call) }
+    unsafe { offloaded(c"fsync", fd, call) }
 }
 
 /// # Safety
@@ -162,5 +163,5 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
         return call();
     }
     // SAFETY: the hub thread (worth_it); the call touches no memory of ours.
-    unsafe { offloaded(call) }
+    unsafe { offloaded(c"fdatasync", fd, call) }
 }

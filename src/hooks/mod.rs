@@ -60,7 +60,6 @@ mod sync_mutex_words;
 mod sync_once;
 mod sync_rwlock;
 mod sync_rwlock_state;
-pub(crate) use sync_rwlock_state::holders as rwlock_holders;
 pub(crate) use syscall_route::{raw_route as raw_syscall_route, raw_routed as raw_syscall_routed};
 mod sync_sem;
 mod thread;

@@ -23,16 +23,16 @@ fn h_errno_slot() -> *mut c_int {
     unsafe { __h_errno_location() }
 }
 
-/// Runs `call` on a worker (inline if none can be had), with errno and h_errno as it left
-/// them. The caller stays parked meanwhile, so whatever `call` reads stays in place.
+/// Runs `call`, the libc function `name`, on a worker (inline if none can be had), with
+/// errno and h_errno as it left them. The caller stays parked meanwhile, so whatever `call` reads stays in place.
 ///
 /// # Safety
 /// `call` may run on another OS thread: it makes one real libc call on the program's
 /// arguments and touches nothing green.
-unsafe fn offloaded<T: Copy>(_hub: Hub, mut call: impl FnMut() -> T) -> T {
+unsafe fn offloaded<T: Copy>(_hub: Hub, name: &'static CStr, mut call: impl FnMut() -> T) -> T {
     // SAFETY: hub thread (`_hub`), and `call` may run anywhere (caller). The slot read is
     // the worker's own h_errno, right after its call.
-    let (value, call_h_errno) = unsafe { super::offload::offloaded(|| (call(), *h_errno_slot())) };
+    let (value, call_h_errno) = unsafe { super::offload::offloaded(name, -1, || (call(), *h_errno_slot())) };
     // SAFETY: the caller's own slot, on this thread.
     unsafe { *h_errno_slot() = call_h_errno };
     value
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn getaddrinfo(
         return unsafe { real::getaddrinfo(node, service, hints, res) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::getaddrinfo(node, service, hints, res)) }
+    unsafe { offloaded(hub, c"getaddrinfo", || real::getaddrinfo(node, service, hints, res)) }
 }
 
 /// # Safety
@@ -102,7 +102,7 @@ pub unsafe extern "C" fn getnameinfo(
         return unsafe { real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags)) }
+    unsafe { offloaded(hub, c"getnameinfo", || real::getnameinfo(addr, addr_len, host, host_len, serv, serv_len, flags)) }
 }
 
 /// # Safety
@@ -114,7 +114,7 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hosten
         return unsafe { real::gethostbyname(name) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::gethostbyname(name)) }
+    unsafe { offloaded(hub, c"gethostbyname", || real::gethostbyname(name)) }
 }
 
 /// # Safety
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, family: c_int) -> *
         return unsafe { real::gethostbyname2(name, family) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::gethostbyname2(name, family)) }
+    unsafe { offloaded(hub, c"gethostbyname2", || real::gethostbyname2(name, family)) }
 }
 
 /// # Safety
@@ -138,7 +138,7 @@ pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: libc::socklen_t
         return unsafe { real::gethostbyaddr(addr, len, family) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::gethostbyaddr(addr, len, family)) }
+    unsafe { offloaded(hub, c"gethostbyaddr", || real::gethostbyaddr(addr, len, family)) }
 }
 
 /// # Safety
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn gethostbyname_r(
         return unsafe { real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop)) }
+    unsafe { offloaded(hub, c"gethostbyname_r", || real::gethostbyname_r(name, ret, buf, buf_len, result, h_errnop)) }
 }
 
 /// # Safety
@@ -177,7 +177,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
         return unsafe { real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop)) }
+    unsafe { offloaded(hub, c"gethostbyname2_r", || real::gethostbyname2_r(name, family, ret, buf, buf_len, result, h_errnop)) }
 }
 
 /// # Safety
@@ -198,5 +198,5 @@ pub unsafe extern "C" fn gethostbyaddr_r(
         return unsafe { real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop) };
     };
     // SAFETY: only the real call, on the program's arguments.
-    unsafe { offloaded(hub, || real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop)) }
+    unsafe { offloaded(hub, c"gethostbyaddr_r", || real::gethostbyaddr_r(addr, len, family, ret, buf, buf_len, result, h_errnop)) }
 }

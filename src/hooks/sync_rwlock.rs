@@ -60,7 +60,7 @@ type RwLock = *mut libc::pthread_rwlock_t;
 fn rdlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
     let hub = r.hub();
     let address = r.address();
-    if r.peek(|s| s.writer) == hub.my_owner_tag() {
+    if r.peek(|s| s.held.writer) == hub.my_owner_tag() {
         return libc::EDEADLK;
     }
     let mut nap = FIRST_NAP_NS;
@@ -69,7 +69,7 @@ fn rdlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
         if !defer {
             match r.glibc_tryrdlock() {
                 0 => {
-                    r.state(|s| s.readers += 1);
+                    r.state(|s| s.held.readers += 1);
                     return 0;
                 }
                 libc::EAGAIN => {
@@ -85,12 +85,12 @@ fn rdlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
         }
         // Someone green will hand the lock over (a holder's unlock, a waiting writer's unlock
         // or timeout); otherwise a foreign thread holds it and we must look again ourselves.
-        let foreign = r.state(|s| {
+        let (foreign, holders) = r.state(|s| {
             s.readers_waiting += 1;
-            s.writer == 0 && s.readers == 0 && s.writers_waiting == 0
+            (s.held.writer == 0 && s.held.readers == 0 && s.writers_waiting == 0, &s.held as *const _)
         });
         let wake_at = recheck_deadline(deadline, foreign, &mut nap);
-        let why = hub.wait(address, wake_at, WaitingOn::RwLock { address, write: false });
+        let why = hub.wait(address, wake_at, WaitingOn::RwLock { address, write: false, holders });
         r.state(|s| s.readers_waiting = s.readers_waiting.saturating_sub(1));
         if why == Wake::Handoff {
             // The read hold was taken for us and counted.
@@ -104,13 +104,13 @@ fn wrlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
     let hub = r.hub();
     let address = r.address();
     let me = hub.my_owner_tag();
-    if r.peek(|s| s.writer) == me {
+    if r.peek(|s| s.held.writer) == me {
         return libc::EDEADLK;
     }
     let mut nap = FIRST_NAP_NS;
     loop {
         if r.glibc_trywrlock() == 0 {
-            r.state(|s| s.writer = me);
+            r.state(|s| s.held.writer = me);
             return 0;
         }
         if passed(deadline) {
@@ -119,12 +119,12 @@ fn wrlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
             r.tidy();
             return libc::ETIMEDOUT;
         }
-        let foreign = r.state(|s| {
+        let (foreign, holders) = r.state(|s| {
             s.writers_waiting += 1;
-            s.writer == 0 && s.readers == 0
+            (s.held.writer == 0 && s.held.readers == 0, &s.held as *const _)
         });
         let wake_at = recheck_deadline(deadline, foreign, &mut nap);
-        let why = hub.wait(r.writers_key(), wake_at, WaitingOn::RwLock { address, write: true });
+        let why = hub.wait(r.writers_key(), wake_at, WaitingOn::RwLock { address, write: true, holders });
         r.state(|s| s.writers_waiting = s.writers_waiting.saturating_sub(1));
         if why == Wake::Handoff {
             // The write lock was taken for us and we are its recorded writer.
@@ -138,7 +138,7 @@ fn wrlock(r: GreenRwLock, deadline: Option<u64>) -> c_int {
 fn grant_writer(r: GreenRwLock) -> bool {
     r.hub().wake_one_with(r.writers_key(), |tag| {
         if r.glibc_trywrlock() == 0 {
-            r.state(|s| s.writer = tag);
+            r.state(|s| s.held.writer = tag);
             Wake::Handoff
         } else {
             // A foreign thread got there first: let the writer try (and nap) itself.
@@ -151,7 +151,7 @@ fn grant_writer(r: GreenRwLock) -> bool {
 fn grant_readers(r: GreenRwLock) -> usize {
     let grant_one = |_| {
         if r.glibc_tryrdlock() == 0 {
-            r.state(|s| s.readers += 1);
+            r.state(|s| s.held.readers += 1);
             Wake::Handoff
         } else {
             Wake::Ready
@@ -166,13 +166,13 @@ fn grant_readers(r: GreenRwLock) -> usize {
 
 /// No green writer holds the lock any more (or a writer gave up waiting): pass it on.
 fn dispatch(r: GreenRwLock, readers_first: bool) {
-    if r.peek(|s| s.writer) != 0 {
+    if r.peek(|s| s.held.writer) != 0 {
         return;
     }
     if readers_first && grant_readers(r) > 0 {
         return;
     }
-    if r.peek(|s| s.readers) == 0 && grant_writer(r) {
+    if r.peek(|s| s.held.readers) == 0 && grant_writer(r) {
         return;
     }
     if r.kind() == PREFER_WRITER_NONRECURSIVE && r.peek(|s| s.writers_waiting) > 0 {
@@ -184,14 +184,14 @@ fn dispatch(r: GreenRwLock, readers_first: bool) {
 fn release_write(r: GreenRwLock) -> c_int {
     let kind = r.kind();
     let readers_waiting = r.state(|s| {
-        s.writer = 0;
+        s.held.writer = 0;
         s.readers_waiting
     });
     if kind != PREFER_READER || readers_waiting == 0 {
         // Writer to writer: glibc's lock stays write-locked (same kernel tid), only the
         // green owner changes.
         if let Some(next) = r.hub().hand_over(r.writers_key()) {
-            r.state(|s| s.writer = next);
+            r.state(|s| s.held.writer = next);
             return 0;
         }
     }
@@ -202,7 +202,7 @@ fn release_write(r: GreenRwLock) -> c_int {
 }
 
 fn unlock(r: GreenRwLock) -> c_int {
-    let (writer, readers) = r.peek(|s| (s.writer, s.readers));
+    let (writer, readers) = r.peek(|s| (s.held.writer, s.held.readers));
     if writer == r.hub().my_owner_tag() {
         return release_write(r);
     }
@@ -212,8 +212,8 @@ fn unlock(r: GreenRwLock) -> c_int {
     }
     if readers > 0 {
         let last = r.state(|s| {
-            s.readers -= 1;
-            s.readers == 0
+            s.held.readers -= 1;
+            s.held.readers == 0
         });
         let result = r.glibc_unlock();
         if last {
@@ -238,7 +238,7 @@ fn tryrdlock(r: GreenRwLock) -> c_int {
     }
     let result = r.glibc_tryrdlock();
     if result == 0 {
-        r.state(|s| s.readers += 1);
+        r.state(|s| s.held.readers += 1);
     }
     result
 }
@@ -255,7 +255,7 @@ fn trywrlock(r: GreenRwLock) -> c_int {
     let result = r.glibc_trywrlock();
     if result == 0 {
         let me = r.hub().my_owner_tag();
-        r.state(|s| s.writer = me);
+        r.state(|s| s.held.writer = me);
     }
     result
 }

@@ -4,6 +4,7 @@
 //! the waiting and the handing over with these.
 
 use super::hub::{Hub, HubMap};
+use crate::runtime::green::RwLockHolders;
 use crate::sys::real;
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -114,35 +115,33 @@ fn probe_layout() -> bool {
 /// What the green world knows about one rwlock.
 #[derive(Default)]
 pub(super) struct State {
-    /// Owner tag of the green thread holding the write lock; 0 when none does.
-    pub(super) writer: i32,
-    /// Read holds taken by green threads.
-    pub(super) readers: u32,
+    /// The green writer's owner tag (0 when none) and the read holds green threads took.
+    pub(super) held: RwLockHolders,
     pub(super) readers_waiting: u32,
     pub(super) writers_waiting: u32,
 }
 
 impl State {
     fn idle(&self) -> bool {
-        self.writer == 0 && self.readers == 0 && self.readers_waiting == 0 && self.writers_waiting == 0
+        self.held.writer == 0 && self.held.readers == 0 && self.readers_waiting == 0 && self.writers_waiting == 0
     }
 }
 
 /// The side table, keyed by the rwlock's address: an entry only while a green thread holds
-/// the lock or waits for it.
-static TABLE: HubMap<State> = HubMap::new();
-
-/// Who holds the rwlock at `address` among green threads: the writer's owner tag (0 when
-/// none) and the read holds. For the deadlock report (runtime/deadlock.rs).
-pub(crate) fn holders(address: usize) -> (i32, u32) {
-    let Some(hub) = Hub::here() else { return (0, 0) };
-    TABLE.with(hub, |map| map.get(&address).map_or((0, 0), |s| (s.writer, s.readers)))
-}
+/// the lock or waits for it. Boxed, so that `held` stays in place while the map grows: a
+/// waiter's record points at it (`WaitingOn::RwLock`) for the deadlock report and `green ps`,
+/// and an entry with a waiter is never idle, so never dropped under it.
+static TABLE: HubMap<Box<State>> = HubMap::new();
 
 /// Drops what the side table knows about the rwlock at `address` (pthread_rwlock_init and
-/// _destroy on the hub thread).
+/// _destroy on the hub thread), unless a green thread waits for it: destroying a rwlock
+/// with waiters is undefined, and their records still point at the entry.
 pub(super) fn forget(hub: Hub, address: usize) {
-    TABLE.with(hub, |map| map.remove(&address));
+    TABLE.with(hub, |map| {
+        if map.get(&address).is_some_and(|s| s.readers_waiting == 0 && s.writers_waiting == 0) {
+            map.remove(&address);
+        }
+    });
 }
 
 /// A process-private rwlock on the hub thread, with glibc's layout as expected: one we
@@ -211,7 +210,8 @@ impl GreenRwLock {
         unsafe { real::pthread_rwlock_unlock(self.l) }
     }
 
-    /// Runs `f` on the side-table entry, made if missing. `f` must not park.
+    /// Runs `f` on the side-table entry, made if missing; `held` in it stays in place until
+    /// the entry is idle. `f` must not park.
     pub(super) fn state<R>(self, f: impl FnOnce(&mut State) -> R) -> R {
         TABLE.with(self.hub, |map| f(map.entry(self.address()).or_default()))
     }
@@ -228,7 +228,7 @@ impl GreenRwLock {
     pub(super) fn tidy(self) {
         let address = self.address();
         TABLE.with(self.hub, |map| {
-            if map.get(&address).is_some_and(State::idle) {
+            if map.get(&address).is_some_and(|s| s.idle()) {
                 map.remove(&address);
             }
         });

@@ -7,35 +7,14 @@
 //! A mutex's holder is the owner tag glibc's `__owner` word holds (the runtime's own
 //! `owner_tag`: the root's tid, or minus a green thread's id), read from the mutex itself
 //! (`__owner` is the third 32-bit word of `struct __pthread_mutex_s` on x86-64 and aarch64,
-//! hooks/sync_mutex.rs). A rwlock's is in the hooks' side table, which they let us ask
-//! through [`set_rwlock_holders`].
+//! hooks/sync_mutex.rs). A rwlock's is in the hooks' side table, which the waiter's record
+//! points at (`WaitingOn::RwLock`'s `holders`).
 
 use super::state::Runtime;
-use super::thread::{Green, State, WaitingOn};
+use super::thread::{Green, RwLockHolders, State, WaitingOn};
 use crate::sys::log::Line;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering::Relaxed};
-
-/// Who holds a rwlock, as the hooks know it: (the writer's owner tag or 0, green read holds).
-pub type RwLockHolders = fn(usize) -> (i32, u32);
-
-static RWLOCK_HOLDERS: AtomicUsize = AtomicUsize::new(0);
-
-/// Lets the report ask who holds a rwlock (hooks/sync_rwlock_state.rs keeps it).
-pub fn set_rwlock_holders(lookup: RwLockHolders) {
-    RWLOCK_HOLDERS.store(lookup as usize, Relaxed);
-}
-
-fn rwlock_holders(address: usize) -> (i32, u32) {
-    match RWLOCK_HOLDERS.load(Relaxed) {
-        0 => (0, 0),
-        f => {
-            // SAFETY: only `set_rwlock_holders` stores a non-zero value, a RwLockHolders.
-            let lookup = unsafe { core::mem::transmute::<usize, RwLockHolders>(f) };
-            lookup(address)
-        }
-    }
-}
+use core::sync::atomic::{AtomicI32, Ordering::Relaxed};
 
 /// Writes the report: one line, then one per thread not ended (by id), naming what it waits
 /// for and who holds that, then the cycles.
@@ -102,10 +81,13 @@ impl<'a> World<'a> {
                 let owner = unsafe { (*((address + 8) as *const AtomicI32)).load(Relaxed) };
                 self.by_tag(owner)
             }
-            WaitingOn::RwLock { address, .. } => match rwlock_holders(address) {
-                (0, 0) => Holder::Nobody,
-                (0, readers) => Holder::Readers(readers),
-                (writer, _) => self.by_tag(writer),
+            // SAFETY: the side-table entry stays in place while `g` waits for its rwlock
+            // (hooks/sync_rwlock_state.rs); the report runs on the hub thread, which alone
+            // changes it, so it does not change under this read.
+            WaitingOn::RwLock { holders, .. } => match unsafe { *holders } {
+                RwLockHolders { writer: 0, readers: 0 } => Holder::Nobody,
+                RwLockHolders { writer: 0, readers } => Holder::Readers(readers),
+                RwLockHolders { writer, .. } => self.by_tag(writer),
             },
             WaitingOn::Join { id } => self.by_id(id).map_or(Holder::Nobody, Holder::Green),
             _ => Holder::Nobody,
@@ -219,9 +201,16 @@ fn describe_wait(line: &mut Line, g: &Green) {
         WaitingOn::Semaphore { address } => write!(line, "waiting on semaphore {:#x}", address),
         WaitingOn::Futex { address } => write!(line, "futex wait on {:#x}", address),
         WaitingOn::Child { pid } => write!(line, "waiting for child process {}", pid),
-        WaitingOn::Offload => write!(line, "waiting for a call on an offload worker"),
+        WaitingOn::Offload { call, fd } => {
+            line.push(b"waiting for ");
+            line.push(call.bytes());
+            if fd >= 0 {
+                let _ = write!(line, " on fd {}", fd);
+            }
+            write!(line, " (on an offload worker)")
+        }
         WaitingOn::Signal => write!(line, "waiting for a signal handler to run (sigsuspend, pause)"),
-        WaitingOn::RwLock { address, write } => {
+        WaitingOn::RwLock { address, write, .. } => {
             let how = if write { "write" } else { "read" };
             write!(line, "locking rwlock {:#x} for {}", address, how)
         }

@@ -20,7 +20,7 @@
 
 pub use super::state::{lookup, owner_tag};
 pub use super::reclaim::{discard_in_child, release};
-pub use super::thread::{Green, StackRequest, StartRoutine, State, WaitingOn, Wake};
+pub use super::thread::{CallName, Green, RwLockHolders, StackRequest, StartRoutine, State, WaitingOn, Wake};
 use super::signals::pending_signals;
 use super::stack::StackPool;
 use super::state;

@@ -166,8 +166,8 @@ fn grow(table: &mut Table) {
 
 #[cfg(test)]
 mod tests {
-    use crate::runtime::introspect_abi::{state, wait};
-    use crate::runtime::thread::{State, WaitingOn};
+    use crate::runtime::introspect_abi::{rwlock, state, wait};
+    use crate::runtime::thread::{CallName, RwLockHolders, State, WaitingOn};
 
     fn bytes<T>(value: &T) -> &[u8] {
         // SAFETY: any initialised value may be viewed as its bytes for reading; padding is
@@ -184,12 +184,24 @@ mod tests {
         let fd = WaitingOn::Fd { fd: 7, write: true };
         let b = bytes(&fd);
         assert_eq!((b[0], i32::from_ne_bytes(b[8..12].try_into().unwrap()), b[12]), (wait::FD, 7, 1));
-        let rw = WaitingOn::RwLock { address: 0x1234, write: true };
+        let rw = WaitingOn::RwLock { address: 0x1234, write: true, holders: 0x5678 as *const _ };
         let b = bytes(&rw);
-        assert_eq!((b[0], u64::from_ne_bytes(b[8..16].try_into().unwrap()), b[16]), (wait::RWLOCK, 0x1234, 1));
+        let word = |at: usize| u64::from_ne_bytes(b[at..at + 8].try_into().unwrap());
+        assert_eq!((b[0], word(8), b[16], word(24)), (wait::RWLOCK, 0x1234, 1, 0x5678));
+        assert!(b.len() <= wait::BYTES);
+        let held = RwLockHolders { writer: -3, readers: 2 };
+        let h = bytes(&held);
+        let at = |offset: usize| u32::from_ne_bytes(h[offset..offset + 4].try_into().unwrap());
+        assert_eq!((at(rwlock::WRITER) as i32, at(rwlock::READERS)), (-3, 2));
         assert_eq!(bytes(&WaitingOn::Lock { address: 9 })[0], wait::LOCK);
         assert_eq!(bytes(&WaitingOn::Child { pid: 5 })[0], wait::CHILD);
         assert_eq!(bytes(&WaitingOn::Signal)[0], wait::SIGNAL);
-        assert_eq!(bytes(&WaitingOn::Offload)[0], wait::OFFLOAD);
+        let name = CallName::new(c"fsync");
+        let offload = WaitingOn::Offload { call: name, fd: 12 };
+        let b = bytes(&offload);
+        let call = u64::from_ne_bytes(b[8..16].try_into().unwrap());
+        let fd = i32::from_ne_bytes(b[16..20].try_into().unwrap());
+        assert_eq!((b[0], call, fd), (wait::OFFLOAD, c"fsync".as_ptr() as u64, 12));
+        assert_eq!(name.bytes(), b"fsync");
     }
 }

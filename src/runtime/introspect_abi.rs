@@ -19,8 +19,8 @@ use core::sync::atomic::AtomicU64;
 /// The exported symbol that holds the root.
 pub const SYMBOL: &str = "green_introspection";
 /// "GREENPS" and the layout version in the last byte.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"GREENPS\x01");
-pub const VERSION: u64 = 1;
+pub const MAGIC: u64 = u64::from_le_bytes(*b"GREENPS\x02");
+pub const VERSION: u64 = 2;
 
 /// Indices of the root's words.
 pub mod word {
@@ -96,11 +96,25 @@ pub mod wait {
     pub const ONCE: u8 = 13;
     pub const SIGNAL: u8 = 14;
     pub const KINDS: usize = 15;
+    /// Size of `waiting_on`, at most: what a reader copies.
+    pub const BYTES: usize = 32;
+    // The variants' fields a reader decodes, as byte offsets into `waiting_on`:
+    // FD: fd (i32) at 8, write (u8) at 12. CHILD: pid (i32) at 8. The others with an
+    // address: it (u64) at 8; RWLOCK then write (u8) at 16 and the address of its holders
+    // ([`super::rwlock`]) at 24. OFFLOAD: the address of the call's NUL-terminated name
+    // (in libgreen.so's read-only data) at 8, the fd (i32, -1: none) at 16.
     /// Names for each tag, as the diagnostics print them.
     pub const NAMES: [&str; KINDS] = [
         "none", "fd", "poll", "sleep", "join", "mutex", "cond", "sem", "futex", "child", "offload", "rwlock",
         "barrier", "once", "signal",
     ];
+}
+
+/// Who holds a rwlock among green threads (runtime/thread.rs `RwLockHolders`): byte
+/// offsets of the writer's owner tag (i32, 0: none) and the green read holds (u32).
+pub mod rwlock {
+    pub const WRITER: usize = 0;
+    pub const READERS: usize = 4;
 }
 
 /// The root: [`word::COUNT`] words.

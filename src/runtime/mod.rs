@@ -117,7 +117,6 @@ mod watchdog;
 mod workers;
 
 pub use crate::sys::log;
-pub use deadlock::set_rwlock_holders;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
 pub use poller::INTERNAL_FD_FLOOR;

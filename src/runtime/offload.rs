@@ -2,17 +2,18 @@
 
 use super::green;
 use super::state::rt;
-use super::thread::WaitingOn;
+use super::thread::{CallName, WaitingOn};
 use super::workers::{self, Job};
 
 pub use super::poller::poke_hub;
 
-/// Runs `call` on a worker thread while the current green thread parks. Returns false
-/// (without running it) if no worker can be had; the caller then makes the call inline.
+/// Runs `call` on a worker thread while the current green thread parks, known meanwhile as
+/// waiting for `name` on `fd` (-1: none). Returns false (without running it) if no worker can
+/// be had; the caller then makes the call inline.
 ///
 /// # Safety
 /// Hub thread only.
-pub unsafe fn run(call: &mut dyn FnMut()) -> bool {
+pub unsafe fn run(call: &mut dyn FnMut(), name: CallName, fd: i32) -> bool {
     if !workers::ensure_worker() {
         return false;
     }
@@ -28,7 +29,7 @@ pub unsafe fn run(call: &mut dyn FnMut()) -> bool {
     // SAFETY: the job lives in this frame; hub thread (caller).
     while !unsafe { Job::collected(job) } {
         // SAFETY: hub thread (caller); the hub wakes us once the job is collected.
-        unsafe { green::park(None, WaitingOn::Offload) };
+        unsafe { green::park(None, WaitingOn::Offload { call: name, fd }) };
     }
     // SAFETY: as above.
     let rt = unsafe { rt() };

@@ -50,6 +50,32 @@ pub enum Wake {
     Interrupted { restart: bool },
 }
 
+/// The name of an offloaded call: a NUL-terminated string the caller keeps for the whole
+/// run, so that a report (and `green ps`, from outside) can read it.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CallName(*const u8);
+
+impl CallName {
+    pub const fn new(name: &'static core::ffi::CStr) -> Self {
+        CallName(name.as_ptr().cast())
+    }
+
+    pub fn bytes(self) -> &'static [u8] {
+        // SAFETY: made by `new` alone, from a static NUL-terminated string.
+        unsafe { core::ffi::CStr::from_ptr(self.0.cast()) }.to_bytes()
+    }
+}
+
+/// Who holds a rwlock among green threads, in the layout `green ps` reads (introspect_abi.rs,
+/// `rwlock`): the writer's owner tag (0: none) and the green read holds.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct RwLockHolders {
+    pub writer: i32,
+    pub readers: u32,
+}
+
 /// What a parked thread waits for; only used to explain a deadlock and in `green ps`, which
 /// reads it from outside in this fixed layout (introspect_abi.rs, `wait`).
 #[repr(C, u8)]
@@ -65,8 +91,12 @@ pub enum WaitingOn {
     Semaphore { address: usize },
     Futex { address: usize },
     Child { pid: i32 },
-    Offload,
-    RwLock { address: usize, write: bool },
+    /// A call run on an offload worker: its name, NUL-terminated and static, and the fd it
+    /// acts on (-1 for none).
+    Offload { call: CallName, fd: i32 },
+    /// `holders`: who holds the rwlock among green threads, kept where it stays while
+    /// anyone waits (hooks/sync_rwlock_state.rs).
+    RwLock { address: usize, write: bool, holders: *const RwLockHolders },
     Barrier { address: usize },
     Once { address: usize },
     /// sigsuspend, pause: until a signal handler runs.

@@ -150,8 +150,20 @@ fn waiting_on(t: &Thread, snap: &Snapshot, pid: i32, monotonic: u64) -> String {
         wait::JOIN => format!("join thread {}", address),
         wait::LOCK => format!("mutex {:#x}{}", address, holder(t.lock_owner, snap, pid)),
         wait::CHILD => format!("child pid {}", field(t, 8, 4) as i32),
-        wait::OFFLOAD => "offloaded call (on a worker thread)".to_string(),
-        wait::RWLOCK => format!("rwlock {:#x} for {}", address, if t.waiting[16] != 0 { "write" } else { "read" }),
+        wait::OFFLOAD => match field(t, 16, 4) as i32 {
+            fd if fd >= 0 => format!("{} fd {} (offloaded to a worker thread)", t.call, fd),
+            _ => format!("{} (offloaded to a worker thread)", t.call),
+        },
+        wait::RWLOCK => {
+            let how = if t.waiting[16] != 0 { "write" } else { "read" };
+            let held = match (t.lock_owner, t.readers) {
+                (0, 0) => String::new(),
+                (0, 1) => ", read-held by 1 green thread".to_string(),
+                (0, n) => format!(", read-held by {n} green threads"),
+                (writer, _) => holder(writer, snap, pid),
+            };
+            format!("rwlock {:#x} for {}{}", address, how, held)
+        }
         wait::SIGNAL => "signal (sigsuspend, pause)".to_string(),
         tag @ (wait::CONDITION | wait::SEMAPHORE | wait::FUTEX | wait::BARRIER | wait::ONCE) => {
             format!("{} {:#x}", wait::NAMES[tag as usize], address)
@@ -164,7 +176,7 @@ fn waiting_on(t: &Thread, snap: &Snapshot, pid: i32, monotonic: u64) -> String {
     text
 }
 
-/// ", held by thread N \"name\"" for a mutex's owner tag (the main thread's tid, minus a
+/// ", held by thread N \"name\"" for a lock's owner tag (the main thread's tid, minus a
 /// green thread's id, or a foreign OS thread's tid).
 fn holder(owner: i32, snap: &Snapshot, pid: i32) -> String {
     let found = match owner {

@@ -12,7 +12,7 @@ pub struct Thread {
     pub id: u64,
     pub state: u8,
     /// `waiting_on` as its bytes: the tag, then the variant's fields from offset 8.
-    pub waiting: [u8; 24],
+    pub waiting: [u8; abi::wait::BYTES],
     pub name: String,
     pub stack_size: u64,
     /// CLOCK_MONOTONIC ns, when `timed`.
@@ -20,8 +20,13 @@ pub struct Thread {
     pub timed: bool,
     pub parked_at: u64,
     pub root: bool,
-    /// For a thread waiting on a mutex: the mutex's `__owner` word.
+    /// For a thread waiting on a mutex: the mutex's `__owner` word; on a rwlock: the green
+    /// writer's owner tag.
     pub lock_owner: i32,
+    /// For a thread waiting on a rwlock: the read holds green threads have of it.
+    pub readers: u32,
+    /// For a thread waiting for an offloaded call: the call's name.
+    pub call: String,
     /// Whether two reads in a row agreed on its fields (false: it kept switching while we
     /// read it, and only its state byte, one aligned byte, is of one moment).
     pub settled: bool,
@@ -116,9 +121,8 @@ pub fn take(pid: i32, root_at: u64) -> Result<Snapshot, String> {
     threads.retain(|(address, t)| again.contains(address) && t.id != 0);
     let mut threads: Vec<Thread> = threads.into_iter().map(|(_, t)| t).collect();
     threads.sort_by_key(|t| t.id);
-    for t in threads.iter_mut().filter(|t| t.state == abi::state::PARKED && t.waiting[0] == abi::wait::LOCK) {
-        let mutex = u64::from_ne_bytes(t.waiting[8..16].try_into().unwrap_or_default());
-        t.lock_owner = read(pid, mutex + 8, 4).map_or(0, |b| i32::from_ne_bytes(b[..4].try_into().unwrap_or_default()));
+    for t in threads.iter_mut().filter(|t| t.state == abi::state::PARKED) {
+        follow_pointers(pid, t);
     }
     Ok(Snapshot {
         threads,
@@ -127,13 +131,37 @@ pub fn take(pid: i32, root_at: u64) -> Result<Snapshot, String> {
     })
 }
 
+/// What a parked thread's wait points at: a mutex's owner, a rwlock's green holders, an
+/// offloaded call's name. Each is one more read; what cannot be read is left empty.
+fn follow_pointers(pid: i32, t: &mut Thread) {
+    let word = |at: usize| u64::from_ne_bytes(t.waiting[at..at + 8].try_into().unwrap_or_default());
+    let i32_at = |b: &[u8], at: usize| i32::from_ne_bytes(b[at..at + 4].try_into().unwrap_or_default());
+    match t.waiting[0] {
+        abi::wait::LOCK => t.lock_owner = read(pid, word(8) + 8, 4).map_or(0, |b| i32_at(&b, 0)),
+        abi::wait::RWLOCK => {
+            if let Ok(b) = read(pid, word(24), 8) {
+                t.lock_owner = i32_at(&b, abi::rwlock::WRITER);
+                t.readers = i32_at(&b, abi::rwlock::READERS) as u32;
+            }
+        }
+        abi::wait::OFFLOAD => {
+            // The name is short; a read that would cross into an unmapped page is retried
+            // shorter.
+            let name = [32, 8].iter().find_map(|&len| read(pid, word(8), len).ok()).unwrap_or_default();
+            let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            t.call = String::from_utf8_lossy(&name[..len]).into_owned();
+        }
+        _ => {}
+    }
+}
+
 /// The records at `live`, decoded, each read again (with the others that changed, in one
 /// batch) until two reads in a row agree, at most [`SETTLE_READS`] times. The target does
 /// nothing for this: a seqlock per record would cost its switch path two stores.
 fn settled_records(pid: i32, root: &[u64; word::COUNT], live: &[u64]) -> Vec<(u64, Thread)> {
     let offsets = [word::OFF_ID, word::OFF_STATE, word::OFF_WAITING, word::OFF_NAME, word::OFF_STACK_SIZE, word::OFF_DEADLINE, word::OFF_TIMER_SLOT, word::OFF_PARKED_AT];
     let low = offsets.iter().map(|&w| root[w]).min().unwrap_or(0);
-    let high = offsets.iter().map(|&w| root[w] + 24).max().unwrap_or(0).min(root[word::RECORD_SIZE]);
+    let high = offsets.iter().map(|&w| root[w] + abi::wait::BYTES as u64).max().unwrap_or(0).min(root[word::RECORD_SIZE]);
     let len = (high - low) as usize;
     let read_at = |indices: &[usize]| {
         let bytes = read_many(pid, &indices.iter().map(|&i| live[i] + low).collect::<Vec<_>>(), len);
@@ -170,7 +198,9 @@ fn decode(record: &[u8], root: &[u64; word::COUNT], low: u64, address: u64) -> T
     Thread {
         id: u64_at(word::OFF_ID),
         state: record[at(word::OFF_STATE)],
-        waiting: record[at(word::OFF_WAITING)..at(word::OFF_WAITING) + 24].try_into().unwrap_or([0; 24]),
+        waiting: record[at(word::OFF_WAITING)..at(word::OFF_WAITING) + abi::wait::BYTES]
+            .try_into()
+            .unwrap_or([0; abi::wait::BYTES]),
         name: String::from_utf8_lossy(&name_bytes[..name_len]).into_owned(),
         stack_size: u64_at(word::OFF_STACK_SIZE),
         deadline: u64_at(word::OFF_DEADLINE),
@@ -178,6 +208,8 @@ fn decode(record: &[u8], root: &[u64; word::COUNT], low: u64, address: u64) -> T
         parked_at: u64_at(word::OFF_PARKED_AT),
         root: address == root[word::ROOT_THREAD],
         lock_owner: 0,
+        readers: 0,
+        call: String::new(),
         settled: true,
     }
 }
