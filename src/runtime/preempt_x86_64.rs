@@ -28,55 +28,74 @@ static RESUME_PC: AtomicUsize = AtomicUsize::new(0);
 
 const RED_ZONE: usize = 128;
 
-core::arch::global_asm!(
-    ".pushsection .text.green_preempt_trampoline,\"ax\",@progbits",
-    ".p2align 4",
-    ".hidden green_preempt_trampoline",
-    ".globl green_preempt_trampoline",
-    "green_preempt_trampoline:",
-    "push qword ptr [rip + {resume}]",
-    "pushfq",
-    "push rax", "push rcx", "push rdx", "push rbx", "push rbp", "push rsi", "push rdi",
-    "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
-    "mov rbp, rsp",
-    "and rsp, -64",
-    "sub rsp, qword ptr [rip + {size}]",
-    "cld",
-    "cmp byte ptr [rip + {xsave}], 0",
-    "je 2f",
-    // xrstor refuses a header whose reserved bytes are not zero; xsave leaves them alone.
-    "xor eax, eax",
-    "mov qword ptr [rsp + 512], rax", "mov qword ptr [rsp + 520], rax",
-    "mov qword ptr [rsp + 528], rax", "mov qword ptr [rsp + 536], rax",
-    "mov qword ptr [rsp + 544], rax", "mov qword ptr [rsp + 552], rax",
-    "mov qword ptr [rsp + 560], rax", "mov qword ptr [rsp + 568], rax",
-    "mov eax, -1",
-    "mov edx, -1",
-    "xsave64 [rsp]",
-    "jmp 3f",
-    "2:",
-    "fxsave64 [rsp]",
-    "3:",
+/// A trampoline that "is called" from an interrupted context (the handler moved %rsp below
+/// the red zone and pointed %rip here): pushes the return address (`$push_return`), the
+/// flags and the fifteen general registers, saves the FP/SIMD state (`xsave`, or `fxsave`),
+/// aligns the stack, calls the function at `{entry}` with `$first_argument` in %rdi,
+/// restores everything and returns with `ret 128`, which gives the red zone back. The
+/// preemption and raw system call trampolines (sud_x86_64.rs) differ only in those two
+/// instructions. The caller's operands must name `entry` (and whatever `$push_return` uses).
+macro_rules! register_saving_trampoline {
+    ($name:literal, push_return: $push_return:literal, first_argument: $first_argument:literal, $($operands:tt)*) => {
+        core::arch::global_asm!(
+            concat!(".pushsection .text.", $name, ",\"ax\",@progbits"),
+            ".p2align 4",
+            concat!(".hidden ", $name),
+            concat!(".globl ", $name),
+            concat!($name, ":"),
+            $push_return,
+            "pushfq",
+            "push rax", "push rcx", "push rdx", "push rbx", "push rbp", "push rsi", "push rdi",
+            "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
+            "mov rbp, rsp",
+            "and rsp, -64",
+            "sub rsp, qword ptr [rip + {size}]",
+            "cld",
+            "cmp byte ptr [rip + {xsave}], 0",
+            "je 2f",
+            // xrstor refuses a header whose reserved bytes are not zero; xsave leaves them alone.
+            "xor eax, eax",
+            "mov qword ptr [rsp + 512], rax", "mov qword ptr [rsp + 520], rax",
+            "mov qword ptr [rsp + 528], rax", "mov qword ptr [rsp + 536], rax",
+            "mov qword ptr [rsp + 544], rax", "mov qword ptr [rsp + 552], rax",
+            "mov qword ptr [rsp + 560], rax", "mov qword ptr [rsp + 568], rax",
+            "mov eax, -1",
+            "mov edx, -1",
+            "xsave64 [rsp]",
+            "jmp 3f",
+            "2:",
+            "fxsave64 [rsp]",
+            "3:",
+            $first_argument,
+            "call qword ptr [rip + {entry}]",
+            "cmp byte ptr [rip + {xsave}], 0",
+            "je 4f",
+            "mov eax, -1",
+            "mov edx, -1",
+            "xrstor64 [rsp]",
+            "jmp 5f",
+            "4:",
+            "fxrstor64 [rsp]",
+            "5:",
+            "mov rsp, rbp",
+            "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
+            "pop rdi", "pop rsi", "pop rbp", "pop rbx", "pop rdx", "pop rcx", "pop rax",
+            "popfq",
+            "ret 128",
+            ".popsection",
+            size = sym $crate::runtime::preempt_x86_64::SAVE_SIZE,
+            xsave = sym $crate::runtime::preempt_x86_64::USE_XSAVE,
+            $($operands)*
+        );
+    };
+}
+pub(super) use register_saving_trampoline;
+
+register_saving_trampoline!(
+    "green_preempt_trampoline",
+    push_return: "push qword ptr [rip + {resume}]",
     // The interrupted %rip: the return address, above the flags and 15 registers.
-    "mov rdi, qword ptr [rbp + 128]",
-    "call qword ptr [rip + {entry}]",
-    "cmp byte ptr [rip + {xsave}], 0",
-    "je 4f",
-    "mov eax, -1",
-    "mov edx, -1",
-    "xrstor64 [rsp]",
-    "jmp 5f",
-    "4:",
-    "fxrstor64 [rsp]",
-    "5:",
-    "mov rsp, rbp",
-    "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
-    "pop rdi", "pop rsi", "pop rbp", "pop rbx", "pop rdx", "pop rcx", "pop rax",
-    "popfq",
-    "ret 128",
-    ".popsection",
-    size = sym SAVE_SIZE,
-    xsave = sym USE_XSAVE,
+    first_argument: "mov rdi, qword ptr [rbp + 128]",
     entry = sym ENTRY,
     resume = sym RESUME_PC,
 );

@@ -24,7 +24,6 @@
 //!   while it is still needed. A clone child or a fork child runs the same three
 //!   instructions and lands at the same place, as natively.
 
-use super::preempt_x86_64::{SAVE_SIZE, USE_XSAVE};
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 /// The selector's values (any other value kills the process at the next trap).
@@ -50,51 +49,16 @@ pub const R10: usize = 5;
 pub const R8: usize = 7;
 pub const R9: usize = 6;
 
+// The resume address travels in %rcx (dead at a `syscall`); the entry gets the address of
+// the saved registers.
+super::preempt_x86_64::register_saving_trampoline!(
+    "green_sud_route_trampoline",
+    push_return: "push rcx",
+    first_argument: "mov rdi, rbp",
+    entry = sym ENTRY,
+);
+
 core::arch::global_asm!(
-    ".pushsection .text.green_sud_route_trampoline,\"ax\",@progbits",
-    ".p2align 4",
-    ".hidden green_sud_route_trampoline",
-    ".globl green_sud_route_trampoline",
-    "green_sud_route_trampoline:",
-    "push rcx",
-    "pushfq",
-    "push rax", "push rcx", "push rdx", "push rbx", "push rbp", "push rsi", "push rdi",
-    "push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
-    "mov rbp, rsp",
-    "and rsp, -64",
-    "sub rsp, qword ptr [rip + {size}]",
-    "cld",
-    "cmp byte ptr [rip + {xsave}], 0",
-    "je 2f",
-    "xor eax, eax",
-    "mov qword ptr [rsp + 512], rax", "mov qword ptr [rsp + 520], rax",
-    "mov qword ptr [rsp + 528], rax", "mov qword ptr [rsp + 536], rax",
-    "mov qword ptr [rsp + 544], rax", "mov qword ptr [rsp + 552], rax",
-    "mov qword ptr [rsp + 560], rax", "mov qword ptr [rsp + 568], rax",
-    "mov eax, -1",
-    "mov edx, -1",
-    "xsave64 [rsp]",
-    "jmp 3f",
-    "2:",
-    "fxsave64 [rsp]",
-    "3:",
-    "mov rdi, rbp",
-    "call qword ptr [rip + {entry}]",
-    "cmp byte ptr [rip + {xsave}], 0",
-    "je 4f",
-    "mov eax, -1",
-    "mov edx, -1",
-    "xrstor64 [rsp]",
-    "jmp 5f",
-    "4:",
-    "fxrstor64 [rsp]",
-    "5:",
-    "mov rsp, rbp",
-    "pop r15", "pop r14", "pop r13", "pop r12", "pop r11", "pop r10", "pop r9", "pop r8",
-    "pop rdi", "pop rsi", "pop rbp", "pop rbx", "pop rdx", "pop rcx", "pop rax",
-    "popfq",
-    "ret 128",
-    ".popsection",
     ".pushsection .text.green_sud_direct,\"ax\",@progbits",
     ".p2align 4",
     ".hidden green_sud_direct",
@@ -105,9 +69,6 @@ core::arch::global_asm!(
     "mov byte ptr [rip + {selector}], 1", // BLOCK
     "jmp rcx",
     ".popsection",
-    size = sym SAVE_SIZE,
-    xsave = sym USE_XSAVE,
-    entry = sym ENTRY,
     resume = sym RESUME,
     selector = sym SELECTOR,
 );
