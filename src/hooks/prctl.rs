@@ -106,8 +106,7 @@ unsafe fn get_name(g: *mut Green, buf: *mut [u8; NAME_LEN]) -> c_int {
     if name == [0u8; NAME_LEN] {
         let args = [libc::PR_GET_NAME as usize, buf as usize, 0, 0, 0, 0];
         // SAFETY: the kernel checks and fills the caller's 16-byte buffer.
-        let r = unsafe { raw::syscall6(libc::SYS_prctl, args) };
-        return if r < 0 { errno::fail(-r as i32) } else { 0 };
+        return errno::from_syscall(unsafe { raw::syscall6(libc::SYS_prctl, args) });
     }
     if name[0] == 0 {
         name = [0; NAME_LEN];

@@ -22,6 +22,7 @@ use super::hub::Hub;
 use super::timer_list::{list, ours_or, to_id, unlist, with_timer, GreenTimer, Notify};
 use crate::sys::{errno, raw, real};
 use core::ffi::{c_int, c_void};
+use rustix::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// glibc's `struct sigevent` with its SIGEV_THREAD members (the libc crate names only the
@@ -82,7 +83,9 @@ unsafe fn create(
     if fd < 0 {
         return None;
     }
-    let fd = move_high(fd as c_int);
+    // SAFETY: the new timerfd is ours alone; moved up among the hub's own descriptors, out
+    // of the numbers the program counts on getting.
+    let fd = crate::runtime::move_high(unsafe { OwnedFd::from_raw_fd(fd as c_int) }).into_raw_fd();
     let timer = Box::into_raw(Box::new(GreenTimer {
         timerfd: fd,
         function,
@@ -111,20 +114,6 @@ unsafe fn create(
     }
     list(timer);
     Some(timer)
-}
-
-/// The timerfd, moved up among the hub's own descriptors, out of the numbers the program
-/// counts on getting.
-fn move_high(fd: c_int) -> c_int {
-    let args = [fd as usize, libc::F_DUPFD_CLOEXEC as usize, crate::runtime::INTERNAL_FD_FLOOR as usize, 0, 0, 0];
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on our own new descriptor.
-    let high = unsafe { raw::syscall6(libc::SYS_fcntl, args) };
-    if high < 0 {
-        return fd;
-    }
-    // SAFETY: the original number is ours and nobody else has seen it.
-    unsafe { raw::syscall6(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]) };
-    high as c_int
 }
 
 /// A pthread_attr_t we own, destroyed when it goes.

@@ -127,7 +127,9 @@ fn epoll_failed(errno: isize) -> ! {
     log::fatal_args(format_args!("the hub's epoll_wait failed with errno {}", errno))
 }
 
-fn move_high(fd: OwnedFd) -> OwnedFd {
+/// `fd` moved at or above [`INTERNAL_FD_FLOOR`], close-on-exec (kept where it is if no
+/// number is free up there).
+pub fn move_high(fd: OwnedFd) -> OwnedFd {
     rustix::io::fcntl_dupfd_cloexec(&fd, INTERNAL_FD_FLOOR).unwrap_or(fd)
 }
 
