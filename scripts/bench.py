@@ -79,6 +79,7 @@ MICROS = (
     Micro("bench_mutex", 100_000, 20_000, pin_native=False),
     Micro("bench_fastpath", 200_000, 50_000, pin_native=True),
     Micro("bench_fair", 1_000_000, 200_000, pin_native=False),
+    Micro("bench_tick", 300_000, 50_000, pin_native=True),
 )
 # How each micro-benchmark figure is compared: "native/greened" reads as "greened is N
 # times faster", "greened/native" as "greened costs N times native".
@@ -91,6 +92,7 @@ MICRO_RATIOS = {
     "io_ready_pair_ns": "greened/native",
     "poll_zero_ns": "greened/native",
     "trylock_busy_ns": "greened/native",
+    "sigurg_handled_ns": "greened/native",
 }
 
 
