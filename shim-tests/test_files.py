@@ -1,6 +1,8 @@
 """Regular-file reads (page cache first, the disk on an offload worker) and fsync keep the
 native results."""
 
+import re
+
 from conftest import assert_ok, run_prog
 
 EXPECTED = """\
@@ -24,3 +26,23 @@ def test_regular_file_reads(mode):
     is EBADF (and leaves the target open)."""
     r = assert_ok(run_prog("file_reads", [], mode))
     assert r.stdout == EXPECTED, r.describe()
+
+
+DIRECT_EXPECTED = """\
+direct: read 3145851 bytes in 4 calls, in order 1, position 3145851
+direct, misaligned buffer: -1 EINVAL
+O_DIRECT cleared, misaligned pread: 100 right 1
+"""
+
+
+def test_o_direct_reads_go_to_a_worker(mode):
+    """Reads through an O_DIRECT descriptor (which RWF_NOWAIT would make inline, waiting for
+    the device on the hub) run on an offload worker: the same bytes, file position and
+    EINVAL for a misaligned buffer as natively, and greened every one of them offloaded;
+    once F_SETFL clears O_DIRECT, reads take the page-cache path again."""
+    r = assert_ok(run_prog("file_reads", ["direct"], mode, env={"GREEN_STATS": "1"}))
+    assert r.stdout == DIRECT_EXPECTED, r.describe()
+    if mode == "greened":
+        offloaded = int(re.search(r"offloaded=(\d+)", r.stderr).group(1))
+        # Five reads (the last at end of file) and the misaligned pread.
+        assert offloaded >= 6, r.describe()

@@ -4,6 +4,9 @@
  * the kernel's. Prints the same natively and greened.
  *
  *   file_reads            the checks
+ *   file_reads direct     reads through an O_DIRECT descriptor instead: in aligned 1 MiB
+ *                         blocks, into a misaligned buffer (EINVAL), then with O_DIRECT
+ *                         cleared by F_SETFL
  *   file_reads MIB        also: read a MIB-MiB file cold in 1 MiB reads while a ticker
  *                         thread ticks every millisecond; print how long the reads took and
  *                         the longest gap between ticks (a measurement, not a check) */
@@ -97,9 +100,44 @@ static void *checks(void *arg) {
     return NULL;
 }
 
+/* O_DIRECT reads go to the device every time (greened: on an offload worker, as RWF_NOWAIT
+ * cannot make them wait less). */
+static void *direct_checks(void *arg) {
+    (void)arg;
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    if (fd < 0) DIE("open O_DIRECT");
+    unsigned char *block;
+    if (posix_memalign((void **)&block, 4096, (1 << 20) + 4096) != 0) DIE("posix_memalign");
+    size_t total = 0, calls = 0;
+    int in_order = 1;
+    for (;;) {
+        ssize_t n = read(fd, block, 1 << 20);
+        if (n < 0) DIE("read O_DIRECT");
+        if (n == 0) break;
+        calls++;
+        for (ssize_t i = 0; i < n; i++)
+            if (block[i] != pattern(total + (size_t)i)) in_order = 0;
+        total += (size_t)n;
+    }
+    printf("direct: read %zu bytes in %zu calls, in order %d, position %ld\n", total, calls, in_order,
+           (long)lseek(fd, 0, SEEK_CUR));
+    errno = 0;
+    ssize_t n = pread(fd, block + 1, 4096, 0);
+    printf("direct, misaligned buffer: %zd %s\n", n, errno_name(errno));
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT) != 0) DIE("F_SETFL");
+    n = pread(fd, block + 1, 100, 2 * 1024 * 1024);
+    int right = n == 100;
+    for (int i = 0; i < 100 && right; i++) right = block[1 + i] == pattern(2 * 1024 * 1024 + (size_t)i);
+    printf("O_DIRECT cleared, misaligned pread: %zd right %d\n", n, right);
+    free(block);
+    close(fd);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    long measure_mib = argc > 1 ? atol(argv[1]) : 0;
+    int direct = argc > 1 && strcmp(argv[1], "direct") == 0;
+    long measure_mib = argc > 1 && !direct ? atol(argv[1]) : 0;
     int fd = mkstemp(path);
     if (fd < 0) DIE("mkstemp");
     size_t size = measure_mib ? (size_t)measure_mib << 20 : FILE_BYTES;
@@ -125,6 +163,10 @@ int main(int argc, char **argv) {
         free(buf);
         unlink(path);
         return 0;
+    } else if (direct) {
+        if (fsync(fd) != 0) DIE("fsync");
+        pthread_create(&t, NULL, direct_checks, NULL);
+        pthread_join(t, NULL);
     } else {
         pthread_create(&t, NULL, checks, (void *)(intptr_t)fd);
         pthread_join(t, NULL);

@@ -6,8 +6,8 @@
 //! Every hook here has the contract of the libc function it replaces.
 
 use super::user_mem::read_user;
-use crate::runtime::fdtable;
-use crate::runtime::io as green_io;
+use crate::runtime::fdtable::{self, Kind};
+use crate::runtime::io::{self as green_io, FileReads};
 use crate::runtime::{self, on_hub};
 use crate::sys::{errno, real};
 use core::ffi::{c_int, c_ulong};
@@ -141,6 +141,7 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             let result = call(arg | extra);
             if result == 0 {
                 note_user_nonblock(fd, arg as c_int & libc::O_NONBLOCK != 0);
+                note_direct(fd, arg as c_int & libc::O_DIRECT != 0);
             }
             result
         }
@@ -168,6 +169,19 @@ fn note_user_nonblock(fd: c_int, nonblock: bool) {
     // race on the kernel's answer natively.
     if let Some(desc) = unsafe { fdtable::existing(fd).and_then(|e| e.desc()) } {
         desc.user_nonblock = nonblock;
+    }
+}
+
+/// O_DIRECT was set or cleared on `fd`'s description: its reads, if it is a regular file,
+/// now go to the device or through the page cache (runtime/file_reads.rs).
+fn note_direct(fd: c_int, direct: bool) {
+    // SAFETY: as in note_user_nonblock.
+    if let Some(desc) = unsafe { fdtable::existing(fd).and_then(|e| e.desc()) } {
+        match (desc.kind, desc.file_reads, direct) {
+            (Kind::File, FileReads::PageCache, true) => desc.file_reads = FileReads::Direct,
+            (Kind::File, FileReads::Direct, false) => desc.file_reads = FileReads::PageCache,
+            _ => {}
+        }
     }
 }
 

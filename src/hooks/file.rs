@@ -9,25 +9,33 @@
 //! returns everything up to end of file, as a blocking read of a regular file does, and
 //! moves the file position the same way. fsync and fdatasync always go to a worker.
 //!
+//! A read RWF_NOWAIT cannot tell about goes to a worker whole: one on an O_DIRECT
+//! description (it goes to the device every time, and RWF_NOWAIT would do it inline), and
+//! one on a file system without RWF_NOWAIT (EOPNOTSUPP) that is not known to answer from
+//! memory (NFS, FUSE, SMB; tmpfs, procfs, sysfs and the like stay inline). Which it is, is
+//! learnt once per description (runtime/file_reads.rs). Every other error of the first try
+//! gets the plain call, inline, so errors are exactly the native ones.
+//!
 //! All of it only while another green thread exists to run meanwhile: a program with one
-//! thread gains nothing from a hand-off. A file system without RWF_NOWAIT support
-//! (EOPNOTSUPP), and every other error of the first try, gets the plain call, inline, so
-//! errors are exactly the native ones.
+//! thread gains nothing from a hand-off.
 //!
 //! Every hook here has the contract of the libc function it replaces.
 
 use super::offload::offloaded;
-use crate::runtime::io as green_io;
+use crate::runtime::io::{self as green_io, FileReads};
 use crate::runtime::{on_hub, rt};
 use crate::sys::{errno, raw, real};
 use core::ffi::{c_int, c_void, CStr};
 
-/// Whether a regular-file call on the hub thread should take the path above.
+/// How reads of `fd` may wait, when it is a regular file and a call on the hub thread should
+/// take the path above; None otherwise.
 #[inline(always)]
-fn worth_it(fd: c_int) -> bool {
-    // SAFETY: both run only on the hub thread (on_hub() is checked first); rt() is read at
-    // once.
-    on_hub() && unsafe { rt().live > 0 && green_io::is_regular_file(fd) }
+fn worth_it(fd: c_int) -> Option<FileReads> {
+    if !on_hub() {
+        return None;
+    }
+    // SAFETY: both run only on the hub thread (checked above); rt() is read at once.
+    unsafe { (rt().live > 0).then(|| green_io::file_reads(fd)).flatten() }
 }
 
 /// preadv2(fd, [buf, len], offset, RWF_NOWAIT); offset -1 uses and moves the file position.
@@ -76,6 +84,13 @@ unsafe fn read_regular(
         if got == 0 {
             break; // end of file
         }
+        if errno::get() == libc::EOPNOTSUPP && done == 0 {
+            errno::set(saved_errno);
+            // SAFETY: the hub thread (caller); the file system refused RWF_NOWAIT.
+            let reads = unsafe { green_io::learn_reads_without_nowait(fd) };
+            // SAFETY: the hub thread (caller); the program's arguments.
+            return unsafe { read_by(reads, name, fd, buf, count, offset, plain) };
+        }
         if errno::get() != libc::EAGAIN {
             if done > 0 {
                 break;
@@ -96,14 +111,36 @@ unsafe fn read_regular(
     done as isize
 }
 
+/// A read of `count` bytes at `offset` (None: at the file position) of a file whose reads
+/// wait as `reads` says: by the page cache first, whole on a worker, or inline.
+///
+/// # Safety
+/// As for [`read_regular`].
+unsafe fn read_by(
+    reads: FileReads,
+    name: &'static CStr,
+    fd: c_int,
+    buf: *mut u8,
+    count: usize,
+    offset: Option<i64>,
+    plain: impl Fn(*mut u8, usize, Option<i64>) -> isize,
+) -> isize {
+    match reads {
+        // SAFETY: the caller's promises, passed on.
+        FileReads::PageCache => unsafe { read_regular(name, fd, buf, count, offset, plain) },
+        // SAFETY: the hub thread (caller); the buffer outlives the call, which waits for
+        // the worker.
+        FileReads::Direct | FileReads::Waits => unsafe { offloaded(name, fd, || plain(buf, count, offset)) },
+        FileReads::Memory => plain(buf, count, offset),
+    }
+}
+
 /// The read hook's path for regular files: Some(result), or None when the call is not one.
 ///
 /// # Safety
 /// As for read(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
 pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<isize> {
-    if !worth_it(fd) {
-        return None;
-    }
+    let reads = worth_it(fd)?;
     let plain = |b: *mut u8, n, at: Option<i64>| match at {
         // SAFETY: part of the program's buffer, at the offset it asked for.
         Some(at) => unsafe { real::pread64(fd, b as *mut c_void, n, at) },
@@ -111,7 +148,7 @@ pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<i
         None => unsafe { real::read(fd, b as *mut c_void, n) },
     };
     // SAFETY: the hub thread (worth_it); the program's arguments.
-    Some(unsafe { read_regular(c"read", fd, buf as *mut u8, count, None, plain) })
+    Some(unsafe { read_by(reads, c"read", fd, buf as *mut u8, count, None, plain) })
 }
 
 /// # Safety
@@ -120,14 +157,14 @@ pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<i
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: usize, offset: libc::off64_t) -> isize {
     super::cancel_point::point();
     // A negative offset is EINVAL, from the kernel.
-    if offset < 0 || !worth_it(fd) {
+    let Some(reads) = worth_it(fd).filter(|_| offset >= 0) else {
         // SAFETY: the program's call as it made it.
         return unsafe { real::pread64(fd, buf, count, offset) };
-    }
+    };
     // SAFETY: part of the program's buffer, at the offset it asked for.
     let plain = |b: *mut u8, n, at: Option<i64>| unsafe { real::pread64(fd, b as *mut c_void, n, at.unwrap_or(offset)) };
     // SAFETY: the hub thread (worth_it); the program's arguments.
-    unsafe { read_regular(c"pread", fd, buf as *mut u8, count, Some(offset), plain) }
+    unsafe { read_by(reads, c"pread", fd, buf as *mut u8, count, Some(offset), plain) }
 }
 
 /// # Safety
@@ -145,7 +182,7 @@ pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
     super::cancel_point::point();
     // SAFETY: a plain fd number.
     let call = || unsafe { real::fsync(fd) };
-    if !worth_it(fd) {
+    if worth_it(fd).is_none() {
         return call();
     }
     // SAFETY: the hub thread (worth_it); the call touches no memory of ours.
@@ -159,7 +196,7 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
     super::cancel_point::point();
     // SAFETY: a plain fd number.
     let call = || unsafe { real::fdatasync(fd) };
-    if !worth_it(fd) {
+    if worth_it(fd).is_none() {
         return call();
     }
     // SAFETY: the hub thread (worth_it); the call touches no memory of ours.

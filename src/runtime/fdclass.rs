@@ -8,7 +8,9 @@
 
 use super::fdtable::{self, with_entry, DescView, FdEntry, Kind, Registration, READ};
 use super::state::on_hub;
+use super::file_reads::{without_nowait, FileReads};
 use crate::sys::raw;
+use rustix::fs::OFlags;
 use core::sync::atomic::{AtomicU64, Ordering};
 use rustix::fd::BorrowedFd;
 
@@ -55,15 +57,37 @@ pub unsafe fn plan(fd: i32) -> Plan {
     }
 }
 
-/// Whether `fd` is a regular file (epoll cannot watch it; the page cache decides whether a
-/// read waits for the disk: see hooks/file.rs).
+/// How reads of `fd` may wait, if it is a regular file (hooks/file.rs); None for any other
+/// fd.
 ///
 /// # Safety
 /// Hub thread only.
-pub unsafe fn is_regular_file(fd: i32) -> bool {
+pub unsafe fn file_reads(fd: i32) -> Option<FileReads> {
     // SAFETY: hub thread (caller); the entry is used within this call only.
-    let entry = unsafe { fdtable::entry(fd) };
-    entry.and_then(|entry| classify(fd, entry)).is_some_and(|desc| desc.kind == Kind::File)
+    let entry = unsafe { fdtable::entry(fd) }?;
+    if classify(fd, entry)?.kind != Kind::File {
+        return None;
+    }
+    // SAFETY: hub thread; no other reference to the description is live in this call.
+    unsafe { entry.desc() }.map(|desc| desc.file_reads)
+}
+
+/// The file system under regular file `fd` refused RWF_NOWAIT: learns from its type, once
+/// for the description, whether its reads may wait ([`FileReads::Waits`] or `Memory`).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn learn_reads_without_nowait(fd: i32) -> FileReads {
+    // SAFETY: fstatfs only reads the fd number; a closed number gives EBADF.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    // f_type's width differs between architectures: the cast is a no-op on some.
+    #[allow(clippy::unnecessary_cast)]
+    let reads = rustix::fs::fstatfs(borrowed).map_or(FileReads::Waits, |fs| without_nowait(fs.f_type as i64));
+    // SAFETY: hub thread (caller); the description is changed at once and no reference kept.
+    if let Some(desc) = unsafe { fdtable::entry(fd).and_then(|entry| entry.desc()) } {
+        desc.file_reads = reads;
+    }
+    reads
 }
 
 /// Learns what an fd we did not create is, once (hub thread: the entry is the caller's).
@@ -72,13 +96,19 @@ fn classify(fd: i32, entry: &mut FdEntry) -> Option<DescView> {
     if let Some(desc) = entry.view() {
         return Some(desc);
     }
-    let (kind, user_nonblock) = ask_kernel(fd)?;
-    entry.adopt(kind, false, user_nonblock);
+    let (kind, flags) = ask_kernel(fd)?;
+    entry.adopt(kind, false, flags.contains(OFlags::NONBLOCK));
+    if kind == Kind::File && flags.contains(OFlags::DIRECT) {
+        // SAFETY: the description was just made for this entry; no other reference to it.
+        if let Some(desc) = unsafe { entry.desc() } {
+            desc.file_reads = FileReads::Direct;
+        }
+    }
     entry.view()
 }
 
-/// What the kernel says `fd` is, and whether its description is O_NONBLOCK. Read-only.
-fn ask_kernel(fd: i32) -> Option<(Kind, bool)> {
+/// What the kernel says `fd` is, and its description's status flags. Read-only.
+fn ask_kernel(fd: i32) -> Option<(Kind, OFlags)> {
     // SAFETY: fstat/fcntl only read the fd number; a closed number gives EBADF.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let stat = rustix::fs::fstat(borrowed).ok()?;
@@ -94,7 +124,7 @@ fn ask_kernel(fd: i32) -> Option<(Kind, bool)> {
         0 if is_waitable_anon_inode(fd) => Kind::CharDevice,
         _ => Kind::Inline,
     };
-    Some((kind, flags.contains(rustix::fs::OFlags::NONBLOCK)))
+    Some((kind, flags))
 }
 
 /// Whether `fd` is an eventfd, timerfd, signalfd, inotify or fanotify instance: descriptors

@@ -2,9 +2,9 @@
 //!
 //! Two layers, because POSIX has two:
 //! * per open file description ([`Desc`], shared by dup'd fds and refcounted): what kind of
-//!   file it is, whether *we* switched it to O_NONBLOCK (only ever on descriptions we
-//!   created), and whether the *program* thinks it is non-blocking. `fcntl(F_GETFL)` shows the
-//!   program's view, never ours.
+//!   file it is, whether *we* made it O_NONBLOCK (only ever on descriptions we created),
+//!   whether the *program* thinks it is (`fcntl(F_GETFL)` shows that, never ours), and for a
+//!   regular file how its reads may wait.
 //! * per fd number ([`FdEntry`]): the epoll registration (epoll keys on fd + description),
 //!   the readiness bits it reported, the waiters parked on it, and a generation number that
 //!   changes whenever the number is closed, so a waiter woken after its fd was closed and the
@@ -27,6 +27,7 @@
 //! usual one for `&mut`: no two live at once for the same entry, so none is held across a
 //! park (whoever runs meanwhile may fetch the same entry). Code that waits re-fetches.
 
+use super::file_reads::FileReads;
 use super::thread::Green;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
@@ -62,6 +63,7 @@ pub struct Desc {
     /// SO_RCVTIMEO and SO_SNDTIMEO in ns, each with the epoch it was read in (fdclass.rs,
     /// socket timeouts); epoch 0 is never current.
     pub timeouts: [(u64, u64); 2],
+    pub file_reads: FileReads,
 }
 
 /// A copy of what a description's record says, for readers that must not hold it.
@@ -418,7 +420,8 @@ impl FdEntry {
     /// This number now names a new description we just learnt about.
     pub fn adopt(&mut self, kind: Kind, owned_nonblock: bool, user_nonblock: bool) {
         self.forget();
-        self.desc = Box::into_raw(Box::new(Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts: [(0, 0); 2] }));
+        let (timeouts, file_reads) = ([(0, 0); 2], FileReads::PageCache);
+        self.desc = Box::into_raw(Box::new(Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts, file_reads }));
     }
 
     /// This number is now a duplicate of `source`'s (dup, dup2, F_DUPFD).

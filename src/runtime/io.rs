@@ -18,8 +18,9 @@ use crate::sys::errno;
 use core::ffi::c_void;
 use rustix::fd::BorrowedFd;
 
+pub use super::file_reads::FileReads;
 pub use super::fdclass::{
-    is_regular_file, is_stream_socket, is_tcp_stream, plan, release_inheritable, release_passed,
+    file_reads, learn_reads_without_nowait, is_stream_socket, is_tcp_stream, plan, release_inheritable, release_passed,
     socket_timeout_deadline, socket_timeouts_changed, tcp_send_deadline, Attempt, Plan,
 };
 

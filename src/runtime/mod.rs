@@ -18,7 +18,8 @@
 //!    greened, found at start), `wait_leave` (how a parked thread's wait unlinks itself
 //!    before a handler or its end runs on its stack), `thread_slots` (errno and the
 //!    resolver state: libc's per-thread words each green thread keeps its own value of),
-//!    `glibc_cancel_bits` (glibc's cancellation words, lent to one green thread at a time).
+//!    `glibc_cancel_bits` (glibc's cancellation words, lent to one green thread at a time),
+//!    `file_reads` (how a regular file's reads may wait).
 //! 2. The green thread record: `thread` (Green, its states and wake reasons), with
 //!    `tls_blocks` and `cancel_state` below it (the per-thread TLS data and cancellation
 //!    state it holds).
@@ -65,6 +66,7 @@ mod detect;
 mod direct_wait;
 mod execstack;
 mod fdclass;
+mod file_reads;
 mod glibc_cancel_bits;
 pub mod fdtable;
 mod fork;
