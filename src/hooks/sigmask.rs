@@ -130,6 +130,9 @@ pub(super) unsafe fn apply_attr_mask(_hub: Hub, g: *mut Green, attr: *const libc
         unsafe { mask_from(g, attr) };
         return;
     }
+    if !super::thread_np::default_attr_set() {
+        return; // glibc's own default carries no mask
+    }
     // SAFETY: all-zero bytes are valid storage for an attribute, which glibc fills.
     let mut default: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
     // SAFETY: our own attribute, filled by glibc (not one of our hooks) and destroyed after

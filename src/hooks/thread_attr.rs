@@ -47,6 +47,10 @@ pub(super) unsafe fn check_create_attr(hub: Hub, attr: *const libc::pthread_attr
         // SAFETY: an initialised attribute (caller).
         return unsafe { read(hub, attr) };
     }
+    if !super::thread_np::default_attr_set() {
+        // glibc's own default: inherited scheduling, no affinity, a one-page guard, joinable.
+        return Ok(CreateAttr { sched: None, affinity: None, guard: rustix::param::page_size(), detach: false });
+    }
     // SAFETY: all-zero bytes are a valid pthread_attr_t (plain data), which glibc fills.
     let mut default: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
     // SAFETY: a local attribute, filled by glibc, read, then destroyed (it may hold a
@@ -68,7 +72,8 @@ pub(super) unsafe fn check_create_attr(hub: Hub, attr: *const libc::pthread_attr
 unsafe fn read(hub: Hub, attr: *const libc::pthread_attr_t) -> Result<CreateAttr, c_int> {
     let (mut inherit, mut policy, mut guard) = (0, 0, 0usize);
     let mut param = libc::sched_param { sched_priority: 0 };
-    let mut mask = vec![0u8; MAX_MASK];
+    // As words, so that "every CPU" (no affinity) is checked a word at a time.
+    let mut mask = [0u64; MAX_MASK / 8];
     // SAFETY: an initialised attribute (caller); the outputs are our locals, `mask` holds
     // MAX_MASK bytes.
     let has_mask = unsafe {
@@ -91,9 +96,10 @@ unsafe fn read(hub: Hub, attr: *const libc::pthread_attr_t) -> Result<CreateAttr
         None
     };
     // glibc reports "no affinity" as every CPU set.
-    let affinity = if has_mask && mask.iter().any(|&b| b != 0xff) {
+    let affinity = if has_mask && mask.iter().any(|&w| w != u64::MAX) {
         let allowed = os_affinity()?;
-        let usable: Vec<u8> = allowed.iter().zip(&mask).map(|(a, b)| a & b).collect();
+        let bytes = mask.iter().flat_map(|w| w.to_ne_bytes());
+        let usable: Vec<u8> = allowed.iter().zip(bytes).map(|(a, b)| a & b).collect();
         if usable.iter().all(|&b| b == 0) {
             return Err(libc::EINVAL);
         }

@@ -23,7 +23,7 @@ use crate::runtime::green::{Green, State};
 use crate::runtime::join;
 use crate::sys::{clock, real};
 use core::ffi::{c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The green thread `thread` names, with the proof we run on the hub thread, or None for a
 /// call glibc answers.
@@ -153,6 +153,14 @@ pub unsafe extern "C" fn pthread_getcpuclockid(thread: libc::pthread_t, clock_id
 
 /// The stack size pthread_setattr_default_np last set (0: never set).
 static DEFAULT_STACK: AtomicUsize = AtomicUsize::new(0);
+/// Whether pthread_setattr_default_np ever succeeded: until then the default attribute is
+/// glibc's own, which asks for nothing pthread_create must check (thread_attr.rs).
+static DEFAULT_SET: AtomicBool = AtomicBool::new(false);
+
+/// Whether the program ever changed the default thread attribute.
+pub(super) fn default_attr_set() -> bool {
+    DEFAULT_SET.load(Ordering::Relaxed)
+}
 
 /// The stack size the program made the default with pthread_setattr_default_np, which a
 /// green thread created without attributes gets (thread.rs); None while it has not.
@@ -173,6 +181,7 @@ pub unsafe extern "C" fn pthread_setattr_default_np(attr: *const libc::pthread_a
     // SAFETY: the program's argument, passed on as it gave it.
     let result = unsafe { real::pthread_setattr_default_np(attr) };
     if result == 0 {
+        DEFAULT_SET.store(true, Ordering::Relaxed);
         let mut size = 0usize;
         // SAFETY: glibc accepted `attr`, so it is initialised; `size` is our local.
         unsafe { libc::pthread_attr_getstacksize(attr, &mut size) };

@@ -293,44 +293,62 @@ pub mod handlers {
     }
 }
 
-/// How many green threads accept each signal (do not block it) and how many wait for it in
-/// sigwait, and the mask last given to the kernel. The OS thread's real mask blocks a
-/// signal only while no green thread accepts it, so the kernel still delivers whatever
-/// some green thread would take (ARCHITECTURE.md, Signals).
+/// How many green threads block each signal and how many wait for it in sigwait, out of
+/// how many are counted, and the mask last given to the kernel. The OS thread's real mask
+/// blocks a signal only while no green thread accepts it (every counted one blocks it), so
+/// the kernel still delivers whatever some green thread would take (ARCHITECTURE.md,
+/// Signals). Blocks rather than accepts are counted because threads block few signals: a
+/// thread's start and end touch only the counts of the signals it blocks.
 pub struct MaskCounts {
-    accepting: [u32; 64],
+    threads: u32,
+    blocking: [u32; 64],
     waiting: [u32; 64],
     /// The OS thread's real mask as we last set it.
     pub applied: SigSet,
 }
 
+/// `n` one up (`add`) or down, never below 0.
+fn step(n: u32, add: bool) -> u32 {
+    if add {
+        n + 1
+    } else {
+        n.saturating_sub(1)
+    }
+}
+
+/// The indices of the bits set in `set`, lowest first.
+fn set_bits(mut set: SigSet) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        let i = set.trailing_zeros() as usize;
+        set &= set.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
 impl MaskCounts {
     pub const fn new() -> Self {
-        MaskCounts { accepting: [0; 64], waiting: [0; 64], applied: 0 }
+        MaskCounts { threads: 0, blocking: [0; 64], waiting: [0; 64], applied: 0 }
     }
 
     /// Counts a thread with `mask` in (`add`) or out.
     pub fn count(&mut self, mask: SigSet, add: bool) {
-        for (i, n) in self.accepting.iter_mut().enumerate() {
-            if mask & (1 << i) == 0 {
-                *n = if add { *n + 1 } else { n.saturating_sub(1) };
-            }
+        self.threads = step(self.threads, add);
+        for i in set_bits(mask) {
+            self.blocking[i] = step(self.blocking[i], add);
         }
     }
 
     /// Counts a thread waiting for `set` in sigwait in (`add`) or out.
     pub fn count_waiting(&mut self, set: SigSet, add: bool) {
-        for (i, n) in self.waiting.iter_mut().enumerate() {
-            if set & (1 << i) != 0 {
-                *n = if add { *n + 1 } else { n.saturating_sub(1) };
-            }
+        for i in set_bits(set) {
+            self.waiting[i] = step(self.waiting[i], add);
         }
     }
 
     /// The real mask the counts call for: what no green thread accepts, less what may
     /// never be blocked.
     pub fn kernel_mask(&self) -> SigSet {
-        let blocked = (0..64).filter(|&i| self.accepting[i] == 0).fold(0, |m, i| m | (1u64 << i));
+        let blocked = (0..64).filter(|&i| self.blocking[i] >= self.threads).fold(0, |m, i| m | (1u64 << i));
         let never = if TICKING.load(core::sync::atomic::Ordering::Relaxed) { bit(PREEMPT) } else { 0 };
         settable(blocked) & !never
     }
@@ -343,7 +361,24 @@ impl MaskCounts {
 
 #[cfg(test)]
 mod tests {
-    use crate::runtime::signals::{bit, settable, tick_armed, MaskCounts, PREEMPT};
+    use crate::runtime::signals::{bit, set_bits, settable, tick_armed, MaskCounts, PREEMPT};
+
+    #[test]
+    fn set_bits_lists_each_set_bit_once() {
+        assert_eq!(set_bits(0).count(), 0);
+        assert_eq!(set_bits(0b1001 | 1 << 63).collect::<Vec<_>>(), [0, 3, 63]);
+    }
+
+    #[test]
+    fn a_signal_is_blocked_only_while_every_counted_thread_blocks_it() {
+        let mut counts = MaskCounts::new();
+        assert_eq!(counts.kernel_mask(), settable(u64::MAX) & counts.kernel_mask());
+        counts.count(0, true);
+        counts.count(bit(10), true);
+        assert_eq!(counts.kernel_mask() & bit(10), 0);
+        counts.count(0, false);
+        assert_eq!(counts.kernel_mask() & bit(10), bit(10));
+    }
 
     #[test]
     fn the_kernel_blocks_only_what_no_thread_accepts() {
