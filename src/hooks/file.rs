@@ -55,20 +55,26 @@ unsafe fn read_cached(fd: c_int, buf: *mut u8, len: usize, offset: i64) -> isize
     }
 }
 
-/// A read of `count` bytes at `offset` (None: at the file position, moving it), by the call
-/// `name` (what the diagnostics say it waits for). `plain` makes the ordinary call for a given buffer, length and offset.
-///
-/// # Safety
-/// Hub thread only; `buf` and `count` are the program's read arguments, and `plain` makes
-/// the program's call on any part of them.
-unsafe fn read_regular(
+/// A read of a regular file as the program asked for it: `count` bytes into `buf` at
+/// `offset` (None: at the file position, moving it), by the call `name` (what the
+/// diagnostics say it waits for).
+#[derive(Clone, Copy)]
+struct FileRead {
     name: &'static CStr,
     fd: c_int,
     buf: *mut u8,
     count: usize,
     offset: Option<i64>,
-    plain: impl Fn(*mut u8, usize, Option<i64>) -> isize,
-) -> isize {
+}
+
+/// `read` by the page cache first. `plain` makes the ordinary call for a given buffer,
+/// length and offset.
+///
+/// # Safety
+/// Hub thread only; `buf` and `count` are the program's read arguments, and `plain` makes
+/// the program's call on any part of them.
+unsafe fn read_regular(read: FileRead, plain: impl Fn(*mut u8, usize, Option<i64>) -> isize) -> isize {
+    let FileRead { name, fd, buf, count, offset } = read;
     let saved_errno = errno::get();
     let mut done = 0usize;
     while done < count {
@@ -89,7 +95,7 @@ unsafe fn read_regular(
             // SAFETY: the hub thread (caller); the file system refused RWF_NOWAIT.
             let reads = unsafe { green_io::learn_reads_without_nowait(fd) };
             // SAFETY: the hub thread (caller); the program's arguments.
-            return unsafe { read_by(reads, name, fd, buf, count, offset, plain) };
+            return unsafe { read_by(reads, read, plain) };
         }
         if errno::get() != libc::EAGAIN {
             if done > 0 {
@@ -111,23 +117,16 @@ unsafe fn read_regular(
     done as isize
 }
 
-/// A read of `count` bytes at `offset` (None: at the file position) of a file whose reads
-/// wait as `reads` says: by the page cache first, whole on a worker, or inline.
+/// `read` of a file whose reads wait as `reads` says: by the page cache first, whole on a
+/// worker, or inline.
 ///
 /// # Safety
 /// As for [`read_regular`].
-unsafe fn read_by(
-    reads: FileReads,
-    name: &'static CStr,
-    fd: c_int,
-    buf: *mut u8,
-    count: usize,
-    offset: Option<i64>,
-    plain: impl Fn(*mut u8, usize, Option<i64>) -> isize,
-) -> isize {
+unsafe fn read_by(reads: FileReads, read: FileRead, plain: impl Fn(*mut u8, usize, Option<i64>) -> isize) -> isize {
+    let FileRead { name, fd, buf, count, offset } = read;
     match reads {
         // SAFETY: the caller's promises, passed on.
-        FileReads::PageCache => unsafe { read_regular(name, fd, buf, count, offset, plain) },
+        FileReads::PageCache => unsafe { read_regular(read, plain) },
         // SAFETY: the hub thread (caller); the buffer outlives the call, which waits for
         // the worker.
         FileReads::Direct | FileReads::Waits => unsafe { offloaded(name, fd, || plain(buf, count, offset)) },
@@ -147,8 +146,9 @@ pub(super) unsafe fn read(fd: c_int, buf: *mut c_void, count: usize) -> Option<i
         // SAFETY: as above, at the file position.
         None => unsafe { real::read(fd, b as *mut c_void, n) },
     };
+    let read = FileRead { name: c"read", fd, buf: buf as *mut u8, count, offset: None };
     // SAFETY: the hub thread (worth_it); the program's arguments.
-    Some(unsafe { read_by(reads, c"read", fd, buf as *mut u8, count, None, plain) })
+    Some(unsafe { read_by(reads, read, plain) })
 }
 
 /// # Safety
@@ -163,8 +163,9 @@ pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, count: usize, offs
     };
     // SAFETY: part of the program's buffer, at the offset it asked for.
     let plain = |b: *mut u8, n, at: Option<i64>| unsafe { real::pread64(fd, b as *mut c_void, n, at.unwrap_or(offset)) };
+    let read = FileRead { name: c"pread", fd, buf: buf as *mut u8, count, offset: Some(offset) };
     // SAFETY: the hub thread (worth_it); the program's arguments.
-    unsafe { read_by(reads, c"pread", fd, buf as *mut u8, count, Some(offset), plain) }
+    unsafe { read_by(reads, read, plain) }
 }
 
 /// # Safety
