@@ -2,12 +2,14 @@
 //!
 //! As Go does since 1.14, asynchronously, with a signal. Once the program has a second
 //! green thread, a POSIX timer on the hub thread's *CPU-time* clock sends SIGURG to the hub
-//! thread (SIGEV_THREAD_ID) every slice of CPU time it uses. A hub that waits in epoll, or
-//! a thread blocked in the kernel, uses no CPU, so an idle or I/O-bound program gets no
-//! tick at all; a busy one gets one per slice (10 ms by default), which costs a few
+//! thread (SIGEV_THREAD_ID) every half slice of CPU time it uses. A hub that waits in
+//! epoll, or a thread blocked in the kernel, uses no CPU, so an idle or I/O-bound program
+//! gets no tick at all; a busy one gets two per slice (10 ms by default), each costing a few
 //! microseconds. The handler checks (Go's sysmon + `wantAsyncPreempt`):
 //!
 //! * whether the scheduler switched since the last tick: then nobody overran; nothing to do;
+//!   and whether this is the second tick in a row without a switch (`TICKS_PER_SLICE`):
+//!   only then has the running thread surely had its slice;
 //! * whether any other green thread is alive: if not, the tick stops until the next spawn;
 //! * whether the interrupted instruction is a safe point (`isAsyncSafePoint`): program code,
 //!   not the C library, the loader, libgcc_s, libstdc++, this library (codemap.rs), and no
@@ -58,6 +60,18 @@ static NO_TIMER: AtomicBool = AtomicBool::new(false);
 static TIMER: AtomicI32 = AtomicI32::new(-1);
 /// The switch count the previous tick saw.
 static LAST_SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Ticks in a row that found no switch since the one before.
+static QUIET_TICKS: AtomicU64 = AtomicU64::new(0);
+/// Ticks per slice. A thread is preempted at the TICKS_PER_SLICE-th quiet tick in a row, so
+/// it has run for between one slice and one slice plus a tick period (with one tick per
+/// slice that would be up to two slices: a thread switched in just after a tick is seen
+/// running by the next one, one slice later, and preempted only at the one after that).
+const TICKS_PER_SLICE: u64 = 2;
+
+/// The tick's period: a fraction of the slice.
+fn tick_period_ns() -> u64 {
+    slice::length_ns() / TICKS_PER_SLICE
+}
 
 /// The program's own action for SIGNAL while our handler holds the kernel's.
 static PROGRAM: ProgramAction = ProgramAction::new();
@@ -102,7 +116,7 @@ pub unsafe fn arm_if_needed() -> bool {
     // Only preemption keeps `due` for the fair path; without it the fair path reads the clock.
     slice::set_ticking(preempt);
     watchdog::new_turn();
-    set_timer(timer, slice::length_ns(), slice::length_ns());
+    set_timer(timer, tick_period_ns(), tick_period_ns());
     first
 }
 
@@ -179,8 +193,14 @@ extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut
     }
     let switches = slice::switches();
     if LAST_SEEN.swap(switches, Relaxed) != switches {
+        QUIET_TICKS.store(0, Relaxed);
         watchdog::new_turn();
         return; // the scheduler switched since the last tick: nobody overran
+    }
+    let quiet = QUIET_TICKS.load(Relaxed) + 1;
+    QUIET_TICKS.store(quiet, Relaxed);
+    if quiet < TICKS_PER_SLICE {
+        return; // the running thread may not have had its whole slice yet
     }
     if !slice::others() {
         ARMED.store(false, Relaxed);
@@ -203,7 +223,7 @@ extern "C" fn on_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut
     if unsafe_point {
         slice::set_due();
         // Try again soon rather than a whole slice later (Go's sysmon retries too).
-        let period = slice::length_ns();
+        let period = tick_period_ns();
         set_timer(TIMER.load(Relaxed), period / 4, period);
         return;
     }
