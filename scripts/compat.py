@@ -354,7 +354,8 @@ def write_report(path: Path, args, pairs, expected, started: str) -> None:
         f"Written by `scripts/compat.py` on {started}: Python {version}, "
         f"{uname.sysname} {uname.release} {uname.machine}, {os.cpu_count()} CPUs.",
         "Each module ran under `python3 -m test -v --junit-xml FILE [-u network] "
-        "--ignore '*VSOCK*' MODULE`, once natively and once with `LD_PRELOAD=libgreen.so`.",
+        + (f"--timeout {args.test_timeout} " if args.test_timeout else "")
+        + "--ignore '*VSOCK*' MODULE`, once natively and once with `LD_PRELOAD=libgreen.so`.",
         "Counts are test cases: pass / fail / skip (a hang or crash counts as a failure and "
         "is named). A difference is a test that passes natively and does not pass greened; "
         "the expected ones are listed with their reasons in `scripts/compat-expected.txt`.",
