@@ -11,7 +11,8 @@ wait4's rusage, peak OS threads and peak RSS (VmHWM) from sampling /proc/<pid>/s
 
 Micro-benchmarks, natively and greened: sched_yield round trip (natively on one core, so
 each yield is a real context switch), pthread_create+join, mutex/condvar costs, and the
-fair path's cost on calls that cannot block (poll with timeout 0, a failed trylock).
+fair path's cost on calls that cannot block (poll with timeout 0, a failed trylock), and
+a SIGURG delivered through the preemption tick's handler (what a tick costs at most).
 
 The greened echo server also runs with GREEN_PREEMPT=0 in the same run, so the table shows
 what preemption costs.
@@ -284,7 +285,10 @@ trip. spawn_join: pthread_create + pthread_join of a trivial thread. Mutex: lock
 pair uncontended, and two threads contending (each yields inside the lock every 64
 iterations so green threads really contend); cond_pingpong: one hand-off between two
 threads through a mutex and condvars. io_ready_pair: a 64-byte write and read on a socket
-pair where the read finds its data already there (the hooks' fast path).
+pair where the read finds its data already there (the hooks' fast path). poll_zero and
+trylock_busy: the fair path on calls that cannot block. sigurg_handled: a SIGURG sent with
+tgkill and handled by an empty handler (greened, through the preemption tick's handler: a
+tick costs at most that, twice per slice of busy CPU).
 
 {micro}
 """
