@@ -7,7 +7,7 @@ use super::hub::{Hub, HubMap};
 use crate::runtime::green::RwLockHolders;
 use crate::sys::real;
 use core::ffi::c_int;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 type RwLock = *mut libc::pthread_rwlock_t;
 
@@ -127,8 +127,8 @@ impl State {
     }
 }
 
-/// The side table, keyed by the rwlock's address: an entry only while a green thread holds
-/// the lock or waits for it. Boxed, so that `held` stays in place while the map grows: a
+/// The side table, keyed by the rwlock's address: an entry while a green thread holds the
+/// lock or waits for it, and idle ones until the next sweep (`tidy`). Boxed, so that `held` stays in place while the map grows: a
 /// waiter's record points at it (`WaitingOn::RwLock`) for the deadlock report and `green ps`,
 /// and an entry with a waiter is never idle, so never dropped under it.
 static TABLE: HubMap<Box<State>> = HubMap::new();
@@ -224,13 +224,19 @@ impl GreenRwLock {
         })
     }
 
-    /// Drops the entry once nobody green holds or waits for the lock.
+    /// The lock is idle now, perhaps. An idle entry reads as no entry, so it is kept for the
+    /// lock's next use (dropping it would cost an allocation per lock and unlock); idle
+    /// entries are swept out together once the table has doubled since the last sweep.
     pub(super) fn tidy(self) {
-        let address = self.address();
         TABLE.with(self.hub, |map| {
-            if map.get(&address).is_some_and(|s| s.idle()) {
-                map.remove(&address);
+            if map.len() >= SWEEP_AT.load(Ordering::Relaxed) {
+                map.retain(|_, s| !s.idle());
+                SWEEP_AT.store((2 * map.len()).max(FIRST_SWEEP), Ordering::Relaxed);
             }
         });
     }
 }
+
+/// Entries in the side table at which idle ones are next swept out (hub thread only).
+static SWEEP_AT: AtomicUsize = AtomicUsize::new(FIRST_SWEEP);
+const FIRST_SWEEP: usize = 64;

@@ -144,10 +144,12 @@ pub unsafe fn park(deadline: Option<u64>, waiting_on: WaitingOn) -> Wake {
     // SAFETY: the current thread's record is live while it runs.
     let record = unsafe { &mut *g };
     debug_assert_eq!(record.state, State::Running, "only the running thread parks, once");
-    record.state = State::Parked;
     record.wake = Wake::Nothing;
     record.waiting_on = waiting_on;
     record.probe.parked_at = introspect::last_clock();
+    // The state last: `green ps`, reading from outside, sees a Parked thread's wait with it.
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Release);
+    record.state = State::Parked;
     if g == rt.root && waiting_on.interruptible() {
         rt.root_parked_after = pending_signals::handled();
     }
