@@ -128,9 +128,10 @@ impl State {
 }
 
 /// The side table, keyed by the rwlock's address: an entry while a green thread holds the
-/// lock or waits for it, and idle ones until the next sweep (`tidy`). Boxed, so that `held` stays in place while the map grows: a
-/// waiter's record points at it (`WaitingOn::RwLock`) for the deadlock report and `green ps`,
-/// and an entry with a waiter is never idle, so never dropped under it.
+/// lock or waits for it, and idle ones until the next sweep (`tidy`). Boxed, so that `held`
+/// stays in place while the map grows: a waiter's record points at it (`WaitingOn::RwLock`)
+/// for the deadlock report and `green ps`, and an entry with a waiter is never idle, so
+/// never dropped under it.
 static TABLE: HubMap<Box<State>> = HubMap::new();
 
 /// Drops what the side table knows about the rwlock at `address` (pthread_rwlock_init and
@@ -210,8 +211,8 @@ impl GreenRwLock {
         unsafe { real::pthread_rwlock_unlock(self.l) }
     }
 
-    /// Runs `f` on the side-table entry, made if missing; `held` in it stays in place until
-    /// the entry is idle. `f` must not park.
+    /// Runs `f` on the side-table entry, made if missing; `held` in it stays in place while
+    /// the entry is not idle. `f` must not park.
     pub(super) fn state<R>(self, f: impl FnOnce(&mut State) -> R) -> R {
         TABLE.with(self.hub, |map| f(map.entry(self.address()).or_default()))
     }
