@@ -254,6 +254,12 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     };
     cancel_point::point();
     let me = hub.current();
+    // SAFETY: hub thread, outside handlers (`hub`).
+    if unsafe { crate::runtime::sigsuspend_alone(set_bits(new_mask)) }.is_some() {
+        // A handler ran, in the kernel's own sigsuspend.
+        cancel_point::point();
+        return errno::fail(libc::EINTR);
+    }
     let before = pending_signals::handled();
     // SAFETY: hub thread, outside handlers (`hub`); `me` runs. A signal the new mask
     // unblocks runs its handler here: in the set_mask call (the kernel's) or right after.

@@ -12,6 +12,10 @@
 //! does what it always does. A thread created by a handler is seen the same way: the
 //! handler interrupted the wait, and the next wait finds a second thread and parks.
 //!
+//! A lone thread's sigsuspend waits in the kernel's own, with its mask for the call as the
+//! real one: the handler runs in the thread, in the kernel's signal frame, as natively
+//! ([`suspend`]).
+//!
 //! A lone thread's call on a pipe or terminal whose O_NONBLOCK is not ours (a description
 //! in blocking mode) needs no wait of ours at all: [`may_call`] lets it make the program's
 //! own call, which blocks in the kernel as it would natively (the same EINTR and
@@ -20,7 +24,7 @@
 //! still fail with EAGAIN and wait here.
 
 use super::fdtable::{FdEntry, Kind, READ};
-use super::signals::{deferred, pending_signals};
+use super::signals::{deferred, kernel_mask_for, pending_signals, running, SigSet};
 use super::state::{rt, Runtime};
 use super::thread::Wake;
 use crate::sys::clock;
@@ -109,4 +113,34 @@ fn note_ready(entry: &mut FdEntry, revents: PollFlags) {
     if revents.intersects(PollFlags::OUT | any) {
         entry.not_writable = false;
     }
+}
+
+/// sigsuspend(2) for the running thread if it is alone: the kernel's, with `mask` as the real
+/// mask for the call and as the thread's for its handlers (`running`). Some(()) when a
+/// handler ran in the thread (the call's EINTR); None when the caller is to park on the hub
+/// instead (not alone, a signal kept for the hub, or the wait ended for the hub's sake).
+///
+/// # Safety
+/// Hub thread only, outside handlers.
+pub unsafe fn suspend(mask: SigSet) -> Option<()> {
+    // SAFETY: hub thread (caller); the borrow ends within this statement.
+    let rt = unsafe { rt() };
+    if !alone(rt) || deferred::bits() != 0 {
+        return None;
+    }
+    let me = rt.current;
+    let handled_before = pending_signals::handled();
+    running::set(me as usize, mask);
+    let real = kernel_mask_for(mask);
+    let args = [&real as *const SigSet as usize, core::mem::size_of::<SigSet>(), 0, 0, 0, 0];
+    // SAFETY: rt_sigsuspend reads our 8-byte set; it returns once a handler has run (EINTR).
+    unsafe { crate::sys::raw::syscall6(libc::SYS_rt_sigsuspend, args) };
+    // SAFETY: `me` is the running thread, live.
+    running::set(me as usize, unsafe { (*me).signals.mask });
+    if pending_signals::handled() == handled_before {
+        return None;
+    }
+    let _ = pending_signals::take_signals();
+    let _ = pending_signals::take();
+    Some(())
 }

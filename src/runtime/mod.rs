@@ -121,6 +121,7 @@ mod workers;
 pub use crate::sys::log;
 pub use fork::after_fork_in_child;
 pub use hasher::AddressHasher;
+pub use direct_wait::suspend as sigsuspend_alone;
 pub use poller::{move_high, INTERNAL_FD_FLOOR};
 #[cfg(target_arch = "x86_64")]
 pub use glibc_cancel_bits::demangle as demangle_pointer;

@@ -161,6 +161,13 @@ pub const GLIBC_INTERNAL: SigSet = bit(32) | bit(33);
 /// Signals no mask can block (SIGKILL, SIGSTOP): the kernel drops them from every mask.
 pub const UNBLOCKABLE: SigSet = bit(9) | bit(19);
 
+/// The real mask for `blocked`, what a lone green thread blocks: less what may never be
+/// blocked.
+pub fn kernel_mask_for(blocked: SigSet) -> SigSet {
+    let never = if TICKING.load(core::sync::atomic::Ordering::Relaxed) { bit(PREEMPT) } else { 0 };
+    settable(blocked) & !never
+}
+
 /// What a mask the program sets may hold.
 #[inline(always)]
 pub const fn settable(mask: SigSet) -> SigSet {
@@ -349,8 +356,7 @@ impl MaskCounts {
     /// never be blocked.
     pub fn kernel_mask(&self) -> SigSet {
         let blocked = (0..64).filter(|&i| self.blocking[i] >= self.threads).fold(0, |m, i| m | (1u64 << i));
-        let never = if TICKING.load(core::sync::atomic::Ordering::Relaxed) { bit(PREEMPT) } else { 0 };
-        settable(blocked) & !never
+        kernel_mask_for(blocked)
     }
 
     /// The signals some green thread waits for in sigwait.
