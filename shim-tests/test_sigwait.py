@@ -29,6 +29,7 @@ SIGSUSPEND_ALONE = """\
 first sigsuspend=-1 EINTR usr1 runs=1 usr2 runs=0; in the handler usr1 blocked=1 usr2 blocked=1
 after: usr1 blocked=1 usr2 blocked=1 usr2 pending=1
 second sigsuspend=-1 EINTR usr1 runs=1 usr2 runs=1 usr2 pending=0
+jumped out: usr1 blocked=1 usr2 blocked=0; usr2 raised, handled at once=1
 """
 
 
@@ -36,7 +37,8 @@ def test_sigsuspend_of_a_lone_thread(mode):
     """A process with one thread waits in sigsuspend for signals from a child: the handler
     runs inside the call with the call's mask (and its own signal) blocked, the call returns
     EINTR, the mask comes back, and a signal the call's mask blocked stays pending until the
-    next sigsuspend lets it in. Greened, the lone thread waits in the kernel's own
-    sigsuspend; the results are the native ones."""
+    next sigsuspend lets it in; a handler that leaves the call with siglongjmp brings back the
+    mask sigsetjmp saved, under which a signal the call blocked is handled at once. Greened,
+    the lone thread waits in the kernel's own sigsuspend; the results are the native ones."""
     r = assert_ok(run_prog("sigsuspend_alone", [], mode))
     assert r.stdout == SIGSUSPEND_ALONE, r.describe()

@@ -88,14 +88,16 @@ pub unsafe fn set_mask(g: *mut Green, mask: SigSet) -> SigSet {
     let old = unsafe {
         let rt = rt();
         let old = core::mem::replace(&mut (*g).signals.mask, new);
+        if g == rt.current {
+            // Even when unchanged: a jump out of a handler in the kernel's own sigsuspend
+            // (direct_wait.rs) leaves the running mask as that call's.
+            running::set(g as usize, new);
+        }
         if old == new {
             return old;
         }
         rt.signal_counts.count(old, false);
         rt.signal_counts.count(new, true);
-        if g == rt.current {
-            running::set(g as usize, new);
-        }
         old
     };
     // SAFETY: hub thread (caller).
