@@ -10,14 +10,19 @@
 //! most one green thread is armed at a time, and never across a switch: the scheduler
 //! disarms as soon as the thread it ran gives the OS thread back.
 
+/// glibc 2.36's x86-64 `struct pthread` offsets (nptl/descr.h; ARCHITECTURE.md's table), of
+/// the words lent here and of those root_exit.rs reads of the root's own.
+pub mod offsets {
+    pub const CLEANUP_JMP_BUF: usize = 0x300;
+    pub const CANCELHANDLING: usize = 0x308;
+    pub const RESULT: usize = 0x628;
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86_64 {
+    use crate::runtime::glibc_cancel_bits::offsets::{CANCELHANDLING, CLEANUP_JMP_BUF, RESULT};
     use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 
-    /// glibc 2.36's `struct pthread` offsets (nptl/descr.h; ARCHITECTURE.md's table);
-    /// `cleanup_jmp_buf` (0x300) is written in the asm below.
-    const CANCELHANDLING: usize = 0x308;
-    const RESULT: usize = 0x628;
     /// glibc's CANCELED_BITMASK.
     const CANCELED: i32 = 1 << 3;
 
@@ -49,14 +54,14 @@ mod x86_64 {
     fn running_buf() -> usize {
         let buf: usize;
         // SAFETY: a word of the running thread's TCB (its own copy, or the OS thread's).
-        unsafe { core::arch::asm!("mov {}, fs:[0x300]", out(reg) buf, options(nostack, readonly, preserves_flags)) };
+        unsafe { core::arch::asm!("mov {}, fs:[{at}]", out(reg) buf, at = const CLEANUP_JMP_BUF, options(nostack, readonly, preserves_flags)) };
         buf
     }
 
     fn set_running_buf(buf: usize) {
         // SAFETY: as above; the word is glibc's cleanup_jmp_buf, which only the thread
         // itself reads.
-        unsafe { core::arch::asm!("mov fs:[0x300], {}", in(reg) buf, options(nostack, preserves_flags)) };
+        unsafe { core::arch::asm!("mov fs:[{at}], {}", in(reg) buf, at = const CLEANUP_JMP_BUF, options(nostack, preserves_flags)) };
     }
 
     /// Puts a cancellation request in glibc's words, to be acted on by unwinding to `buf`.

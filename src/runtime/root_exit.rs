@@ -33,10 +33,7 @@ use super::state::rt;
 use crate::sys::real;
 use core::ffi::c_void;
 
-/// glibc 2.36's `struct pthread` offsets (nptl/descr.h; ARCHITECTURE.md's table).
-const CLEANUP_JMP_BUF: usize = 0x300;
-const CANCELHANDLING: usize = 0x308;
-const RESULT: usize = 0x628;
+use super::glibc_cancel_bits::offsets::{CANCELHANDLING, CLEANUP_JMP_BUF, RESULT};
 /// `cancelhandling`'s CANCELSTATE_BITMASK (set: disabled) and CANCELTYPE_BITMASK (set:
 /// asynchronous).
 const DISABLED: i32 = 1;
