@@ -48,15 +48,6 @@ fn target_sp(_env: &JmpBuf) -> usize {
     usize::MAX
 }
 
-/// The OS thread's real signal mask now.
-fn real_mask() -> SigSet {
-    let mut mask: SigSet = 0;
-    let args = [libc::SIG_BLOCK as usize, 0, &mut mask as *mut SigSet as usize, 8, 0, 0];
-    // SAFETY: rt_sigprocmask with no new set only writes the current one into `mask`.
-    unsafe { crate::sys::raw::syscall6(libc::SYS_rt_sigprocmask, args) };
-    mask
-}
-
 /// Does what the jump means to the runtime, and returns the buffer glibc is to jump with.
 ///
 /// # Safety
@@ -72,7 +63,8 @@ unsafe fn prepare(env: *mut c_void) -> JmpBuf {
     let mask = if copy.mask_was_saved != 0 {
         Some(saved)
     } else if left_handler {
-        Some(real_mask())
+        // The OS thread's real mask now, the handler's.
+        Some(sigroute::kernel_mask(libc::SIG_BLOCK, None))
     } else {
         None
     };
