@@ -209,32 +209,13 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
         default_action(code);
         return;
     }
-    let flags = PROGRAM.flags();
-    if flags & libc::SA_RESETHAND != 0 {
-        PROGRAM.reset_handler();
-    }
     let mut mask = PROGRAM.mask();
-    if flags & libc::SA_NODEFER == 0 {
+    if PROGRAM.flags() & libc::SA_NODEFER == 0 {
+        // Our handler runs with SA_NODEFER: the kernel did not block the signal for it.
         mask |= super::signals::bit(signal);
     }
-    let mut saved = 0u64;
-    sigprocmask(libc::SIG_BLOCK, &mask, &mut saved);
-    if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the program installed a three-argument SA_SIGINFO handler.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
-        f(signal, info, context);
-    } else {
-        // SAFETY: the program installed a one-argument handler.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
-        f(signal);
-    }
-    sigprocmask(libc::SIG_SETMASK, &saved, &mut 0);
-}
-
-fn sigprocmask(how: c_int, set: &u64, old: &mut u64) {
-    let args = [how as usize, set as *const u64 as usize, old as *mut u64 as usize, 8, 0, 0];
-    // SAFETY: rt_sigprocmask reads and writes our 8-byte sets.
-    unsafe { raw::syscall6(libc::SYS_rt_sigprocmask, args) };
+    // SAFETY: our handler of the fault (caller); the handler is a function (checked above).
+    unsafe { PROGRAM.call(signal, info, context, mask) };
 }
 
 /// SIG_DFL in the kernel; a signal that was sent rather than caused is sent again (it is

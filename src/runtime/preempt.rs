@@ -242,32 +242,9 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         return;
     }
-    let flags = PROGRAM.flags();
-    if flags & libc::SA_RESETHAND != 0 {
-        PROGRAM.reset_handler();
-    }
-    let mask = PROGRAM.mask();
-    let mut saved = 0u64;
-    let block = |how: c_int, set: &u64, old: &mut u64| {
-        let args = [how as usize, set as *const u64 as usize, old as *mut u64 as usize, 8, 0, 0];
-        // SAFETY: rt_sigprocmask reads and writes our 8-byte sets.
-        unsafe { raw::syscall6(libc::SYS_rt_sigprocmask, args) };
-    };
-    if mask != 0 {
-        block(libc::SIG_BLOCK, &mask, &mut saved);
-    }
-    if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: the program installed a three-argument SA_SIGINFO handler.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
-        f(signal, info, context);
-    } else {
-        // SAFETY: the program installed a one-argument handler.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
-        f(signal);
-    }
-    if mask != 0 {
-        block(libc::SIG_SETMASK, &saved, &mut 0);
-    }
+    // SAFETY: our handler of SIGNAL (caller), which the kernel already blocks in it; the
+    // handler is a function (checked above).
+    unsafe { PROGRAM.call(signal, info, context, PROGRAM.mask()) };
 }
 
 /// sigaction(2) for the program: on SIGNAL, while our handler holds it, records the

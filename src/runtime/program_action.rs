@@ -4,7 +4,7 @@
 //! of the kernel's; our handler hands the signals that are not ours on to what it says.
 //! Plain atomics: a handler reads it in signal context.
 
-use core::ffi::c_int;
+use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 pub struct ProgramAction {
@@ -51,6 +51,38 @@ impl ProgramAction {
         self.handler.store(libc::SIG_DFL, Relaxed);
     }
 
+    /// Runs the program's handler for `signal` with the kernel's arguments, as the kernel
+    /// would run it: SA_RESETHAND honoured, `block` (the handler's sa_mask and what else the
+    /// caller's handler did not have blocked for it) blocked around it, one argument or
+    /// three (SA_SIGINFO).
+    ///
+    /// # Safety
+    /// In our handler of the held signal, with the kernel's arguments; the recorded handler is
+    /// a function (not SIG_DFL or SIG_IGN: the caller takes those).
+    pub unsafe fn call(&self, signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void, block: u64) {
+        let handler = self.handler();
+        let flags = self.flags();
+        if flags & libc::SA_RESETHAND != 0 {
+            self.reset_handler();
+        }
+        let mut saved = 0u64;
+        if block != 0 {
+            sigprocmask(libc::SIG_BLOCK, &block, &mut saved);
+        }
+        if flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the program installed a three-argument SA_SIGINFO handler.
+            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
+            f(signal, info, context);
+        } else {
+            // SAFETY: the program installed a one-argument handler.
+            let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
+            f(signal);
+        }
+        if block != 0 {
+            sigprocmask(libc::SIG_SETMASK, &saved, &mut 0);
+        }
+    }
+
     /// Takes `action` as the program's.
     pub fn record(&self, action: &libc::sigaction) {
         // SAFETY: a sigset_t begins with the kernel's 64-bit set (signals 1 to 64).
@@ -82,4 +114,11 @@ impl ProgramAction {
         }
         0
     }
+}
+
+/// rt_sigprocmask with raw sets (async-signal-safe: a raw system call).
+fn sigprocmask(how: c_int, set: &u64, old: &mut u64) {
+    let args = [how as usize, set as *const u64 as usize, old as *mut u64 as usize, 8, 0, 0];
+    // SAFETY: rt_sigprocmask reads and writes our 8-byte sets.
+    unsafe { crate::sys::raw::syscall6(libc::SYS_rt_sigprocmask, args) };
 }

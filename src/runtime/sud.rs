@@ -289,18 +289,9 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
         unsafe { raw::syscall6(libc::SYS_tgkill, [pid as usize, tid as usize, signal as usize, 0, 0, 0]) };
         return;
     }
-    if PROGRAM.flags() & libc::SA_RESETHAND != 0 {
-        PROGRAM.reset_handler();
-    }
-    if PROGRAM.flags() & libc::SA_SIGINFO != 0 {
-        // SAFETY: the program installed a three-argument SA_SIGINFO handler.
-        let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = unsafe { core::mem::transmute(handler) };
-        f(signal, info, context);
-    } else {
-        // SAFETY: the program installed a one-argument handler.
-        let f: extern "C" fn(c_int) = unsafe { core::mem::transmute(handler) };
-        f(signal);
-    }
+    // SAFETY: our SIGSYS handler (caller); the handler is a function (checked above). The
+    // program's sa_mask is not applied here, as before.
+    unsafe { PROGRAM.call(signal, info, context, 0) };
 }
 
 /// sigaction(2) for the program: on SIGSYS, while our handler holds it, records the
