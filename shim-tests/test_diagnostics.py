@@ -296,3 +296,16 @@ def test_green_stats_extras():
     p50, p90, p99, top = map(int, m.groups()[1:])
     assert p50 <= p90 <= p99 <= top, text
     assert re.search(r"longest_run=\d+us thread=\d+ .*peak_green=5 peak_stack_kib=\d+", text), text
+
+
+@pytest.mark.parametrize("ended_kib, live_kib", [(300, 40), (40, 500)])
+def test_green_stats_deepest_stack(ended_kib, live_kib):
+    """deepest_stack_kib, what a user reads to choose GREEN_STACK_SIZE: the deepest use of a
+    thread that ended and of one still alive at exit both count, to the page."""
+    r = run_prog("stack_depth", [str(ended_kib), str(live_kib)], "greened", env={"GREEN_STATS": "1"})
+    assert r.returncode == 0 and r.stdout == "done\n", r.describe()
+    m = re.search(r"deepest_stack_kib=(\d+)", r.stderr)
+    assert m, r.stderr
+    deepest = max(ended_kib, live_kib)
+    # The frames of the thread's start and of fill() add a page or two, never 16 KiB.
+    assert deepest <= int(m.group(1)) <= deepest + 16, r.stderr

@@ -250,9 +250,23 @@ pub fn print_stats_if_asked() {
                 slice::preemptions()
             ),
         );
+        measure_live_stacks(rt);
         // The extra lines first: the summary stays the last line, which tools parse.
         stats::print(s.peak_green);
         line.emit();
+    }
+}
+
+/// For GREEN_STATS's deepest stack use, threads still alive at exit count too: a server's
+/// connection threads often never end. (Ended threads were measured as they ended.)
+fn measure_live_stacks(rt: &Runtime) {
+    for &g in rt.threads.values() {
+        // SAFETY: every record in the table is live until reclaimed; only read.
+        let g = unsafe { &*g };
+        // A guard page means the stack is ours (the program's own memory has none).
+        if g.guard_size != 0 && g.stack_low != 0 && g.state != green::State::Done {
+            stackmem::used(stack::deepest_use(g.stack_low, g.stack_size).unwrap_or(0));
+        }
     }
 }
 

@@ -89,6 +89,13 @@ unsafe impl Stack for GreenStack {
 }
 
 impl GreenStack {
+    /// How deep threads have gone into this stack: see [`deepest_use`]. None for a stack
+    /// the program supplied, whose pages are the program's to touch.
+    pub fn deepest_use(&self) -> Option<usize> {
+        let (low, len) = self.usable();
+        self.ours.then(|| deepest_use(low, len)).flatten()
+    }
+
     /// The usable range (above the guard page), as pthread_getattr_np reports a stack.
     pub fn usable(&self) -> (usize, usize) {
         if self.ours {
@@ -166,6 +173,9 @@ impl StackPool {
         if !stack.ours {
             return;
         }
+        if super::stackmem::measuring_depth() {
+            super::stackmem::used(stack.deepest_use().unwrap_or(0));
+        }
         let usable = stack.len - page_size();
         if usable != self.default_size || self.pooled.len() >= MAX_POOLED {
             super::stackmem::mapped(stack.len, false);
@@ -205,6 +215,30 @@ impl StackPool {
         super::stackmem::mapped(len, true);
         Some(GreenStack { low, len, ours: true, executable })
     }
+}
+
+/// How deep threads have gone into the usable stack range `[low, low + len)` of one of our
+/// stacks: from its top to the lowest page the kernel has committed (page granularity; a
+/// pooled stack remembers its earlier threads until its pages are handed back). Costs a
+/// mincore per 512 pages, so only GREEN_STATS asks. None if the kernel refuses.
+pub fn deepest_use(low: usize, len: usize) -> Option<usize> {
+    let mut residency = [0u8; 512];
+    let chunk = residency.len() * page_size();
+    let mut start = low;
+    while start < low + len {
+        let span = chunk.min(low + len - start);
+        // SAFETY: `start` is page-aligned (a stack's usable part starts on a page); the
+        // kernel writes a byte per page of the span, at most 512, into `residency`.
+        if unsafe { raw::mincore(start, span, &mut residency) } < 0 {
+            return None;
+        }
+        let pages = span / page_size();
+        if let Some(first) = residency[..pages].iter().position(|&byte| byte & 1 != 0) {
+            return Some(low + len - (start + first * page_size()));
+        }
+        start += span;
+    }
+    Some(0)
 }
 
 fn round_to_pages(size: usize) -> usize {

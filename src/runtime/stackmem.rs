@@ -3,9 +3,13 @@
 //! atomics with Relaxed order so that the words may be copied from outside.
 
 use super::introspect_abi::extra;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 static EXTRA: [AtomicU64; extra::COUNT] = [const { AtomicU64::new(0) }; extra::COUNT];
+/// Whether ending threads' stacks are measured (GREEN_STATS=1: a mincore per thread).
+static MEASURE_DEPTH: AtomicBool = AtomicBool::new(false);
+/// The deepest stack use seen, in bytes (stack.rs, `GreenStack::deepest_use`).
+static DEEPEST: AtomicU64 = AtomicU64::new(0);
 
 /// The address `green ps` finds these counters at.
 pub fn address() -> u64 {
@@ -25,4 +29,23 @@ pub fn mapped(bytes: usize, made: bool) {
 /// The most stack memory mapped at once.
 pub fn peak() -> u64 {
     EXTRA[extra::PEAK_STACK_BYTES].load(Relaxed)
+}
+
+/// From now on, measure how deep each thread went into its stack.
+pub fn measure_depth() {
+    MEASURE_DEPTH.store(true, Relaxed);
+}
+
+pub fn measuring_depth() -> bool {
+    MEASURE_DEPTH.load(Relaxed)
+}
+
+/// A thread went `bytes` deep into its stack.
+pub fn used(bytes: usize) {
+    DEEPEST.fetch_max(bytes as u64, Relaxed);
+}
+
+/// The deepest stack use seen, for choosing GREEN_STACK_SIZE.
+pub fn deepest() -> u64 {
+    DEEPEST.load(Relaxed)
 }

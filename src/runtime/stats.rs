@@ -27,6 +27,7 @@ static LONGEST_NAME: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 
 pub fn enable() {
     ENABLED.store(true, Relaxed);
+    super::stackmem::measure_depth();
 }
 
 #[inline(always)]
@@ -132,8 +133,10 @@ pub fn print(peak_green: usize) {
     }
     let peak_stack = super::stackmem::peak();
     let _ = write!(line, " peak_green={} peak_stack_kib={}", peak_green, peak_stack / 1024);
+    let _ = write!(line, " deepest_stack_kib={}", super::stackmem::deepest().div_ceil(1024));
     line.emit();
 }
+
 
 fn print_latency() {
     let counts: [u64; 64 * SUB] = core::array::from_fn(|i| LATENCY[i].load(Relaxed));

@@ -194,6 +194,16 @@ pub unsafe fn madvise_dontneed(addr: *mut u8, len: usize) {
     };
 }
 
+/// Which pages of [addr, addr+len) are resident (mincore(2)): one byte per page into
+/// `residency`, bit 0 set for a resident page. Returns 0 or -errno.
+///
+/// # Safety
+/// `addr` is page-aligned and `residency` has a byte for every page of the range.
+pub unsafe fn mincore(addr: usize, len: usize, residency: &mut [u8]) -> isize {
+    // SAFETY: the kernel only writes `residency`, which is long enough (caller).
+    unsafe { syscall6(libc::SYS_mincore, [addr, len, residency.as_mut_ptr() as usize, 0, 0, 0]) }
+}
+
 /// Sleeps the calling OS thread while `word` holds `expected`, for at most `timeout_secs`.
 /// Returns false if the timeout passed.
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_secs: Option<i64>) -> bool {
