@@ -35,3 +35,10 @@ def test_bad_value(value):
     result = run_prog("raw_syscalls", mode="greened", timeout=30, env={"GREEN_RAW_SYSCALLS": value})
     assert result.returncode == 2, result.describe()
     assert f"GREEN_RAW_SYSCALLS={value} is not valid: expected 0 or 1" in result.stderr, result.describe()
+
+
+def test_shells_and_spawns_with_the_trap_on():
+    # Shells block every signal around fork, and our fork hook makes system calls of its
+    # own there: neither may trap (a trap with SIGSYS blocked kills the process).
+    greened = assert_ok(run_prog("spawn_threads", mode="greened", timeout=60, env=ON))
+    assert "exit statuses right: 15 of 15" in greened.stdout, greened.describe()

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include <signal.h>
 #include <sys/syscall.h>
 
 #if defined(__x86_64__)
@@ -74,12 +75,40 @@ static void plain_calls(void) {
     printf("raw write pipe r=%ld\n", r);
 }
 
+static long in_handler_pid;
+
+static void raw_in_handler(int signal) {
+    (void)signal;
+    in_handler_pid = raw3(SYS_getpid, 0, 0, 0);
+}
+
+/* A trapped call's SIGSYS is forced: were SIGSYS blocked in the kernel at that moment, the
+ * process would die. A program that blocks every signal, or a handler whose mask has them
+ * all, must still make raw calls, and read back the masks it set. */
+static void every_signal_blocked(void) {
+    struct sigaction action = {0}, old;
+    action.sa_handler = raw_in_handler;
+    sigfillset(&action.sa_mask);
+    if (sigaction(SIGUSR1, &action, NULL) != 0 || sigaction(SIGUSR1, NULL, &old) != 0) DIE("sigaction");
+    raise(SIGUSR1);
+    printf("raw call in a handler blocking every signal same=%s sa_mask_has_sigsys=%s\n",
+           in_handler_pid == getpid() ? "yes" : "no", sigismember(&old.sa_mask, SIGSYS) == 1 ? "yes" : "no");
+    sigset_t all, was, now;
+    sigfillset(&all);
+    if (sigprocmask(SIG_SETMASK, &all, &was) != 0) DIE("sigprocmask");
+    long pid = raw3(SYS_getpid, 0, 0, 0);
+    if (sigprocmask(SIG_SETMASK, &was, &now) != 0) DIE("sigprocmask");
+    printf("raw call with every signal blocked same=%s mask_has_sigsys=%s\n", pid == getpid() ? "yes" : "no",
+           sigismember(&now, SIGSYS) == 1 ? "yes" : "no");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     ticker_start(10000);
     pipe_read();
     sleeps_overlap();
     plain_calls();
+    every_signal_blocked();
     ticker_stop();
     fprintf(stderr, "os_threads=%d\n", os_thread_count());
     printf("done\n");

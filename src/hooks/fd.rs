@@ -100,8 +100,11 @@ fn dup_onto(old: c_int, new: c_int, call: impl Fn(c_int, c_int) -> c_int) -> c_i
     // dup2 closes `new` silently: drop its registration first, or epoll would keep
     // reporting the old file under this number.
     // (-1 cannot even be borrowed; any negative number is EBADF from the real call.)
-    // SAFETY: the borrowed fd lives only for this fcntl, which reads nothing but its number.
-    let valid_old = old >= 0 && rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(old) }).is_ok();
+    let valid_old = old >= 0 && {
+        let _own = crate::sys::own_calls::own_calls();
+        // SAFETY: the borrowed fd lives only for this fcntl, which reads nothing but its number.
+        rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(old) }).is_ok()
+    };
     if valid_old {
         // SAFETY: the caller is replacing number `new`, so it is the caller's at this moment.
         unsafe { green_io::closing(new, on_hub()) };

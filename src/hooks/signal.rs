@@ -128,6 +128,12 @@ pub unsafe extern "C" fn sigaction(
             if previous.flags & libc::SA_SIGINFO == 0 {
                 old.sa_flags &= !libc::SA_SIGINFO;
             }
+            // The kernel's copy may lack SIGSYS, kept open while raw calls are trapped
+            // (runtime/sud.rs); the program reads back the mask it gave.
+            if previous.mask & bit(libc::SIGSYS) != 0 {
+                // SAFETY: the caller's writable action; SIGSYS is a valid signal.
+                unsafe { libc::sigaddset(&mut old.sa_mask, libc::SIGSYS) };
+            }
         }
     }
     result

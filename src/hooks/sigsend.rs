@@ -35,8 +35,11 @@ fn thread_siginfo(signal: c_int, value: Option<libc::sigval>) -> libc::siginfo_t
     info.si_signo = signal;
     info.si_code = if value.is_some() { libc::SI_QUEUE } else { libc::SI_TKILL };
     let base = &mut info as *mut libc::siginfo_t as *mut u8;
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
-    let uid = rustix::process::getuid().as_raw();
+    let pid = crate::sys::raw::getpid();
+    let uid = {
+        let _own = crate::sys::own_calls::own_calls();
+        rustix::process::getuid().as_raw()
+    };
     // SAFETY: the offsets lie inside the 128-byte siginfo_t, in its sender fields.
     unsafe {
         (base.add(PID_AT) as *mut i32).write_unaligned(pid);

@@ -26,7 +26,7 @@ unsafe fn answered_at_once(m: *mut libc::pthread_mutex_t) -> bool {
     let words = unsafe { &*(m as *const GlibcMutex) };
     let kind = words.kind.load(Relaxed) & TYPE_MASK;
     (kind == RECURSIVE || kind == ERRORCHECK)
-        && words.owner.load(Relaxed) == rustix::thread::gettid().as_raw_nonzero().get()
+        && words.owner.load(Relaxed) == crate::sys::raw::gettid()
 }
 
 /// Polls glibc's trylock until it stops saying EBUSY or `deadline` passes.

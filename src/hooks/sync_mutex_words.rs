@@ -79,7 +79,7 @@ pub(super) fn my_ident(hub: Hub) -> i32 {
 }
 
 pub(super) fn os_tid() -> i32 {
-    rustix::thread::gettid().as_raw_nonzero().get()
+    crate::sys::raw::gettid()
 }
 
 /// FUTEX_UNLOCK_PI on `word`, which the calling OS thread owns in the kernel's view.

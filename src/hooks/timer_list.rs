@@ -47,7 +47,7 @@ pub(super) fn with_timer<R>(id: libc::timer_t, f: impl FnOnce(*mut GreenTimer) -
         return None;
     }
     let address = (id as usize) << 1;
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    let pid = crate::sys::raw::getpid();
     TIMERS.with(|timers| {
         let found = timers.iter().map(|t| t.0).find(|&t| t as usize == address)?;
         // SAFETY: records in the list are live: they are unlisted before they are freed.

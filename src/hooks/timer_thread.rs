@@ -94,7 +94,7 @@ unsafe fn create(
         attr: unsafe { core::mem::zeroed() },
         overrun: AtomicI32::new(0),
         deleted: AtomicBool::new(false),
-        pid: rustix::process::getpid().as_raw_nonzero().get(),
+        pid: crate::sys::raw::getpid(),
     }));
     // SAFETY: `timer` is ours alone until it is listed; `program_attr` as the caller says.
     unsafe { notification_attr(&mut (*timer).attr, program_attr) };

@@ -21,7 +21,7 @@ pub(super) unsafe fn copy_self(
     remote: *mut c_void,
     size: usize,
 ) -> Option<bool> {
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
+    let pid = crate::sys::raw::getpid() as usize;
     let local = iovec { iov_base: local, iov_len: size };
     let remote = iovec { iov_base: remote, iov_len: size };
     let (local_ptr, remote_ptr) = (&local as *const iovec as usize, &remote as *const iovec as usize);

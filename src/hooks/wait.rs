@@ -64,6 +64,7 @@ pub(super) fn wait_for_shell(hub: Hub, pid: libc::pid_t, status: &mut c_int) -> 
     }
     // Our own child, not yet reaped, so the pid cannot name another process.
     if let Some(shell) = rustix::process::Pid::from_raw(pid) {
+        let _own = crate::sys::own_calls::own_calls();
         let _ = rustix::process::kill_process(shell, rustix::process::Signal::KILL);
     }
     // SAFETY: as above; the status is not wanted.

@@ -22,6 +22,8 @@ pub struct ChildWatch {
 impl ChildWatch {
     /// Watches `pid` (> 0: that child; otherwise any child or a group).
     pub fn new(pid: i32) -> Self {
+        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        let _own = crate::sys::own_calls::own_calls();
         let pidfd = (pid > 0)
             .then(|| rustix::process::Pid::from_raw(pid))
             .flatten()
@@ -51,11 +53,15 @@ impl ChildWatch {
 
 impl Drop for ChildWatch {
     fn drop(&mut self) {
-        if let Some(pidfd) = &self.pidfd {
-            // Deregister before the number can be reused; OwnedFd then closes it raw.
+        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        let _own = crate::sys::own_calls::own_calls();
+        if let Some(pidfd) = self.pidfd.take() {
+            // Deregister before the number can be reused; OwnedFd then closes it raw, here,
+            // where our calls are not trapped.
             // SAFETY: a ChildWatch lives on the hub thread (it is made and waited on there),
             // and the pidfd is its own number, about to be closed.
             unsafe { green_io::closing(pidfd.as_raw_fd(), true) };
+            drop(pidfd);
         }
     }
 }

@@ -244,6 +244,8 @@ unsafe fn unlink_all(arg: *mut c_void) {
 /// Whether poll(2) says `fd` is ready for `interest` right now (errors and hang-ups count
 /// as ready: the real call will report them).
 pub fn poll_now(fd: i32, interest: u8) -> bool {
+    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    let _own = crate::sys::own_calls::own_calls();
     use rustix::event::{PollFd, PollFlags};
     // SAFETY: poll only reads the fd number.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };

@@ -198,7 +198,7 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
     Runtime {
         root,
         current: root,
-        root_tid: rustix::thread::gettid().as_raw_nonzero().get(),
+        root_tid: crate::sys::raw::gettid(),
         runq: runqueue::RunQueue::new(),
         timers: timer::TimerHeap::new(),
         stacks,

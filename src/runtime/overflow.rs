@@ -70,6 +70,8 @@ pub unsafe fn install(default_stack: usize) {
 /// # Safety
 /// On the thread that is to get it.
 unsafe fn give_alt_stack() -> bool {
+    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    let _own = crate::sys::own_calls::own_calls();
     // SAFETY: all-zero bytes are a valid stack_t.
     let mut current: libc::stack_t = unsafe { core::mem::zeroed() };
     // SAFETY: sigaltstack only writes our stack_t.
@@ -227,8 +229,8 @@ fn default_action(code: c_int) {
     unsafe { crate::sys::real::sigaction(SIGNAL, &action, core::ptr::null_mut()) };
     PROGRAM.set_installed(false);
     if code <= 0 {
-        let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
-        let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
+        let tid = crate::sys::raw::gettid() as usize;
+        let pid = crate::sys::raw::getpid() as usize;
         // SAFETY: tgkill to ourselves; SIGSEGV's default action ends the process.
         unsafe { raw::syscall6(libc::SYS_tgkill, [pid, tid, SIGNAL as usize, 0, 0, 0]) };
     }

@@ -137,7 +137,7 @@ unsafe fn create() -> i32 {
     event.sigev_value = libc::sigval { sival_ptr: COOKIE as *mut c_void };
     event.sigev_signo = SIGNAL;
     event.sigev_notify = libc::SIGEV_THREAD_ID;
-    event.sigev_notify_thread_id = rustix::thread::gettid().as_raw_nonzero().get();
+    event.sigev_notify_thread_id = crate::sys::raw::gettid();
     let mut id: c_int = -1;
     let args = [libc::CLOCK_THREAD_CPUTIME_ID as usize, &event as *const _ as usize, &mut id as *mut c_int as usize, 0, 0, 0];
     // SAFETY: timer_create reads the sigevent and writes the id, both ours and alive.

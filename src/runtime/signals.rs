@@ -147,6 +147,22 @@ pub fn tick_armed() {
     TICKING.store(true, core::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether raw system calls are trapped in this process (runtime/sud.rs): then SIGSYS is
+/// never blocked either, since the kernel kills a thread that traps with SIGSYS blocked.
+static TRAPPING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Raw system calls are trapped from now on: the real mask leaves SIGSYS unblocked.
+pub fn trapping_raw_syscalls() {
+    TRAPPING.store(true, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// What no real mask and no handler's kernel mask may block now.
+pub fn never_blocked() -> SigSet {
+    let ticking = TICKING.load(core::sync::atomic::Ordering::Relaxed);
+    let trapping = TRAPPING.load(core::sync::atomic::Ordering::Relaxed);
+    (if ticking { bit(PREEMPT) } else { 0 }) | (if trapping { bit(libc::SIGSYS) } else { 0 })
+}
+
 /// Whether `signal` is one of the runtime's own (`RESERVED`).
 #[inline(always)]
 pub fn is_reserved(signal: i32) -> bool {
@@ -164,8 +180,7 @@ pub const UNBLOCKABLE: SigSet = bit(9) | bit(19);
 /// The real mask for `blocked`, what a lone green thread blocks: less what may never be
 /// blocked.
 pub fn kernel_mask_for(blocked: SigSet) -> SigSet {
-    let never = if TICKING.load(core::sync::atomic::Ordering::Relaxed) { bit(PREEMPT) } else { 0 };
-    settable(blocked) & !never
+    settable(blocked) & !never_blocked()
 }
 
 /// What a mask the program sets may hold.

@@ -311,8 +311,8 @@ fn reset_to_default(signal: i32) {
 /// A signal with no handler of the program's: the kernel's own default action (terminate,
 /// stop, ignore), by sending it to the OS thread, which accepts it now.
 fn default_action(signal: i32) {
-    let pid = rustix::process::getpid().as_raw_nonzero().get() as usize;
-    let tid = rustix::thread::gettid().as_raw_nonzero().get() as usize;
+    let pid = crate::sys::raw::getpid() as usize;
+    let tid = crate::sys::raw::gettid() as usize;
     // SAFETY: tgkill takes numbers only.
     unsafe { raw::syscall6(libc::SYS_tgkill, [pid, tid, signal as usize, 0, 0, 0]) };
 }

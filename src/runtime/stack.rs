@@ -154,6 +154,8 @@ impl StackPool {
     /// handler may have made it so already: mprotect again costs one system call once).
     /// When the kernel refuses, the stack is unmapped and a fresh one mapped instead.
     fn executable_if_due(&mut self, mut stack: GreenStack) -> Option<GreenStack> {
+        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        let _own = crate::sys::own_calls::own_calls();
         if stack.executable || !EXECUTABLE.load(Relaxed) {
             return Some(stack);
         }
@@ -170,6 +172,8 @@ impl StackPool {
     }
 
     pub fn give_back(&mut self, stack: GreenStack) {
+        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        let _own = crate::sys::own_calls::own_calls();
         if !stack.ours {
             return;
         }
@@ -192,6 +196,8 @@ impl StackPool {
     }
 
     fn map(&mut self, size: usize) -> Option<GreenStack> {
+        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        let _own = crate::sys::own_calls::own_calls();
         let guard = page_size();
         let len = size.checked_add(guard)?;
         let executable = EXECUTABLE.load(Relaxed);

@@ -17,10 +17,12 @@
 //!   one made in a signal handler) is made again as it was, from a three-instruction
 //!   gadget in our code, with the selector at ALLOW for that one call (sud_x86_64.rs).
 //!
-//! This library's own raw calls (rustix, `sys::raw`) are outside the C library, so they
-//! trap too and take the gadget: about 3 us each, which is why the switch is off by
-//! default. The SIGSYS of a trapped call is forced: if the hub thread's kernel mask blocks
-//! SIGSYS at that moment the kernel kills the process (README, "Raw system calls").
+//! This library's own raw calls (rustix, `sys::raw`) are outside the C library: they set
+//! the selector to ALLOW around themselves (sys/own_calls.rs). SIGSYS is kept out of every
+//! real mask and handler mask while dispatch is on (`signals::never_blocked`, `sigaction`
+//! below): the kernel forces a trap's SIGSYS and kills a thread that blocks it. Off by
+//! default: dispatch slows every system call of the thread, libc's included (README,
+//! "Raw system calls").
 //!
 //! SIGSYS is the program's too (seccomp's SECCOMP_RET_TRAP, `kill`): a SIGSYS that is not
 //! Syscall User Dispatch's goes to the action the program installed through our
@@ -29,7 +31,7 @@
 use super::program_action::ProgramAction;
 use super::signals::signal_depth;
 use super::{codemap, state};
-use crate::sys::{log, raw};
+use crate::sys::{log, own_calls, raw};
 use core::ffi::{c_int, c_long, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
@@ -40,9 +42,7 @@ use arch::{ALLOW, BLOCK, SELECTOR};
 /// Elsewhere dispatch stays off (`configure`); only the selector is named.
 #[cfg(not(target_arch = "x86_64"))]
 mod arch {
-    pub const ALLOW: u8 = 0;
-    pub const BLOCK: u8 = 1;
-    pub static SELECTOR: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(ALLOW);
+    pub use crate::sys::own_calls::{SUD_ALLOW as ALLOW, SUD_BLOCK as BLOCK, SUD_SELECTOR as SELECTOR};
 }
 
 const PR_SET_SYSCALL_USER_DISPATCH: usize = 59;
@@ -100,6 +100,10 @@ pub fn configure(wanted: bool) {
     match turn_on() {
         0 => {
             ON.store(true, Relaxed);
+            // A trap with SIGSYS blocked kills the process: from now on no real mask and no
+            // handler's mask blocks it (signals.rs, `never_blocked`), starting with this one.
+            super::signals::trapping_raw_syscalls();
+            super::sigroute::kernel_mask(libc::SIG_UNBLOCK, Some(super::signals::bit(libc::SIGSYS)));
             log::log!(Info, "raw system calls are covered (Syscall User Dispatch)");
         }
         e if e == libc::EINVAL => {
@@ -113,6 +117,7 @@ pub fn configure(wanted: bool) {
 pub fn after_fork() {
     if ON.load(Relaxed) && turn_on() != 0 {
         ON.store(false, Relaxed);
+        own_calls::set_sud_thread(0);
     }
 }
 
@@ -127,6 +132,7 @@ fn turn_on() -> i32 {
     if r < 0 {
         return -r as i32;
     }
+    own_calls::set_sud_thread(raw::thread_self());
     SELECTOR.store(BLOCK, Relaxed);
     0
 }
@@ -284,7 +290,7 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
         let default: libc::sigaction = unsafe { core::mem::zeroed() };
         // SAFETY: our readable action; the old one is not asked for.
         unsafe { crate::sys::real::sigaction(signal, &default, core::ptr::null_mut()) };
-        let (pid, tid) = (rustix::process::getpid().as_raw_nonzero().get(), rustix::thread::gettid().as_raw_nonzero().get());
+        let (pid, tid) = (crate::sys::raw::getpid(), crate::sys::raw::gettid());
         // SAFETY: tgkill to ourselves; SIGSYS stays pending until this handler returns.
         unsafe { raw::syscall6(libc::SYS_tgkill, [pid as usize, tid as usize, signal as usize, 0, 0, 0]) };
         return;
@@ -302,9 +308,28 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 /// As for sigaction(2): `action` is null or readable, `old` null or writable.
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if signal != libc::SIGSYS || !PROGRAM.installed() {
-        // SAFETY: the caller's arguments, as they came.
-        return unsafe { super::overflow::sigaction(signal, action, old) };
+        // SAFETY: null or readable (caller).
+        let Some(wanted) = (unsafe { action.as_ref() }).filter(|a| ON.load(Relaxed) && blocks_sigsys(a)) else {
+            // SAFETY: the caller's arguments, as they came.
+            return unsafe { super::overflow::sigaction(signal, action, old) };
+        };
+        // While the handler runs SIGSYS must stay deliverable (a trap kills the process
+        // otherwise); the program's own mask, SIGSYS included, is what hooks/signal.rs
+        // records and reports.
+        let mut open = *wanted;
+        // SAFETY: our own copy's sigset; SIGSYS is a valid signal.
+        unsafe { libc::sigdelset(&mut open.sa_mask, libc::SIGSYS) };
+        // SAFETY: our own readable action; `old` as the caller gave it.
+        return unsafe { super::overflow::sigaction(signal, &open, old) };
     }
     // SAFETY: as the caller's.
     unsafe { PROGRAM.exchange(action, old) }
+}
+
+/// Whether running `action`'s handler would block SIGSYS.
+fn blocks_sigsys(action: &libc::sigaction) -> bool {
+    let handler = action.sa_sigaction;
+    // SAFETY: a sigset in the action the caller handed us, only read.
+    let masked = unsafe { libc::sigismember(&action.sa_mask, libc::SIGSYS) } == 1;
+    handler != libc::SIG_DFL && handler != libc::SIG_IGN && masked
 }

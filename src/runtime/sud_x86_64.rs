@@ -24,14 +24,11 @@
 //!   while it is still needed. A clone child or a fork child runs the same three
 //!   instructions and lands at the same place, as natively.
 
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// The selector's values (any other value kills the process at the next trap).
-pub const ALLOW: u8 = 0;
-pub const BLOCK: u8 = 1;
-/// The hub thread's selector byte, read by the kernel at every call outside the C library
-/// (runtime/sud.rs); the gadget sets it back to BLOCK.
-pub static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+/// The hub thread's selector byte and its values (sys/raw.rs, whose calls set it to ALLOW
+/// around themselves); the gadget sets it back to BLOCK.
+pub use crate::sys::own_calls::{SUD_ALLOW as ALLOW, SUD_BLOCK as BLOCK, SUD_SELECTOR as SELECTOR};
 
 /// What the routed trampoline calls: an `extern "C" fn(regs: *mut u64)`.
 static ENTRY: AtomicUsize = AtomicUsize::new(0);

@@ -8,6 +8,8 @@ pub mod clock;
 pub mod errno;
 #[macro_use]
 pub mod log;
+pub mod own_calls;
 pub mod raw;
 pub mod real;
 pub mod spin;
+pub mod thread_id;

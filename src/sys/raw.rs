@@ -7,25 +7,8 @@
 //! * `madvise(MADV_GUARD_INSTALL)`, which rustix's Advice enum does not name yet.
 
 use core::arch::asm;
+pub use super::thread_id::{thread_pointer, thread_self};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
-
-/// The OS thread's thread pointer: unique per live OS thread and readable in one
-/// instruction, so hooks can tell "am I on the hub thread?" without TLS or a syscall.
-#[inline(always)]
-pub fn thread_pointer() -> usize {
-    let tp: usize;
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: on x86-64 glibc, %fs:0 holds the TCB's self pointer; the read has no effects.
-    unsafe {
-        asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags))
-    };
-    #[cfg(target_arch = "aarch64")]
-    // SAFETY: reading TPIDR_EL0 has no side effects.
-    unsafe {
-        asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags))
-    };
-    tp
-}
 
 /// The caller's stack pointer (for a frame that stays put, the value it has at its calls).
 #[inline(always)]
@@ -42,25 +25,6 @@ pub fn stack_pointer() -> usize {
         asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
     };
     sp
-}
-
-/// Who this OS thread is, in one instruction: glibc's THREAD_SELF, the address of its
-/// thread descriptor. It equals the thread pointer of every thread glibc made, and stays the
-/// hub thread's own while %fs points at a green thread's TLS copy (runtime/tls_area.rs).
-#[inline(always)]
-pub fn thread_self() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let this: usize;
-        // SAFETY: on x86-64 glibc, %fs:16 holds the descriptor's self pointer (tcbhead_t.self);
-        // the read has no effects.
-        unsafe { asm!("mov {}, fs:16", out(reg) this, options(nostack, readonly, preserves_flags)) };
-        this
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        thread_pointer()
-    }
 }
 
 /// Whether the kernel lets user code write the FS base directly (wrfsbase).
@@ -92,11 +56,41 @@ pub unsafe fn set_thread_pointer(tp: usize, fsgsbase: bool) {
 
 /// A raw syscall with up to six arguments; returns the kernel's value (-errno on failure).
 ///
+/// On the thread Syscall User Dispatch is on for, the selector reads ALLOW for the call: our
+/// own calls must not trap (a trap costs microseconds, and one made while the kernel mask
+/// blocks SIGSYS kills the process). The value before is put back after, not BLOCK: a
+/// handler of ours may run this inside the window where the dispatch gadget set ALLOW
+/// (runtime/sud_x86_64.rs). Other threads leave the byte alone, which is only the hub's.
+///
 /// # Safety
 /// The caller guarantees the arguments are valid for syscall `nr` (pointers point to
 /// memory of the right size for as long as the kernel uses it).
 #[inline]
 pub unsafe fn syscall6(nr: libc::c_long, a: [usize; 6]) -> isize {
+    let _own = super::own_calls::own_calls();
+    // SAFETY: the caller's promise. The asm block may touch memory, so the compiler keeps
+    // the selector's stores on either side of it.
+    unsafe { kernel_call(nr, a) }
+}
+
+/// getpid(2), untrapped.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid takes no arguments.
+    unsafe { syscall6(libc::SYS_getpid, [0; 6]) as i32 }
+}
+
+/// gettid(2), untrapped.
+pub fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments.
+    unsafe { syscall6(libc::SYS_gettid, [0; 6]) as i32 }
+}
+
+/// The `syscall` (`svc`) instruction itself.
+///
+/// # Safety
+/// As for `syscall6`.
+#[inline(always)]
+unsafe fn kernel_call(nr: libc::c_long, a: [usize; 6]) -> isize {
     let ret: isize;
     // SAFETY: the Linux x86-64 syscall ABI: number in rax, arguments in rdi, rsi, rdx, r10,
     // r8, r9, rcx and r11 clobbered; what the kernel does with the arguments is the
