@@ -88,4 +88,6 @@ def test_lone_thread_waits(mode):
         "no_restart ret=-1 errno=Interrupted system call handled=1\n"
         "restart ret=1 data=r handled=1\n"
         "spawned_by_handler ret=1 data=t handled=1\n"
+        "big_write ret=262144 drained=1\n"
+        "full_pipe_no_restart ret=-1 errno=Interrupted system call handled=1\n"
     )

@@ -1,7 +1,10 @@
 /* A process with one thread waiting for a pipe: data from another process, a handler
  * without SA_RESTART (EINTR), one with SA_RESTART (the read goes on), and a handler that
- * creates the thread that writes. The same natively and greened. */
+ * creates the thread that writes; then writes: one larger than the pipe holds, taken whole
+ * as another process drains it, and one into a full pipe that a handler without
+ * SA_RESTART interrupts (EINTR). The same natively and greened. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,5 +75,30 @@ int main(void) {
     arm();
     n = read(p[0], &c, 1);
     report("spawned_by_handler", n, c);
+
+    static char big[256 * 1024];
+    child = fork();
+    if (child == 0) {
+        char buf[4096];
+        size_t got = 0;
+        ssize_t r;
+        usleep(30000);
+        while (got < sizeof big && (r = read(p[0], buf, sizeof buf)) > 0) got += (size_t)r;
+        _exit(got == sizeof big ? 0 : 1);
+    }
+    n = write(p[1], big, sizeof big);
+    int status;
+    waitpid(child, &status, 0);
+    printf("big_write ret=%zd drained=%d\n", n, WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    handled = 0;
+    int flags = fcntl(p[1], F_GETFL);
+    fcntl(p[1], F_SETFL, flags | O_NONBLOCK);
+    while (write(p[1], big, sizeof big) > 0) {}
+    fcntl(p[1], F_SETFL, flags);
+    handler(on_alarm, 0);
+    arm();
+    n = write(p[1], "x", 1);
+    report("full_pipe_no_restart", n, 'x');
     return 0;
 }

@@ -105,6 +105,10 @@ pub(super) unsafe fn writev_dontwait(fd: c_int, iov: *const iovec, count: c_int)
 pub(super) unsafe fn writev_nowait(fd: c_int, iov: *const iovec, count: c_int) -> isize {
     // SAFETY: the caller's iovecs, as writev would take them.
     let fallback = || unsafe { real::writev(fd, iov, count) };
+    if crate::runtime::io::attempt_may_block() {
+        // A lone thread: the plain call blocks only this thread, as natively.
+        return fallback();
+    }
     // SAFETY: as above.
     unsafe { PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, iov, count, fallback) }
 }
@@ -117,6 +121,10 @@ pub(super) unsafe fn write_nowait(fd: c_int, buf: *const c_void, len: usize) -> 
     let iov = iovec { iov_base: buf as *mut c_void, iov_len: len };
     // SAFETY: the caller's buffer, as write would take it.
     let fallback = || unsafe { real::write(fd, buf, len) };
+    if crate::runtime::io::attempt_may_block() {
+        // A lone thread: the plain call blocks only this thread, as natively.
+        return fallback();
+    }
     // SAFETY: one iovec, alive across the call, describing the caller's buffer.
     unsafe { PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, &iov, 1, fallback) }
 }

@@ -16,6 +16,7 @@ use super::poller;
 use super::state::rt;
 use crate::sys::errno;
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use rustix::fd::BorrowedFd;
 
 pub use super::file_reads::FileReads;
@@ -62,7 +63,9 @@ pub unsafe fn drive(
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
             } else {
+                ATTEMPT_MAY_BLOCK.store(plain, Relaxed);
                 let result = attempt();
+                ATTEMPT_MAY_BLOCK.store(false, Relaxed);
                 if result >= 0 {
                     errno::set(saved_errno);
                     return result;
@@ -102,6 +105,18 @@ pub unsafe fn drive(
             Err(e) => return errno::fail(e),
         }
     }
+}
+
+/// Set while `drive` makes an attempt that may block in the kernel: the thread is alone
+/// and the fd a pipe or terminal (direct_wait.rs, `may_call`), so nothing else could run
+/// meanwhile. An attempt that must not block otherwise (a pipe write, which a blocking pipe
+/// takes only whole) is then the plain call, as natively: one system call instead of a
+/// non-blocking try, a poll and another try. Hub thread only.
+static ATTEMPT_MAY_BLOCK: AtomicBool = AtomicBool::new(false);
+
+/// Whether the attempt being made may block (see `ATTEMPT_MAY_BLOCK`).
+pub fn attempt_may_block() -> bool {
+    ATTEMPT_MAY_BLOCK.load(Relaxed)
 }
 
 /// Parks until `fd` may be ready for `interest`, it is closed, or the deadline passes.

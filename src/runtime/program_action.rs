@@ -122,3 +122,20 @@ fn sigprocmask(how: c_int, set: &u64, old: &mut u64) {
     // SAFETY: rt_sigprocmask reads and writes our 8-byte sets.
     unsafe { crate::sys::raw::syscall6(libc::SYS_rt_sigprocmask, args) };
 }
+
+/// What SA_RESETHAND asks for as the signal is delivered.
+pub fn reset_to_default(signal: i32) {
+    // SAFETY: all-zero bytes are a valid sigaction (SIG_DFL, empty mask, no flags).
+    let action: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: our own readable action; no old action is asked for.
+    unsafe { crate::sys::real::sigaction(signal, &action, core::ptr::null_mut()) };
+}
+
+/// A signal with no handler of the program's: the kernel's own default action (terminate,
+/// stop, ignore), by sending it to the OS thread, which accepts it now.
+pub fn default_action(signal: i32) {
+    let pid = crate::sys::raw::getpid() as usize;
+    let tid = crate::sys::raw::gettid() as usize;
+    // SAFETY: tgkill takes numbers only.
+    unsafe { crate::sys::raw::syscall6(libc::SYS_tgkill, [pid, tid, signal as usize, 0, 0, 0]) };
+}

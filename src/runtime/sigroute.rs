@@ -21,9 +21,9 @@
 
 use super::signals::{self, bit, deferred, handlers, running, sigwaited, SigSet};
 use super::state::{self, rt};
-use super::condwait;
+use super::{condwait, program_action};
 use super::thread::{Green, State, WaitingOn, Wake};
-use crate::sys::{errno, raw, real};
+use crate::sys::{errno, raw};
 use core::ffi::c_void;
 
 /// The kernel's sigset size (64 signals).
@@ -240,7 +240,24 @@ unsafe fn claim_kept(g: *mut Green, set: SigSet) {
 ///
 /// # Safety
 /// Hub thread only, outside handlers; `g` is the running thread.
+#[inline(always)]
 pub unsafe fn run_pending(g: *mut Green) -> bool {
+    // The check every switch makes, inline: nearly always nothing is pending.
+    // SAFETY: hub thread, `g` live (caller).
+    let (pending, mask) = unsafe { ((*g).signals.pending, (*g).signals.mask) };
+    if (pending | deferred::bits()) & !mask == 0 {
+        return false;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { run_pending_slow(g) }
+}
+
+/// `run_pending` once something is pending.
+///
+/// # Safety
+/// As for `run_pending`.
+#[inline(never)]
+unsafe fn run_pending_slow(g: *mut Green) -> bool {
     let mut ran = false;
     loop {
         // SAFETY: hub thread, `g` live (caller).
@@ -274,12 +291,12 @@ pub unsafe fn run_pending(g: *mut Green) -> bool {
 /// Hub thread only, outside handlers; `g` is the running thread.
 unsafe fn run_one(g: *mut Green, signal: i32, mut info: libc::siginfo_t) {
     let Some(handler) = handlers::get(signal) else {
-        default_action(signal);
+        program_action::default_action(signal);
         return;
     };
     handlers::delivered(signal, handler);
     if handler.flags & libc::SA_RESETHAND != 0 {
-        reset_to_default(signal);
+        program_action::reset_to_default(signal);
     }
     let nodefer = handler.flags & libc::SA_NODEFER != 0;
     // SAFETY: hub thread, `g` running (caller).
@@ -298,23 +315,6 @@ unsafe fn run_one(g: *mut Green, signal: i32, mut info: libc::siginfo_t) {
     errno::set(saved);
     // SAFETY: as above; `g` is still the running thread (a handler returns where it ran).
     unsafe { set_mask(g, old) };
-}
-
-/// What SA_RESETHAND asks for as the signal is delivered.
-fn reset_to_default(signal: i32) {
-    // SAFETY: all-zero bytes are a valid sigaction (SIG_DFL, empty mask, no flags).
-    let action: libc::sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: our own readable action; no old action is asked for.
-    unsafe { real::sigaction(signal, &action, core::ptr::null_mut()) };
-}
-
-/// A signal with no handler of the program's: the kernel's own default action (terminate,
-/// stop, ignore), by sending it to the OS thread, which accepts it now.
-fn default_action(signal: i32) {
-    let pid = crate::sys::raw::getpid() as usize;
-    let tid = crate::sys::raw::gettid() as usize;
-    // SAFETY: tgkill takes numbers only.
-    unsafe { raw::syscall6(libc::SYS_tgkill, [pid, tid, signal as usize, 0, 0, 0]) };
 }
 
 /// Hands every signal kept for the hub to a thread that takes it (see the top of this
