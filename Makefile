@@ -23,7 +23,7 @@ export LIBGREEN := $(abspath $(LIB))
 export GREEN_LAUNCHER := $(abspath $(LAUNCHER))
 export GREEN_TEST_BIN := $(abspath build/bin)
 
-.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast compat-glibc compat-glibc-fast compat-programs demo bench install clean
+.PHONY: all build progs test unit shim-tests lint test-debug compat compat-fast compat-glibc compat-glibc-fast compat-programs demo bench bench-deps install clean
 
 all: build
 
@@ -92,8 +92,15 @@ compat-programs: build
 demo: build progs
 	$(PYTHON) scripts/demo.py
 
-bench: build progs
+# What the benchmark compares against and drives: gevent (the echo table's Python row) and
+# stress-ng (scripts/bench_scale.py). Installed if missing; a run without them says so.
+bench-deps:
+	@$(PYTHON) -c "import gevent" 2>/dev/null || $(PYTHON) -m pip install -q gevent || true
+	@command -v stress-ng >/dev/null || (apt-get update -q && apt-get install -y -q stress-ng) || true
+
+bench: build progs bench-deps
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_scale.py --pin-stress 1 --append scripts/BENCHMARKS.md
 	$(PYTHON) scripts/bench_python.py
 	$(PYTHON) scripts/bench_resolve.py
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """`make bench`: what libgreen costs and saves, measured. A benchmark, not a test.
 
-Echo benchmark: for 100, 1000 and 5000 concurrent connections, three servers take the same
+Echo benchmark: for 100, 1000 and 5000 concurrent connections, four servers take the same
 closed-loop load of 128-byte requests from load_client for D seconds:
   - echo_server natively (one OS thread per connection),
   - the same binary greened (LD_PRELOAD=libgreen.so: one green thread per connection),
-  - epoll_echo_server (hand-written single-threaded epoll loop: the ceiling).
+  - epoll_echo_server (hand-written single-threaded epoll loop: the ceiling),
+  - scripts/gevent_echo_server.py, natively (a gevent StreamServer, one greenlet per
+    connection: the same model in Python's green-thread library). It needs gevent in the
+    Python running this script (`pip install gevent`); without it its rows say "not run".
 The server runs on CPU 0 and the client on CPU 1 (taskset). Server CPU time comes from
 wait4's rusage, peak OS threads and peak RSS (VmHWM) from sampling /proc/<pid>/status.
+Throughput and p99 latency against connections are also drawn (scripts/bench_chart.py)
+to echo_chart.svg beside the report, which shows it.
 
 Micro-benchmarks, natively and greened: sched_yield round trip (natively on one core, so
 each yield is a real context switch), pthread_create+join, mutex/condvar costs, and the
@@ -18,8 +23,9 @@ The greened echo server also runs with GREEN_PREEMPT=0 in the same run, so the t
 what preemption costs.
 
 Prints markdown tables; a full run that verified everywhere also writes them, with the
-machine description, to scripts/BENCHMARKS.md. `--quick` is a smoke run (fewer seconds,
-100 and 1000 connections) that writes nothing unless --output is given. Exits non-zero if
+machine description, to scripts/BENCHMARKS.md (and the chart to scripts/echo_chart.svg).
+`--quick` is a smoke run (fewer seconds, 100 and 1000 connections) that writes nothing
+unless --output or --chart is given. Exits non-zero if
 any run failed: a client that saw errors or mismatches, a server that did not start or
 hung (it is killed), a micro-benchmark that crashed or miscounted.
 """
@@ -28,7 +34,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
+import importlib.util
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -36,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_chart  # noqa: E402
+from bench_raw import raw_syscall_section  # noqa: E402
 import harness  # noqa: E402
 from harness import HarnessError  # noqa: E402
 
@@ -45,7 +56,10 @@ REQUEST_SIZE = 128
 # thousands of connections against a slow server, and the last round trips.
 CLIENT_TIMEOUT_SLACK_S = 60
 MICRO_TIMEOUT_S = 120
-DEFAULT_OUTPUT = Path(__file__).resolve().parent / "BENCHMARKS.md"
+SCRIPTS = Path(__file__).resolve().parent
+DEFAULT_OUTPUT = SCRIPTS / "BENCHMARKS.md"
+# Beside the report, which refers to it by this name.
+CHART_NAME = "echo_chart.svg"
 
 
 @dataclass(frozen=True)
@@ -54,16 +68,30 @@ class ServerKind:
     program: str
     greened: bool
     env: tuple[str, ...] = ()
+    # Set for a Python server: scripts/<program>, run by this interpreter, needs this module.
+    python_needs: str | None = None
+    charted: bool = True
 
 
 SERVERS = (
     ServerKind("echo_server, native", "echo_server", False),
     ServerKind("echo_server, greened", "echo_server", True),
-    # The same with preemption off, in the same run: what preemption costs.
-    ServerKind("echo_server, greened, no preemption", "echo_server", True, ("GREEN_PREEMPT=0",)),
+    # The same with preemption off, in the same run: what preemption costs. In the table
+    # only: a fifth line close to the greened one would make the chart harder to read.
+    ServerKind("echo_server, greened, no preemption", "echo_server", True, ("GREEN_PREEMPT=0",),
+               charted=False),
     ServerKind("epoll_echo_server", "epoll_echo_server", False),
+    ServerKind("gevent StreamServer (Python)", "gevent_echo_server.py", False,
+               python_needs="gevent"),
 )
 BASELINE = SERVERS[3]
+
+
+@dataclass(frozen=True)
+class NotRun:
+    """A server that could not be run here for a known, benign reason (unlike a failure,
+    it does not fail the benchmark); the table says why."""
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -101,16 +129,35 @@ def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
+def not_run_reason(kind: ServerKind) -> str | None:
+    if kind.python_needs and importlib.util.find_spec(kind.python_needs) is None:
+        return f"not run: {kind.python_needs} not installed (`pip install {kind.python_needs}`)"
+    return None
+
+
+def server_argv(kind: ServerKind, conns: int) -> list[str]:
+    prefix = (harness.pinned(SERVER_CPU) + (harness.greened() if kind.greened else [])
+              + list(kind.env))
+    if kind.python_needs:
+        # This interpreter: the one the module was found in.
+        command = [sys.executable, str(SCRIPTS / kind.program)]
+    else:
+        command = [harness.program(kind.program)]
+    return prefix + command + ["--max-conns", str(conns)]
+
+
 def echo_benchmark(conn_counts: list[int], duration: float) -> tuple[list, list[str]]:
     """Run every server at every connection count. Returns rows of
-    (conns, ServerKind, EchoRun) and the failures."""
+    (conns, ServerKind, EchoRun or NotRun) and the failures."""
     rows, failures = [], []
     for conns in conn_counts:
         for kind in SERVERS:
+            if reason := not_run_reason(kind):
+                log(f"{conns:>5} conns  {kind.label:<36} {reason}")
+                rows.append((conns, kind, NotRun(reason)))
+                continue
             try:
-                prefix = (harness.pinned(SERVER_CPU) + (harness.greened() if kind.greened else [])
-                          + list(kind.env))
-                argv = prefix + [harness.program(kind.program), "--max-conns", str(conns)]
+                argv = server_argv(kind, conns)
             except HarnessError as err:
                 run = harness.EchoRun(None, None, str(err))
             else:
@@ -128,13 +175,16 @@ def echo_benchmark(conn_counts: list[int], duration: float) -> tuple[list, list[
 
 
 def echo_table(rows: list) -> str:
-    baselines = {conns: run for conns, kind, run in rows if kind == BASELINE and not run.failure}
+    baselines = {conns: run for conns, kind, run in rows if kind == BASELINE and verified(run)}
     lines = [
         "| conns | server | req/s | p99 ms | server CPU µs/req | peak RSS MiB "
         "| peak OS threads | peak green threads | req/s vs epoll | CPU/req vs epoll |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for conns, kind, run in rows:
+        if isinstance(run, NotRun):
+            lines.append(f"| {conns} | {kind.label} | {run.reason} | | | | | | | |")
+            continue
         if run.failure:
             lines.append(f"| {conns} | {kind.label} | FAILED | | | | | | | |")
             continue
@@ -147,6 +197,22 @@ def echo_table(rows: list) -> str:
             f"| {run.cpu_us_per_request:.1f} | {server.peak_rss_mib:.1f} | {server.peak_threads} "
             f"| {green_peak} | {rps_ratio} | {cpu_ratio} |")
     return "\n".join(lines)
+
+
+def verified(run: harness.EchoRun | NotRun) -> bool:
+    return isinstance(run, harness.EchoRun) and run.failure is None
+
+
+def write_chart(rows: list, duration: float, path: Path) -> None:
+    """Throughput and p99 of every charted server's verified runs; servers without one
+    stay in the legend, marked as having no data."""
+    charted = [kind for kind in SERVERS if kind.charted]
+    points = [bench_chart.Point(kind.label, conns, run.client["rps"], run.client["p99_us"] / 1e3)
+              for conns, kind, run in rows if kind in charted and verified(run)]
+    title = (f"Echo benchmark: {REQUEST_SIZE}-byte requests, closed loop, {duration:g} s per "
+             "run, server on one CPU")
+    bench_chart.write_echo_chart([kind.label for kind in charted], points, title, path)
+    log(f"wrote {path}")
 
 
 def micro_benchmarks(quick: bool) -> tuple[dict, list[str]]:
@@ -258,6 +324,14 @@ def machine_description() -> str:
             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
+def gevent_description() -> str:
+    try:
+        version = f"gevent {importlib.metadata.version('gevent')}"
+    except importlib.metadata.PackageNotFoundError:
+        version = "gevent (not installed here, so its rows were not run)"
+    return f"{version} on Python {platform.python_version()}"
+
+
 def report(machine: str, duration: float, echo: str, micro: str) -> str:
     return f"""# libgreen benchmarks
 
@@ -278,7 +352,17 @@ single thread too: wherever a server's CPU µs/req times its req/s stays well be
 CPU-second per second, the client set the pace, and CPU µs/req is the figure that compares
 the servers.
 
+The gevent row is scripts/gevent_echo_server.py, run natively with
+{gevent_description()}: a StreamServer with one greenlet per connection doing
+blocking-style recv() and sendall(), the model libgreen gives an unmodified C program, as
+Python's best-known green-thread library does it. Its CPU µs/req includes the
+interpreter's own cost per request.
+
 {echo}
+
+![echo throughput and p99]({CHART_NAME})
+
+The chart leaves out the no-preemption variant, to stay readable; the table has it.
 
 ## Micro-benchmarks
 
@@ -303,12 +387,16 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds of load per run (default 5)")
     parser.add_argument("--output", type=Path,
                         help=f"report file (default {DEFAULT_OUTPUT.name}, none with --quick)")
+    parser.add_argument("--chart", type=Path,
+                        help=f"echo chart file (default {CHART_NAME} beside the report, "
+                             "none with --quick)")
     parser.add_argument("--compare-lib", type=Path,
                         help="another libgreen.so: the micro-benchmarks run with both, alternated")
     args = parser.parse_args()
     duration = args.duration or (2.0 if args.quick else 5.0)
     conn_counts = [100, 1000] if args.quick else [100, 1000, 5000]
     output = args.output or (None if args.quick else DEFAULT_OUTPUT)
+    chart = args.chart or (output.parent / CHART_NAME if output else None)
 
     harness.raise_nofile_limit()
     rows, failures = echo_benchmark(conn_counts, duration)
@@ -317,20 +405,29 @@ def main() -> int:
 
     ps_text, ps_failures = green_ps_figures(args.compare_lib)
     failures += ps_failures
+    raw_text, raw_failures = raw_syscall_section(args.quick)
+    failures += raw_failures
 
     text = report(machine_description(), duration, echo_table(rows), micro_table(figures))
     text += f"\n## green ps\n\n{ps_text}\n"
+    text += f"\n## Raw system calls (GREEN_RAW_SYSCALLS=1)\n\n{raw_text}\n"
     print(text)
     if failures:
         print("bench: FAILED runs:", file=sys.stderr)
         for failure in failures:
             print(f"  - {failure}", file=sys.stderr)
-        if output:
-            print(f"bench: {output} left unchanged", file=sys.stderr)
+        for path in filter(None, (output, chart)):
+            print(f"bench: {path} left unchanged", file=sys.stderr)
         return 1
+    if chart:
+        write_chart(rows, duration, chart)
     if output:
         output.write_text(text)
         log(f"wrote {output}")
+    # Not a failure, but not to be missed at the end of a long run either.
+    for label, reason in sorted({(kind.label, run.reason) for _, kind, run in rows
+                                 if isinstance(run, NotRun)}):
+        log(f"{label}: {reason}; its rows in the table say so")
     return 0
 
 
