@@ -94,11 +94,19 @@ class ThreadsConfig:
     label: str
     greened: bool
     env: tuple[str, ...] = ()
+    program: str = "bench_threads"
+    args: tuple[str, ...] = ()
 
 
 GREEN_DEFAULT = ThreadsConfig("greened, default stack", True)
 GREEN_64K = ThreadsConfig("greened, GREEN_STACK_SIZE=64K", True, ("GREEN_STACK_SIZE=64K",))
 NATIVE = ThreadsConfig("native", False)
+# The kernel's part alone (bench_stack_maps: map, guard and touch N stacks, no threads):
+# how creation would scale if the runtime cost nothing.
+KERNEL_DEFAULT = ThreadsConfig("kernel alone: 8 MiB stacks mapped and touched, no threads", False,
+                               program="bench_stack_maps", args=("8192",))
+KERNEL_64K = ThreadsConfig("kernel alone: 64 KiB stacks mapped and touched, no threads", False,
+                           program="bench_stack_maps", args=("64",))
 
 
 @dataclass
@@ -115,7 +123,7 @@ class ThreadsRow:
 def threads_argv(config: ThreadsConfig, threads: int) -> list[str]:
     prefix = (harness.pinned(GREEN_CPU) + harness.greened() + list(config.env)
               if config.greened else [])
-    return prefix + [harness.program("bench_threads"), str(threads)]
+    return prefix + [harness.program(config.program), str(threads)] + list(config.args)
 
 
 def require_memory(threads: int) -> None:
@@ -165,8 +173,12 @@ def threads_plan(quick: bool) -> list[tuple[ThreadsConfig, int, int]]:
         (NATIVE, THREADS_NATIVE, SMALL_RUNS),
         (GREEN_DEFAULT, THREADS_SMALL, SMALL_RUNS),
         (GREEN_DEFAULT, THREADS_LARGE, large_runs),
+        (KERNEL_DEFAULT, THREADS_SMALL, SMALL_RUNS),
+        (KERNEL_DEFAULT, THREADS_LARGE, 1),
         (GREEN_64K, THREADS_SMALL, SMALL_RUNS),
         (GREEN_64K, THREADS_LARGE, large_runs),
+        (KERNEL_64K, THREADS_SMALL, SMALL_RUNS),
+        (KERNEL_64K, THREADS_LARGE, 1),
     ]
 
 
@@ -276,7 +288,11 @@ of the last N/10 creations with the first N/10 in the same run (medians over the
 near 1 when a creation costs the same however many threads exist already. Native threads
 run {THREADS_NATIVE:,} only, for reference: each is a kernel task with its own mapped
 stack, and system limits (threads-max, vm.max_map_count, memory) stop native creation long
-before a million.""")
+before a million. The *kernel alone* rows are `bench_stack_maps N SIZE_KIB`
+(shim-tests/c/bench_stack_maps.c): no thread at all, only what the kernel does for each
+green stack (map it with its guard page, touch its top), one run at {THREADS_LARGE:,}:
+where their 1M/100k ratio is as far above 10× as the greened one, the growth is the
+kernel's memory management on this machine, not the runtime's.""")
     return f"## Thread creation scaling and memory per thread\n\n{intro}\n\n{threads_table(rows)}\n"
 
 
