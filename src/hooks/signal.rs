@@ -24,16 +24,16 @@ extern "C" fn trampoline(signal: c_int, info: *mut libc::siginfo_t, context: *mu
         let target = if to_thread { running::thread() } else { 0 };
         // SAFETY: hub thread; `info` is the kernel's siginfo (or null).
         unsafe { deferred::record(signal, info, target) };
-        runtime::offload::poke_hub();
+        runtime::offload::poke_from_handler();
         return;
     }
     // SAFETY: the kernel's ucontext for this delivery (or null).
     let _depth = on_hub_thread.then(|| signal_depth::enter(crate::sys::raw::stack_pointer(), unsafe { stack_low(context) }));
     if on_hub_thread {
         pending_signals::note(signal, handler.restarts());
-        // If the hub is not in epoll_wait right now it soon will be; this makes that wait
-        // return at once so the interrupted call sees EINTR.
-        runtime::offload::poke_hub();
+        // The hub looks at this before it next waits; if it may have looked already, this
+        // makes that wait return at once, so that the interrupted call sees EINTR.
+        runtime::offload::poke_from_handler();
     }
     handlers::delivered(signal, handler);
     // SAFETY: the program's handler for this signal, with the kernel's own arguments.

@@ -9,7 +9,7 @@
 use super::deadlock;
 use super::fdtable::{self, READ, WRITE};
 use super::inbox;
-use super::poller::Event;
+use super::poller::{self, Event};
 use super::signals::{deferred, pending_signals};
 use super::sigroute;
 use super::state::{self, rt, Runtime};
@@ -25,12 +25,19 @@ use crate::sys::clock;
 pub unsafe fn poll_events(block: bool) {
     // SAFETY: hub thread (caller); the only runtime borrow in this call.
     let rt = unsafe { rt() };
+    if block {
+        poller::set_wait_window(true);
+    }
+    // What handlers left since the last turn is looked at before the hub sleeps: a handler
+    // that runs after this look pokes the waker (poller.rs, `poke_from_handler`).
+    let left_by_handlers = pending_signals::any() || deferred::is_fresh();
     // SAFETY: hub thread (caller).
-    let timeout = if block { unsafe { block_timeout(rt) } } else { Some(0) };
+    let timeout = if block && !left_by_handlers { unsafe { block_timeout(rt) } } else { Some(0) };
     if block {
         rt.stats.hub_waits += 1;
     }
     let n = rt.poller.wait(timeout);
+    poller::set_wait_window(false);
     for i in 0..n {
         match rt.poller.event(i) {
             // SAFETY: hub thread.

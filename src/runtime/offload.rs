@@ -5,7 +5,7 @@ use super::state::rt;
 use super::thread::{CallName, WaitingOn};
 use super::workers::{self, Job};
 
-pub use super::poller::poke_hub;
+pub use super::poller::poke_from_handler;
 
 /// Runs `call` on a worker thread while the current green thread parks, known meanwhile as
 /// waiting for `name` on `fd` (-1: none). Returns false (without running it) if no worker can

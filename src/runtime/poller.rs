@@ -14,7 +14,7 @@
 
 use super::fdtable::{FdEntry, Registration};
 use crate::sys::{log, raw};
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicI32, Ordering};
 use rustix::event::epoll;
 use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -160,6 +160,30 @@ pub fn deregister(fd: i32) {
     // SAFETY: both numbers are only read by epoll_ctl; a stale one gives EBADF.
     let (epoll, target) = unsafe { (BorrowedFd::borrow_raw(epoll), BorrowedFd::borrow_raw(fd)) };
     let _ = epoll::delete(epoll, target);
+}
+
+/// Set on the hub thread from the moment the hub last looks at what handlers left before a
+/// blocking wait (hub.rs, `poll_events`) until that wait is over: a handler that runs there
+/// must wake the wait, which would otherwise sleep past it. Outside that window the hub
+/// looks before it sleeps, and a handler need not make a system call (`poke_from_handler`).
+/// A handler interrupts the hub on its own thread, so program order is all that counts.
+static WAIT_WINDOW: AtomicBool = AtomicBool::new(false);
+
+/// The hub is about to look at what handlers left and then wait (`true`), or its wait is
+/// over (`false`).
+pub fn set_wait_window(open: bool) {
+    WAIT_WINDOW.store(open, Ordering::Relaxed);
+    compiler_fence(Ordering::SeqCst);
+}
+
+/// From a signal handler on the hub thread that left something for the hub: wakes its
+/// wait if it may already have looked (see `WAIT_WINDOW`). A handler that interrupts the
+/// wait itself also ends it (EINTR); the window covers the instructions before it.
+pub fn poke_from_handler() {
+    compiler_fence(Ordering::SeqCst);
+    if WAIT_WINDOW.load(Ordering::Relaxed) {
+        poke_hub();
+    }
 }
 
 /// Makes the hub's next (or current) epoll wait return: from an offload worker, or from a

@@ -36,6 +36,11 @@ pub mod pending_signals {
         }
     }
 
+    /// Whether a handler ran since the hub last took the news (`take`), without taking it.
+    pub fn any() -> bool {
+        PENDING.load(Ordering::Relaxed) != 0
+    }
+
     /// Puts back what `take` returned, as not yet looked at (no new handler run).
     pub fn restore(taken: Option<bool>) {
         if let Some(restart) = taken {

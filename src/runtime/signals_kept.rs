@@ -120,6 +120,12 @@ pub fn bits() -> u64 {
     BITS.load(Ordering::Acquire)
 }
 
+/// Whether a signal was kept since the hub last asked, without taking the news.
+#[inline(always)]
+pub fn is_fresh() -> bool {
+    FRESH.load(Ordering::Acquire)
+}
+
 /// Whether a signal was kept since the hub last asked.
 #[inline(always)]
 pub fn take_fresh() -> bool {
