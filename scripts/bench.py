@@ -33,10 +33,8 @@ hung (it is killed), a micro-benchmark that crashed or miscounted.
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.metadata
 import importlib.util
-import os
 import platform
 import subprocess
 import sys
@@ -313,17 +311,6 @@ def micro_table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def machine_description() -> str:
-    uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return (f"{uname}; {model}; {os.cpu_count()} cores; "
-            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-
-
 def gevent_description() -> str:
     try:
         version = f"gevent {importlib.metadata.version('gevent')}"
@@ -408,7 +395,7 @@ def main() -> int:
     raw_text, raw_failures = raw_syscall_section(args.quick)
     failures += raw_failures
 
-    text = report(machine_description(), duration, echo_table(rows), micro_table(figures))
+    text = report(harness.machine_description(), duration, echo_table(rows), micro_table(figures))
     text += f"\n## green ps\n\n{ps_text}\n"
     text += f"\n## Raw system calls (GREEN_RAW_SYSCALLS=1)\n\n{raw_text}\n"
     print(text)

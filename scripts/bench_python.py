@@ -23,8 +23,6 @@ with the client).
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
 import platform
 import subprocess
 import sys
@@ -166,17 +164,6 @@ def echo_table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def machine_description() -> str:
-    uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return (f"{uname}; {model}; {os.cpu_count()} cores; "
-            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-
-
 def report(machine: str, duration: float, gevent: str, table: str) -> str:
     return f"""# Python thread-per-connection echo server: native, libgreen, gevent
 
@@ -235,7 +222,7 @@ def main() -> int:
 
     harness.raise_nofile_limit()
     rows, failures = echo_benchmark(conn_counts, duration, args.venv, gevent_problem)
-    text = report(machine_description(), duration, gevent, echo_table(rows))
+    text = report(harness.machine_description(), duration, gevent, echo_table(rows))
     print(text)
     if failures:
         print("bench_python: FAILED runs:", file=sys.stderr)

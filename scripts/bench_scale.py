@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import re
 import shlex
 import shutil
@@ -486,17 +485,6 @@ the commands stands for a temporary file.""")
 # ---------------------------------------------------------------- report
 
 
-def machine_description() -> str:
-    uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return (f"{uname}; {model}; {os.cpu_count()} cores; "
-            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-
-
 def library_description() -> str:
     """Which libgreen.so ran: when it was built, and the source tree's commit."""
     built = datetime.datetime.fromtimestamp(harness.LIBGREEN.stat().st_mtime,
@@ -552,7 +540,7 @@ def main() -> int:
     if library_identity() != library_stat:
         library += " (rebuilt during the run: the figures mix two builds)"
         log("libgreen.so was rebuilt during the run")
-    summary = prose(f"Machine: {machine_description()}. Library: {library}. "
+    summary = prose(f"Machine: {harness.machine_description()}. Library: {library}. "
                     f"Produced by `{command}` in "
                     f"{time.monotonic() - started:.0f} s; 1-minute load average "
                     f"{load_before} before the runs, {load_average()} after.")
@@ -571,7 +559,9 @@ def main() -> int:
         log(f"wrote {args.out}")
     if args.append:
         with args.append.open("a") as report:
-            report.write(f"\n## Thread creation scaling, memory per thread, stress-ng\n\n{text}\n")
+            # Under a heading of its own, its sections one level down.
+            nested = text.replace("\n## ", "\n### ")
+            report.write(f"\n## Thread creation scaling, memory per thread, stress-ng\n\n{nested}\n")
         log(f"appended to {args.append}")
     return 0
 

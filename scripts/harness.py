@@ -15,6 +15,7 @@ GREEN_TEST_BIN), falling back to the default build locations under the repositor
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -73,6 +74,18 @@ def greened(stats: bool = True) -> list[str]:
     preload = ":".join(filter(None, [str(LIBGREEN), os.environ.get("LD_PRELOAD")]))
     prefix = ["env", f"LD_PRELOAD={preload}"]
     return prefix + (["GREEN_STATS=1"] if stats else [])
+
+
+def machine_description() -> str:
+    """The machine and the time, for a benchmark report's header."""
+    uname = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return (f"{uname}; {model}; {os.cpu_count()} cores; "
+            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 
 
 def require(path: Path, what: str) -> None:
