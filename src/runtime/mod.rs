@@ -257,9 +257,11 @@ pub fn print_stats_if_asked() {
     }
 }
 
-/// For GREEN_STATS's deepest stack use, threads still alive at exit count too: a server's
-/// connection threads often never end. (Ended threads were measured as they ended.)
+/// For GREEN_STATS's deepest stack use, threads still alive at exit count too (a server's
+/// connection threads often never end), and so do the pooled stacks that kept their pages
+/// (the others were measured as their pages went).
 fn measure_live_stacks(rt: &Runtime) {
+    rt.stacks.measure_pooled();
     for &g in rt.threads.values() {
         // SAFETY: every record in the table is live until reclaimed; only read.
         let g = unsafe { &*g };

@@ -177,10 +177,13 @@ impl StackPool {
         if !stack.ours {
             return;
         }
-        if super::stackmem::measuring_depth() {
+        let usable = stack.len - page_size();
+        let keeps_pages = usable == self.default_size && self.pooled.len() < HOT_STACKS;
+        // Measured as its pages go (a pooled stack that keeps them is measured at exit,
+        // `measure_pooled`): a spawn-and-join loop on the hot pool pays nothing.
+        if !keeps_pages && super::stackmem::measuring_depth() {
             super::stackmem::used(stack.deepest_use().unwrap_or(0));
         }
-        let usable = stack.len - page_size();
         if usable != self.default_size || self.pooled.len() >= MAX_POOLED {
             super::stackmem::mapped(stack.len, false);
             // SAFETY: the mapping is ours and no coroutine runs on it any more.
@@ -193,6 +196,13 @@ impl StackPool {
             unsafe { raw::madvise_dontneed((stack.low + page_size()) as *mut u8, usable) };
         }
         self.pooled.push(stack);
+    }
+
+    /// For GREEN_STATS at exit: the pooled stacks that kept their pages count too.
+    pub fn measure_pooled(&self) {
+        for stack in &self.pooled {
+            super::stackmem::used(stack.deepest_use().unwrap_or(0));
+        }
     }
 
     fn map(&mut self, size: usize) -> Option<GreenStack> {
