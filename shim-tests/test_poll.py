@@ -90,4 +90,5 @@ def test_lone_thread_waits(mode):
         "spawned_by_handler ret=1 data=t handled=1\n"
         "big_write ret=262144 drained=1\n"
         "full_pipe_no_restart ret=-1 errno=Interrupted system call handled=1\n"
+        "interrupted_big_write ret=65536 pipe_size=65536 handled=1\n"
     )

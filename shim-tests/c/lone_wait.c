@@ -3,12 +3,14 @@
  * creates the thread that writes; then writes: one larger than the pipe holds, taken whole
  * as another process drains it, and one into a full pipe that a handler without
  * SA_RESTART interrupts (EINTR). The same natively and greened. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,5 +102,17 @@ int main(void) {
     arm();
     n = write(p[1], "x", 1);
     report("full_pipe_no_restart", n, 'x');
+
+    /* A write larger than an empty pipe holds, that nobody reads, cut short by a handler
+     * with SA_RESTART: the kernel returns what it wrote (the pipe's capacity). The pipe is
+     * made by the kernel's call, as one inherited would be: blocking, and not the
+     * runtime's (greened, the write is then the plain blocking call). */
+    int q[2];
+    if (syscall(SYS_pipe2, q, 0) != 0) return 1;
+    handled = 0;
+    handler(on_alarm, SA_RESTART);
+    arm();
+    n = write(q[1], big, sizeof big);
+    printf("interrupted_big_write ret=%zd pipe_size=%d handled=%d\n", n, fcntl(q[1], F_GETPIPE_SZ), (int)handled);
     return 0;
 }

@@ -287,7 +287,7 @@ unsafe fn wait_sets(nfds: c_int, question: &Question, deadline: Option<u64>) -> 
 /// The size of this process's fd table: the kernel's clamp for nfds ("FDSize" in
 /// /proc/self/status). Read with raw syscalls: nothing here goes through our hooks.
 fn fd_table_size() -> Option<usize> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::fs::{Mode, OFlags};
     let file = rustix::fs::open(c"/proc/self/status", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;

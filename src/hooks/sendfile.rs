@@ -24,7 +24,7 @@ use rustix::fd::BorrowedFd;
 /// How many bytes `fd` takes now without blocking: a socket's send buffer less what is
 /// queued in it, a pipe's capacity less what is in it. None when it cannot be told.
 fn free_space(fd: c_int) -> Option<usize> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     let mut queued: c_int = 0;
     let mut sndbuf: c_int = 0;

@@ -222,7 +222,7 @@ impl Access {
 impl Stream {
     /// None (errno set) if `fd` cannot be examined.
     fn new(fd: c_int, kind: Kind) -> Option<Box<Stream>> {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         // SAFETY: fstat only reads the fd number.
         let stat = match rustix::fs::fstat(unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) }) {
@@ -256,7 +256,7 @@ impl Stream {
     /// buffered bytes and calls our close. Then, if the number still names the same
     /// description, it is known again as it was, until `stream_close` forgets it for good.
     fn keep_tracked(&mut self) {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         if let Some(desc) = fdtable::view(self.fd) {
             self.kind = desc.kind;

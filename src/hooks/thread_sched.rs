@@ -116,7 +116,7 @@ fn is_rt(policy: c_int) -> bool {
 /// What sched_setscheduler would say to `wanted` (policy with its flag, priority) for a
 /// thread whose values are `now`: Ok or the error number (see the header).
 pub(super) fn check_sched(wanted: (c_int, c_int), now: (c_int, c_int)) -> Result<(), c_int> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     let (policy, priority) = (wanted.0 & !SCHED_RESET_ON_FORK, wanted.1);
     let known = [libc::SCHED_OTHER, libc::SCHED_FIFO, libc::SCHED_RR, libc::SCHED_BATCH, libc::SCHED_IDLE];

@@ -221,7 +221,7 @@ const RINGS_VIEW_LEN: usize = 16;
 impl CqView {
     /// None where the ring cannot be mapped (IORING_SETUP_NO_MMAP, not a ring).
     pub(super) fn map(fd: i32) -> Option<CqView> {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         // SAFETY: a fresh shared read-only mapping chosen by the kernel; the fd is only
         // read (a bad one fails).
@@ -247,7 +247,7 @@ impl CqView {
 
 impl Drop for CqView {
     fn drop(&mut self) {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         // SAFETY: our own mapping, unused from here on.
         let _ = unsafe { rustix::mm::munmap(self.0, RINGS_VIEW_LEN) };

@@ -58,6 +58,10 @@ pub(super) unsafe fn finish_write(
     // Looked up once the call has to go on: most writes are queued whole at once.
     let mut deadline: Option<Option<u64>> = None;
     while done < total {
+        if route.is_green() && green_io::plain_attempt_interrupted() {
+            // A blocking write a handler cut short returns what it wrote, as natively.
+            break;
+        }
         if route.is_green() {
             // SAFETY: a Green route is only made on the hub thread.
             unsafe { green_io::note_short_write(fd) };

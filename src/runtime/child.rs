@@ -22,7 +22,7 @@ pub struct ChildWatch {
 impl ChildWatch {
     /// Watches `pid` (> 0: that child; otherwise any child or a group).
     pub fn new(pid: i32) -> Self {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         let pidfd = (pid > 0)
             .then(|| rustix::process::Pid::from_raw(pid))
@@ -53,7 +53,7 @@ impl ChildWatch {
 
 impl Drop for ChildWatch {
     fn drop(&mut self) {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         if let Some(pidfd) = self.pidfd.take() {
             // Deregister before the number can be reused; OwnedFd then closes it raw, here,

@@ -65,7 +65,7 @@ pub unsafe fn may_call(slot: *const FdEntry, deadline: Option<u64>) -> bool {
 /// # Safety
 /// Hub thread only; `slot` is `fd`'s entry (fdtable.rs) and no reference to it is live.
 pub unsafe fn wait(fd: i32, slot: *mut FdEntry, interest: u8, deadline: Option<u64>) -> Option<Wake> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     // SAFETY: hub thread (caller); the borrow ends within this statement.
     if !alone(unsafe { rt() }) || deferred::bits() != 0 {

@@ -78,7 +78,7 @@ pub unsafe fn file_reads(fd: i32) -> Option<FileReads> {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn learn_reads_without_nowait(fd: i32) -> FileReads {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     // SAFETY: fstatfs only reads the fd number; a closed number gives EBADF.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -111,7 +111,7 @@ fn classify(fd: i32, entry: &mut FdEntry) -> Option<DescView> {
 
 /// What the kernel says `fd` is, and its description's status flags. Read-only.
 fn ask_kernel(fd: i32) -> Option<(Kind, OFlags)> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     // SAFETY: fstat/fcntl only read the fd number; a closed number gives EBADF.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
@@ -136,7 +136,7 @@ fn ask_kernel(fd: i32) -> Option<(Kind, OFlags)> {
 /// reports, so they can wait green like a pipe. Other such descriptors (epoll, pidfd, ...)
 /// stay inline.
 fn is_waitable_anon_inode(fd: i32) -> bool {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     const WAITABLE: [&[u8]; 5] = [
         b"anon_inode:[eventfd]",
@@ -176,7 +176,7 @@ fn is_waitable_anon_inode(fd: i32) -> bool {
 /// call gives up, `started` plus SO_SNDTIMEO (TCP counts the timeout once per call). None
 /// for other sockets, whose timeout the kernel counts afresh for every wait (AF_UNIX).
 pub fn tcp_send_deadline(fd: i32, started: u64) -> Option<u64> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::net::{sockopt, AddressFamily};
     // SAFETY: getsockopt only reads the fd number.
@@ -208,7 +208,7 @@ pub fn socket_timeouts_changed() {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn socket_timeout_deadline(fd: i32, interest: u8) -> Option<u64> {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::net::sockopt::{socket_timeout, Timeout};
     let which = usize::from(interest != READ);
@@ -236,7 +236,7 @@ pub unsafe fn socket_timeout_deadline(fd: i32, interest: u8) -> Option<u64> {
 
 /// Whether `fd` is a TCP socket (IPv4 or IPv6).
 pub fn is_tcp_stream(fd: i32) -> bool {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::net::{sockopt, AddressFamily};
     if !is_stream_socket(fd) {
@@ -272,7 +272,7 @@ pub fn is_stream_socket(fd: i32) -> bool {
 /// # Safety
 /// No other thread uses the fd table meanwhile (the table's `for_each` rule).
 pub unsafe fn release_inheritable() {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     let visit = |fd: i32, entry: &mut FdEntry| {
         // SAFETY: the walk hands out one entry at a time and nothing else holds one.
@@ -309,7 +309,7 @@ pub unsafe fn release_passed(fd: i32) {
 
 /// Clears the O_NONBLOCK we set on a description and stops treating it as ours.
 fn give_back(fd: BorrowedFd<'_>, desc: &mut fdtable::Desc) {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     if !desc.user_nonblock {
         if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {

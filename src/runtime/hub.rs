@@ -105,7 +105,7 @@ const FOREIGN_RECHECK_NS: u64 = 1_000_000_000;
 /// /proc/self/stat (read with raw calls: nothing here goes through our hooks). Unknown
 /// counts as yes: better no report than a false one.
 fn other_os_threads() -> bool {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::fs::{Mode, OFlags};
     let Ok(file) = rustix::fs::open(c"/proc/self/stat", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) else {

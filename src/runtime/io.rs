@@ -13,6 +13,7 @@
 use super::fdtable::{self, with_entry, FdEntry, Kind, Registration, WaitNode, READ, WRITE};
 use super::green::{self, Wake, WaitingOn};
 use super::poller;
+use super::signals::pending_signals;
 use super::state::rt;
 use crate::sys::errno;
 use core::ffi::c_void;
@@ -63,9 +64,11 @@ pub unsafe fn drive(
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
             } else {
+                let handled_before = pending_signals::handled();
                 ATTEMPT_MAY_BLOCK.store(plain, Relaxed);
                 let result = attempt();
                 ATTEMPT_MAY_BLOCK.store(false, Relaxed);
+                PLAIN_INTERRUPTED.store(plain && pending_signals::handled() != handled_before, Relaxed);
                 if result >= 0 {
                     errno::set(saved_errno);
                     return result;
@@ -117,6 +120,16 @@ static ATTEMPT_MAY_BLOCK: AtomicBool = AtomicBool::new(false);
 /// Whether the attempt being made may block (see `ATTEMPT_MAY_BLOCK`).
 pub fn attempt_may_block() -> bool {
     ATTEMPT_MAY_BLOCK.load(Relaxed)
+}
+
+/// Set when the last attempt `drive` made was one that may block and a signal handler ran
+/// meanwhile (in this thread: it was alone). A blocking write the kernel cut short for the
+/// handler returns what it wrote, as natively, instead of going on (write_all.rs).
+static PLAIN_INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a handler interrupted the last attempt, which was one that may block.
+pub fn plain_attempt_interrupted() -> bool {
+    PLAIN_INTERRUPTED.load(Relaxed)
 }
 
 /// Parks until `fd` may be ready for `interest`, it is closed, or the deadline passes.
@@ -259,7 +272,7 @@ unsafe fn unlink_all(arg: *mut c_void) {
 /// Whether poll(2) says `fd` is ready for `interest` right now (errors and hang-ups count
 /// as ready: the real call will report them).
 pub fn poll_now(fd: i32, interest: u8) -> bool {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::event::{PollFd, PollFlags};
     // SAFETY: poll only reads the fd number.

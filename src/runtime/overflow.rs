@@ -70,7 +70,7 @@ pub unsafe fn install(default_stack: usize) {
 /// # Safety
 /// On the thread that is to get it.
 unsafe fn give_alt_stack() -> bool {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     // SAFETY: all-zero bytes are a valid stack_t.
     let mut current: libc::stack_t = unsafe { core::mem::zeroed() };

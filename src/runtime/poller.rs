@@ -47,7 +47,7 @@ pub enum Event {
 impl Poller {
     /// A new epoll instance and eventfd, which become the ones other threads poke.
     pub fn new() -> rustix::io::Result<Self> {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         let epoll = move_high(epoll::create(epoll::CreateFlags::CLOEXEC)?);
         let waker = move_high(rustix::event::eventfd(
@@ -70,7 +70,7 @@ impl Poller {
     /// bad; an fd epoll cannot watch (regular file) is marked Unpollable and reported as
     /// Ok(false).
     pub fn register(&self, fd: i32, entry: &mut FdEntry) -> Result<bool, i32> {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         match entry.registration {
             Registration::Yes => return Ok(true),
@@ -115,7 +115,7 @@ impl Poller {
     /// The `i`th event of the last `wait` (i < what it returned). A wake-up from another
     /// thread is taken off the eventfd here.
     pub fn event(&self, i: usize) -> Event {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         let event = self.events[i];
         let (bits, token) = (event.events, event.u64);
@@ -136,7 +136,7 @@ fn epoll_failed(errno: isize) -> ! {
 /// `fd` moved at or above [`INTERNAL_FD_FLOOR`], close-on-exec (kept where it is if no
 /// number is free up there).
 pub fn move_high(fd: OwnedFd) -> OwnedFd {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     rustix::io::fcntl_dupfd_cloexec(&fd, INTERNAL_FD_FLOOR).unwrap_or(fd)
 }
@@ -151,7 +151,7 @@ pub fn is_internal(fd: i32) -> bool {
 /// reporting it for as long as a dup of the description lives. Any thread: epoll_ctl on
 /// the hub's epoll fd is thread-safe, and only the fd number is used.
 pub fn deregister(fd: i32) {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     let epoll = EPOLL_FD.load(Ordering::Acquire);
     if epoll < 0 || fd < 0 {
@@ -189,7 +189,7 @@ pub fn poke_from_handler() {
 /// Makes the hub's next (or current) epoll wait return: from an offload worker, or from a
 /// signal handler (a raw write(2) to an eventfd is async-signal-safe).
 pub fn poke_hub() {
-    // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     let fd = WAKER_FD.load(Ordering::Acquire);
     if fd >= 0 {

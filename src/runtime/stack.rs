@@ -154,7 +154,7 @@ impl StackPool {
     /// handler may have made it so already: mprotect again costs one system call once).
     /// When the kernel refuses, the stack is unmapped and a fresh one mapped instead.
     fn executable_if_due(&mut self, mut stack: GreenStack) -> Option<GreenStack> {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         if stack.executable || !EXECUTABLE.load(Relaxed) {
             return Some(stack);
@@ -172,7 +172,7 @@ impl StackPool {
     }
 
     pub fn give_back(&mut self, stack: GreenStack) {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         if !stack.ours {
             return;
@@ -206,7 +206,7 @@ impl StackPool {
     }
 
     fn map(&mut self, size: usize) -> Option<GreenStack> {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         let guard = page_size();
         let len = size.checked_add(guard)?;

@@ -42,7 +42,7 @@ impl Line {
 
     /// Writes the line, with its newline, to stderr.
     pub fn emit(mut self) {
-        // Ours, not the program's: never trapped (sys/raw.rs, `own_calls`).
+        // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         if self.len == self.buf.len() {
             self.len -= 1;
