@@ -58,6 +58,21 @@ static void *worker(void *arg) {
 /* A file of 8 MiB in `dir`, written, synced and dropped from the page cache, so that a
  * read of its end must wait for the disk. Whether the file system lets pages go is probed at
  * its start, out of the reach of the readahead that probe starts. */
+/* Far from the probe at 0 and its readahead. */
+#define OFFLOAD_AT (6 << 20)
+
+/* Whether the page of `fd` at `offset` is in the page cache. */
+static int resident(int fd, off_t offset) {
+    void *map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, offset);
+    if (map == MAP_FAILED)
+        DIE("mmap");
+    unsigned char vec = 0;
+    if (mincore(map, 4096, &vec) != 0)
+        DIE("mincore");
+    munmap(map, 4096);
+    return vec & 1;
+}
+
 static int evicted_file(const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/diag_parked.XXXXXX", dir);
@@ -78,6 +93,18 @@ static int evicted_file(const char *dir) {
         printf("unevictable\n");
         exit(77);
     }
+    /* The page the reader reads must be out too, or the read is taken inline from the
+     * cache, into the unserved page, on the hub thread. The kernel may keep a page that
+     * was busy when it was asked to drop it: ask again. mincore on a mapping of it looks
+     * without reading (no readahead). */
+    for (int tries = 0; resident(fd, OFFLOAD_AT); tries++) {
+        if (tries == 100) {
+            printf("unevictable\n");
+            exit(77);
+        }
+        usleep(10000);
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    }
     return fd;
 }
 
@@ -97,9 +124,6 @@ static char *unserved_page(void) {
         DIE("UFFDIO_REGISTER");
     return page;
 }
-
-/* Far from the probe at 0 and its readahead. */
-#define OFFLOAD_AT (6 << 20)
 
 static int offload_fd;
 
