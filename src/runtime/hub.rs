@@ -27,15 +27,13 @@ pub unsafe fn poll_events(block: bool) {
     let rt = unsafe { rt() };
     if block {
         poller::set_wait_window(true);
+        rt.stats.hub_waits += 1;
     }
     // What handlers left since the last turn is looked at before the hub sleeps: a handler
     // that runs after this look pokes the waker (poller.rs, `poke_from_handler`).
     let left_by_handlers = pending_signals::any() || deferred::is_fresh();
     // SAFETY: hub thread (caller).
     let timeout = if block && !left_by_handlers { unsafe { block_timeout(rt) } } else { Some(0) };
-    if block {
-        rt.stats.hub_waits += 1;
-    }
     let n = rt.poller.wait(timeout);
     poller::set_wait_window(false);
     for i in 0..n {

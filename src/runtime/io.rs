@@ -64,11 +64,11 @@ pub unsafe fn drive(
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
             } else {
-                let handled_before = pending_signals::handled();
+                let handled_before = plain.then(pending_signals::handled);
                 ATTEMPT_MAY_BLOCK.store(plain, Relaxed);
                 let result = attempt();
                 ATTEMPT_MAY_BLOCK.store(false, Relaxed);
-                PLAIN_INTERRUPTED.store(plain && pending_signals::handled() != handled_before, Relaxed);
+                PLAIN_INTERRUPTED.store(handled_before.is_some_and(|n| n != pending_signals::handled()), Relaxed);
                 if result >= 0 {
                     errno::set(saved_errno);
                     return result;

@@ -18,7 +18,7 @@
 //! the program's action the same way, except code run on a green stack after glibc made
 //! stacks executable: execstack.rs makes the stacks executable and the code runs again.
 
-use super::program_action::ProgramAction;
+use super::program_action::{self, ProgramAction};
 use super::signals::running;
 use super::thread::Green;
 use crate::sys::log::Line;
@@ -223,15 +223,10 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 /// SIG_DFL in the kernel; a signal that was sent rather than caused is sent again (it is
 /// not blocked: our handler runs with SA_NODEFER).
 fn default_action(code: c_int) {
-    // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, empty mask.
-    let action: libc::sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: our own readable action; no old one asked for.
-    unsafe { crate::sys::real::sigaction(SIGNAL, &action, core::ptr::null_mut()) };
+    program_action::reset_to_default(SIGNAL);
     PROGRAM.set_installed(false);
     if code <= 0 {
-        let tid = crate::sys::raw::gettid() as usize;
-        let pid = crate::sys::raw::getpid() as usize;
-        // SAFETY: tgkill to ourselves; SIGSEGV's default action ends the process.
-        unsafe { raw::syscall6(libc::SYS_tgkill, [pid, tid, SIGNAL as usize, 0, 0, 0]) };
+        // SIGSEGV's default action ends the process.
+        program_action::default_action(SIGNAL);
     }
 }

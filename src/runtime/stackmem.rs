@@ -6,7 +6,7 @@ use super::introspect_abi::extra;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 static EXTRA: [AtomicU64; extra::COUNT] = [const { AtomicU64::new(0) }; extra::COUNT];
-/// Whether ending threads' stacks are measured (GREEN_STATS=1: a mincore per thread).
+/// Whether stacks are measured as their pages go (GREEN_STATS=1: stack.rs, `give_back`).
 static MEASURE_DEPTH: AtomicBool = AtomicBool::new(false);
 /// The deepest stack use seen, in bytes (stack.rs, `GreenStack::deepest_use`).
 static DEEPEST: AtomicU64 = AtomicU64::new(0);

@@ -28,7 +28,7 @@
 //! Syscall User Dispatch's goes to the action the program installed through our
 //! `sigaction` hook, which records it here, as preempt.rs does for SIGURG.
 
-use super::program_action::ProgramAction;
+use super::program_action::{self, ProgramAction};
 use super::signals::signal_depth;
 use super::{codemap, state};
 use crate::sys::{log, own_calls, raw};
@@ -286,13 +286,9 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
     if handler == libc::SIG_DFL {
         // No more trap can come: the process is about to die of the signal.
         SELECTOR.store(ALLOW, Relaxed);
-        // SAFETY: all-zero bytes are a valid sigaction (SIG_DFL, empty mask).
-        let default: libc::sigaction = unsafe { core::mem::zeroed() };
-        // SAFETY: our readable action; the old one is not asked for.
-        unsafe { crate::sys::real::sigaction(signal, &default, core::ptr::null_mut()) };
-        let (pid, tid) = (crate::sys::raw::getpid(), crate::sys::raw::gettid());
-        // SAFETY: tgkill to ourselves; SIGSYS stays pending until this handler returns.
-        unsafe { raw::syscall6(libc::SYS_tgkill, [pid as usize, tid as usize, signal as usize, 0, 0, 0]) };
+        program_action::reset_to_default(signal);
+        // SIGSYS stays pending until this handler returns.
+        program_action::default_action(signal);
         return;
     }
     // SAFETY: our SIGSYS handler (caller); the handler is a function (checked above). The

@@ -26,8 +26,8 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// The hub thread's selector byte and its values (sys/raw.rs, whose calls set it to ALLOW
-/// around themselves); the gadget sets it back to BLOCK.
+/// The hub thread's selector byte and its values (sys/own_calls.rs: our own calls set it to
+/// ALLOW around themselves); the gadget sets it back to BLOCK.
 pub use crate::sys::own_calls::{SUD_ALLOW as ALLOW, SUD_BLOCK as BLOCK, SUD_SELECTOR as SELECTOR};
 
 /// What the routed trampoline calls: an `extern "C" fn(regs: *mut u64)`.
