@@ -92,3 +92,28 @@ def test_lone_thread_waits(mode):
         "full_pipe_no_restart ret=-1 errno=Interrupted system call handled=1\n"
         "interrupted_big_write ret=65536 pipe_size=65536 handled=1\n"
     )
+
+
+LONE_CALLS_EXPECTED = """\
+poll_woken ret=1 revents=0x1
+select_woken ret=1 isset=1
+epoll_woken ret=1 data=42
+epoll_timeout ret=0 handled=0
+poll_interrupted ret=-1 errno=Interrupted system call handled=1
+socket_timeout ret=-1 errno=Resource temporarily unavailable handled=0
+eventfd_rounds good=1000 of 1000
+eventfd_no_restart ret=-1 errno=Interrupted system call handled=1
+eventfd_restart ret=8 value=7 handled=1
+"""
+
+
+def test_lone_thread_calls(mode):
+    # A single-threaded process's poll, select, epoll_wait, a read that times out by the
+    # socket's own SO_RCVTIMEO and an eventfd hand-off with a child, ended as natively;
+    # greened, every one waits in the kernel itself: the hub never waits (GREEN_STATS).
+    env = {"GREEN_STATS": "1"} if mode == "greened" else None
+    r = assert_ok(run_prog("lone_calls", [], mode, timeout=60, env=env))
+    assert r.stdout == LONE_CALLS_EXPECTED, r.describe()
+    if mode == "greened":
+        stats = re.search(r"switches=(\d+) hub_waits=(\d+)", r.stderr)
+        assert stats and stats.groups() == ("0", "0"), r.describe()

@@ -77,7 +77,12 @@ pub(super) fn note_new_fd(fd: c_int, made_green: bool, kind: Kind, user_nonblock
 /// The route of a blocking-mode call on `fd` made now, from this thread.
 pub(super) fn route(fd: c_int) -> Route {
     if on_hub() {
+        // Alone: nothing else could run while the kernel blocks this thread.
         // SAFETY: on the hub thread, checked just above.
+        if unsafe { green_io::may_call_plain(fd) } {
+            return Route::Real;
+        }
+        // SAFETY: as above.
         match unsafe { green_io::plan(fd) } {
             Plan::Passthrough => Route::Real,
             Plan::Green(mode, kind) => Route::Green(mode, kind),

@@ -51,8 +51,13 @@ pub unsafe extern "C" fn epoll_wait(
         // SAFETY: the program's call as it made it.
         return unsafe { real::epoll_wait(epfd, events, maxevents, timeout) };
     }
+    let deadline = ms_deadline(timeout);
+    // SAFETY: the hub thread; the program's call as it made it.
+    if let Some(ready) = unsafe { green_io::call_alone(|| real::epoll_wait(epfd, events, maxevents, timeout) as isize) } {
+        return ready as c_int;
+    }
     // SAFETY: the hub thread; the program's arguments.
-    unsafe { wait_events(epfd, events, maxevents, ms_deadline(timeout)) }
+    unsafe { wait_events(epfd, events, maxevents, deadline) }
 }
 
 /// # Safety

@@ -8,6 +8,8 @@
 
 use crate::runtime::green::{self, Green, Wake, WaitingOn};
 use crate::runtime::{cancel, inbox, on_hub, preempt, rt, started, waitqueue, AddressHasher};
+use crate::runtime::io as green_io;
+use core::ffi::c_int;
 use core::cell::RefCell;
 use core::marker::PhantomData;
 use std::collections::HashMap;
@@ -60,6 +62,14 @@ impl Hub {
     pub(crate) fn is_green_owner(self, tag: i32) -> bool {
         // SAFETY: hub thread (`self`); a copy of one field, no reference kept.
         tag < 0 || tag == unsafe { rt().root_tid }
+    }
+
+    /// A blocking call of the program's made as it is when the running thread is alone
+    /// (runtime::io::call_alone): Some(its result), or None when the caller is to wait green.
+    #[inline(always)]
+    pub(crate) fn call_alone(self, call: impl FnOnce() -> c_int) -> Option<c_int> {
+        // SAFETY: hub thread (`self`), the only precondition.
+        unsafe { green_io::call_alone(|| call() as isize) }.map(|result| result as c_int)
     }
 
     /// Parks the running green thread until woken or `deadline` (CLOCK_MONOTONIC ns).

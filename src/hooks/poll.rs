@@ -27,6 +27,10 @@ pub unsafe extern "C" fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeou
         return unsafe { real::poll(fds, nfds, timeout) };
     }
     let deadline = (timeout > 0).then(|| clock::monotonic_ns().saturating_add(timeout as u64 * 1_000_000));
+    // SAFETY: the hub thread; the program's call as it made it.
+    if let Some(result) = unsafe { green_io::call_alone(|| real::poll(fds, nfds, timeout) as isize) } {
+        return result as c_int;
+    }
     // SAFETY: the hub thread; the program's pollfds.
     let result = unsafe { poll_until(fds, nfds, deadline) };
     // A request that ended the wait is acted on now that its fd list is dropped.

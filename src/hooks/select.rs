@@ -70,11 +70,15 @@ pub unsafe extern "C" fn select(
         fair_turn();
         return pass();
     }
+    let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
+    // SAFETY: the hub thread; the program's call as it made it.
+    if let Some(result) = unsafe { green_io::call_alone(|| pass() as isize) } {
+        return result as c_int;
+    }
     // SAFETY: Question::new reads the sets through copy_self.
     let Some(question) = (unsafe { Question::new(nfds, [readfds, writefds, exceptfds]) }) else {
         return pass();
     };
-    let deadline = wait_ns.map(|ns| clock::monotonic_ns().saturating_add(ns));
     // SAFETY: the hub thread; the sets were readable.
     let result = unsafe { wait_sets(nfds, &question, deadline) };
     // A request that ended the wait is acted on once the copy of the sets is dropped.

@@ -15,7 +15,7 @@
 use super::hub::Hub;
 use super::user_mem::{read_user, write_user};
 use crate::runtime::green::Green;
-use crate::runtime::{pending_signals, rt, sigroute, SigSet};
+use crate::runtime::{io as green_io, pending_signals, rt, sigroute, SigSet};
 use crate::sys::{errno, real};
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -172,7 +172,11 @@ pub(super) unsafe fn masked_wait(
     wait: impl FnOnce() -> c_int,
 ) -> c_int {
     if sigmask.is_null() {
-        return wait();
+        // SAFETY: the hub thread (the caller's promise); the program's call as it made it.
+        return match unsafe { green_io::call_alone(|| real_call() as isize) } {
+            Some(result) => result as c_int,
+            None => wait(),
+        };
     }
     // SAFETY: read without faulting.
     let Some(mask) = (unsafe { read_user(sigmask as *const SigSet) }) else { return errno::fail(libc::EFAULT) };

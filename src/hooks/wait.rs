@@ -40,9 +40,13 @@ fn park_until(_hub: Hub, pid: i32, cancellable: bool, mut attempt: impl FnMut() 
     }
 }
 
-/// A wait-family call on the hub: a cancellation point before and during the wait.
-fn cancellable_wait(hub: Hub, pid: i32, attempt: impl FnMut() -> c_int) -> c_int {
+/// A wait-family call on the hub: a cancellation point before and during the wait. `plain`
+/// is the program's call as it made it, which a lone thread makes instead (direct_wait.rs).
+fn cancellable_wait(hub: Hub, pid: i32, plain: impl FnOnce() -> c_int, attempt: impl FnMut() -> c_int) -> c_int {
     cancel_point::point();
+    if let Some(result) = hub.call_alone(plain) {
+        return result;
+    }
     let result = park_until(hub, pid, true, attempt);
     // The watch is gone: a request that ended the wait is acted on here.
     cancel_point::point();
@@ -78,11 +82,12 @@ pub(super) fn wait_for_shell(hub: Hub, pid: libc::pid_t, status: &mut c_int) -> 
 /// As for waitpid(2): `status` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
+    // SAFETY: the program's arguments, passed on as it gave them.
+    let plain = || unsafe { real::waitpid(pid, status, options) };
     match Hub::here().filter(|_| options & libc::WNOHANG == 0) {
         // SAFETY: the program's arguments, with WNOHANG added.
-        Some(hub) => cancellable_wait(hub, pid, || unsafe { real::waitpid(pid, status, options | libc::WNOHANG) }),
-        // SAFETY: the program's arguments, passed on as it gave them.
-        None => unsafe { real::waitpid(pid, status, options) },
+        Some(hub) => cancellable_wait(hub, pid, plain, || unsafe { real::waitpid(pid, status, options | libc::WNOHANG) }),
+        None => plain(),
     }
 }
 
@@ -103,14 +108,15 @@ pub unsafe extern "C" fn wait4(
     options: c_int,
     usage: *mut libc::rusage,
 ) -> libc::pid_t {
+    // SAFETY: the program's arguments, passed on as it gave them.
+    let plain = || unsafe { real::wait4(pid, status, options, usage) };
     match Hub::here().filter(|_| options & libc::WNOHANG == 0) {
         Some(hub) => {
             // SAFETY: the program's arguments, with WNOHANG added.
             let attempt = || unsafe { real::wait4(pid, status, options | libc::WNOHANG, usage) };
-            cancellable_wait(hub, pid, attempt)
+            cancellable_wait(hub, pid, plain, attempt)
         }
-        // SAFETY: the program's arguments, passed on as it gave them.
-        None => unsafe { real::wait4(pid, status, options, usage) },
+        None => plain(),
     }
 }
 
@@ -160,11 +166,12 @@ pub unsafe extern "C" fn waitid(
     info: *mut libc::siginfo_t,
     options: c_int,
 ) -> c_int {
+    // SAFETY: the program's arguments, passed on as it gave them.
+    let plain = || unsafe { real::waitid(id_type, id, info, options) };
     let Some(hub) = Hub::here().filter(|_| options & libc::WNOHANG == 0 && !info.is_null()) else {
-        // SAFETY: the program's arguments, passed on as it gave them.
-        return unsafe { real::waitid(id_type, id, info, options) };
+        return plain();
     };
     let pid = if id_type == libc::P_PID { id as i32 } else { -1 };
     // SAFETY: `info` is not null, so writable (caller).
-    cancellable_wait(hub, pid, || unsafe { waitid_now(id_type, id, info, options) }).min(0)
+    cancellable_wait(hub, pid, plain, || unsafe { waitid_now(id_type, id, info, options) }).min(0)
 }

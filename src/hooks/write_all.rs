@@ -29,7 +29,8 @@ pub(super) unsafe fn write_all(
     total: impl FnOnce() -> usize,
     mut send: impl FnMut(usize, Attempt) -> isize,
 ) -> isize {
-    let started = if route.is_green() { clock::monotonic_ns() } else { 0 };
+    // Only TCP counts SO_SNDTIMEO from the start of the call (`tcp_send_deadline`).
+    let started = if route.is_green() && route.is_stream_socket() { clock::monotonic_ns() } else { 0 };
     // SAFETY: the caller's promise about `route` and `send`.
     let first = unsafe { wait_call(fd, WRITE, route, None, |attempt| send(0, attempt)) };
     if first < 0 || !route.completes_writes() {

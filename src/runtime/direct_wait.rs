@@ -16,18 +16,21 @@
 //! real one: the handler runs in the thread, in the kernel's signal frame, as natively
 //! ([`suspend`]).
 //!
-//! A lone thread's call on a pipe or terminal whose O_NONBLOCK is not ours (a description
-//! in blocking mode) needs no wait of ours at all: [`may_call`] lets it make the program's
-//! own call, which blocks in the kernel as it would natively (the same EINTR and
-//! SA_RESTART, from the kernel itself; no tick runs while no other thread lives,
-//! preempt.rs). Its attempts that must not block (a pipe write, made with RWF_NOWAIT)
-//! still fail with EAGAIN and wait here.
+//! Most of a lone thread's calls need no wait of ours at all: the program's own call blocks
+//! in the kernel as it would natively (the same EINTR and SA_RESTART, from the kernel
+//! itself; no tick runs while no other thread lives, preempt.rs). That is every call on a
+//! description whose O_NONBLOCK is not ours ([`may_call_plain`], asked before the fd is even
+//! classified; [`may_call`] for a call that became alone while it waited), and poll, select
+//! and epoll_wait ([`call_alone`]). Only calls on descriptions that are non-blocking for us
+//! (we made them) still try, wait here and try again; one whose last call had to wait polls
+//! first ([`expects_wait`]).
 
 use super::fdtable::{FdEntry, Kind, READ};
 use super::signals::{deferred, kernel_mask_for, pending_signals, running, SigSet};
 use super::state::{rt, Runtime};
 use super::thread::Wake;
-use crate::sys::clock;
+use crate::sys::{clock, errno};
+use core::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::BorrowedFd;
 use rustix::time::Timespec;
@@ -42,6 +45,78 @@ fn alone(rt: &Runtime) -> bool {
         && rt.signal_waiters == 0
 }
 
+/// Whether the running thread may block the OS thread in a call of the program's: it is
+/// alone and no signal waits for the hub to route it.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn may_block() -> bool {
+    // SAFETY: hub thread (caller); the borrow ends within this expression.
+    alone(unsafe { rt() }) && deferred::bits() == 0
+}
+
+/// Whether a blocking-mode call on `fd` is to be the program's own call, as it made it: the
+/// running thread may block ([`may_block`]) and the description's O_NONBLOCK is not ours (an
+/// fd we never learnt is not: we learn every one we make). The kernel then blocks it, times
+/// it out (SO_RCVTIMEO) and ends or restarts it for a handler exactly as natively, and the
+/// fd need not even be classified.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn may_call_plain(fd: i32) -> bool {
+    // SAFETY: hub thread (caller).
+    (unsafe { may_block() }) && !super::fdtable::needs_blocking_emulation(fd)
+}
+
+/// Makes `call`, a blocking call of the program's that does not depend on O_NONBLOCK (poll,
+/// select, epoll_wait), as the program made it if the running thread may block
+/// ([`may_block`]). Some(result) when the result is the program's: the call returned, or a
+/// handler of the program's ran in the thread and the kernel ended the call for it. None
+/// when it was not made, or the kernel ended it (EINTR) with no handler of the program's
+/// run: the caller then waits as usual, for what is left of its time.
+///
+/// # Safety
+/// Hub thread only, outside handlers.
+pub unsafe fn call_alone(call: impl FnOnce() -> isize) -> Option<isize> {
+    // SAFETY: hub thread (caller).
+    if !unsafe { may_block() } {
+        return None;
+    }
+    let handled_before = pending_signals::handled();
+    let result = call();
+    if pending_signals::handled() == handled_before {
+        return (result >= 0 || errno::get() != libc::EINTR).then_some(result);
+    }
+    // A handler ran in the thread (the only one) during the call: the call has answered it,
+    // and its note must not interrupt the next green wait.
+    let _ = pending_signals::take_signals();
+    let _ = pending_signals::take();
+    Some(result)
+}
+
+/// The last blocking-mode call on a non-blocking description of ours that the running thread
+/// made alone, as `fd << 2 | interest`, if it had to wait; -1 if it did not.
+static EXPECTED_WAIT: AtomicI64 = AtomicI64::new(-1);
+
+/// Whether a lone thread's call on `fd` for `interest` should poll before its first attempt:
+/// the last such call had to wait. On a description that is O_NONBLOCK for us the kernel
+/// cannot block the attempt itself, so a thread that waits for every message (a ping-pong,
+/// an eventfd hand-off) saves the failing try: a ppoll and the call instead of the try, a
+/// ppoll and the call. A wrong guess costs one ppoll that returns at once.
+pub fn expects_wait(fd: i32, interest: u8) -> bool {
+    EXPECTED_WAIT.load(Relaxed) == i64::from(fd) << 2 | i64::from(interest)
+}
+
+/// Records whether the call just made on `fd` for `interest` had to wait.
+pub fn note_waited(fd: i32, interest: u8, waited: bool) {
+    let key = i64::from(fd) << 2 | i64::from(interest);
+    if waited {
+        EXPECTED_WAIT.store(key, Relaxed);
+    } else if EXPECTED_WAIT.load(Relaxed) == key {
+        EXPECTED_WAIT.store(-1, Relaxed);
+    }
+}
+
 /// Whether a poll-first attempt on `slot`'s fd may be made at once, with no poll(2) before
 /// it: the running thread is alone, the call has no deadline of ours (the kernel knows
 /// none of it), and the fd is a pipe or terminal, which have no timeouts of their own for
@@ -50,10 +125,9 @@ fn alone(rt: &Runtime) -> bool {
 /// # Safety
 /// Hub thread only; `slot` is an entry of the fd table and no reference to it is live.
 pub unsafe fn may_call(slot: *const FdEntry, deadline: Option<u64>) -> bool {
-    // SAFETY: hub thread (caller); the borrows end within this expression.
+    // SAFETY: hub thread (caller); the borrow ends within this expression.
     deadline.is_none()
-        && alone(unsafe { rt() })
-        && deferred::bits() == 0
+        && unsafe { may_block() }
         && matches!(unsafe { (*slot).kind() }, Some(Kind::Pipe | Kind::CharDevice))
 }
 
@@ -67,8 +141,8 @@ pub unsafe fn may_call(slot: *const FdEntry, deadline: Option<u64>) -> bool {
 pub unsafe fn wait(fd: i32, slot: *mut FdEntry, interest: u8, deadline: Option<u64>) -> Option<Wake> {
     // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
-    // SAFETY: hub thread (caller); the borrow ends within this statement.
-    if !alone(unsafe { rt() }) || deferred::bits() != 0 {
+    // SAFETY: hub thread (caller).
+    if !unsafe { may_block() } {
         return None;
     }
     let timeout = match deadline {
@@ -125,12 +199,12 @@ fn note_ready(entry: &mut FdEntry, revents: PollFlags) {
 /// # Safety
 /// Hub thread only, outside handlers.
 pub unsafe fn suspend(mask: SigSet) -> Option<()> {
-    // SAFETY: hub thread (caller); the borrow ends within this statement.
-    let rt = unsafe { rt() };
-    if !alone(rt) || deferred::bits() != 0 {
+    // SAFETY: hub thread (caller).
+    if !unsafe { may_block() } {
         return None;
     }
-    let me = rt.current;
+    // SAFETY: as above; the borrow ends within this statement.
+    let me = unsafe { rt() }.current;
     let handled_before = pending_signals::handled();
     running::set(me as usize, mask);
     let real = kernel_mask_for(mask);
