@@ -1,5 +1,4 @@
-//! The scheduler core: spawning, parking, waking, yielding and ending green threads, and
-//! the scheduler loop.
+//! The scheduler core: spawn, park, wake, yield and end green threads; the scheduler loop.
 //!
 //! Model (gevent's and Capriccio's): every green thread of the process runs on the hub's OS
 //! thread. The main thread is the *root*: it runs on its native stack and has no coroutine.
@@ -55,10 +54,7 @@ pub unsafe fn spawn(
     // SAFETY: hub thread (caller); re-fetched after `tls::prepare`, which uses it too.
     let rt = unsafe { state::rt() };
     // glibc reports no guard for a stack the program supplied; ours have one page.
-    let guard_size = match request {
-        StackRequest::Borrowed(..) => 0,
-        _ => stack::page_size(),
-    };
+    let guard_size = if matches!(request, StackRequest::Borrowed(..)) { 0 } else { stack::page_size() };
     let stack = match request {
         StackRequest::Default => rt.stacks.take(None),
         StackRequest::Size(size) => rt.stacks.take(Some(size)),
@@ -226,7 +222,10 @@ unsafe fn switch_out(g: *mut Green) {
     } else {
         // SAFETY: a non-root thread runs inside its coroutine, whose yielder it recorded
         // when it started and which lives on its stack.
-        unsafe { (*(*g).yielder).suspend(Switch::Park) };
+        unsafe {
+            (*g).switched_out_sp = crate::sys::raw::stack_pointer();
+            (*(*g).yielder).suspend(Switch::Park)
+        };
     }
     // SAFETY: hub thread; the runtime outlives every switch.
     unsafe { state::rt().slots.restore(saved) };
@@ -307,6 +306,7 @@ unsafe fn run(g: *mut Green) {
     rt.stats.switches += 1;
     slice::switched();
     let Some(coroutine) = coroutine else { return };
+    rt.runq.fetch_ahead();
     // SAFETY: hub thread; only `g` runs next.
     unsafe { tls::activate(g) };
     let result = coroutine.resume(());

@@ -180,6 +180,9 @@ pub struct Green {
     pub(super) coroutine: Option<GreenCoroutine>,
     /// Set by the coroutine when it first runs; it lives on the coroutine's own stack.
     pub(super) yielder: *const Yielder<(), Switch>,
+    /// Its stack pointer when it last switched out (0 before): where its resumption reads
+    /// first, fetched into the cache ahead of it (runqueue.rs, `fetch_ahead`).
+    pub(super) switched_out_sp: usize,
 }
 
 impl Green {
@@ -211,6 +214,7 @@ impl Green {
             watchdog_reported_ns: 0,
             coroutine: None,
             yielder: core::ptr::null(),
+            switched_out_sp: 0,
         }
     }
 }

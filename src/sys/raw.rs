@@ -10,6 +10,22 @@ use core::arch::asm;
 pub use super::thread_id::{thread_pointer, thread_self};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
+/// Asks the CPU to start loading the cache line at `addr` for reading. A hint only: any
+/// address may be given, a bad one is simply not fetched.
+#[inline(always)]
+pub fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetcht0 never faults and writes nothing.
+    unsafe {
+        asm!("prefetcht0 [{}]", in(reg) addr, options(nostack, preserves_flags, readonly))
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: prfm never faults and writes nothing.
+    unsafe {
+        asm!("prfm pldl1keep, [{}]", in(reg) addr, options(nostack, preserves_flags, readonly))
+    };
+}
+
 /// The caller's stack pointer (for a frame that stays put, the value it has at its calls).
 #[inline(always)]
 pub fn stack_pointer() -> usize {
