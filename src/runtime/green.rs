@@ -247,9 +247,9 @@ unsafe fn run_until_root_is_resumed() {
         }
         rt.ticks = rt.ticks.wrapping_add(1);
         introspect::on_turn(rt.ticks);
-        if rt.ticks % 61 == 0 && (rt.fd_waiters > 0 || !rt.timers.is_empty()) {
+        if rt.look_again_due() {
             // With a run queue that never empties we would otherwise never look at fds or
-            // timers again (Go's scheduler does the same every 61 ticks).
+            // timers again (state.rs says how often we do).
             // SAFETY: hub thread.
             unsafe { hub::poll_events(false) };
         } else if super::signals::deferred::take_fresh() {

@@ -67,6 +67,8 @@ pub unsafe fn poll_events(block: bool) {
             unsafe { rt.wake(g, Wake::Timeout) };
         }
     }
+    rt.looked_at_tick = rt.ticks;
+    rt.looked_batch = u32::try_from(rt.runq.len()).unwrap_or(u32::MAX);
 }
 
 /// How long a blocking wait may last: until the next deadline, or for ever, in which case

@@ -213,6 +213,8 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
         root_parked_after: 0,
         deadlock_reported: false,
         ticks: 0,
+        looked_at_tick: 0,
+        looked_batch: 0,
         signal_counts,
         tls: tls_blocks::discover(),
         tls_owner: root,

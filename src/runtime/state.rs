@@ -61,7 +61,12 @@ pub struct Runtime {
     /// a handler that ran after that interrupts it.
     pub root_parked_after: u32,
     pub deadlock_reported: bool,
+    /// Turns of the scheduler loop so far.
     pub ticks: u32,
+    /// The turn of the hub's last look at fds and timers, and how many threads were
+    /// runnable after it (see `look_again_due`).
+    pub looked_at_tick: u32,
+    pub looked_batch: u32,
     /// Which signals green threads accept and wait for (see sigroute.rs).
     pub signal_counts: MaskCounts,
     /// The static TLS blocks swapped per green thread, and whose contents are live now
@@ -89,6 +94,19 @@ impl Runtime {
         self.current = g;
         // SAFETY: `g` is live (caller); one plain field read.
         running::set(g as usize, unsafe { (*g).signals.mask });
+    }
+
+    /// Whether the scheduler loop, with threads still to run, should look at fds and timers
+    /// now. At most every 61 turns (Go's scheduler looks at its global queue as often); fds
+    /// only once every thread runnable after the last look has had its turn, so that a batch
+    /// of ready fds is served whole before epoll is asked again (an epoll server does the
+    /// same); timers whenever the earliest is due.
+    pub fn look_again_due(&self) -> bool {
+        if self.ticks % 61 != 0 {
+            return false;
+        }
+        let fds_due = self.fd_waiters > 0 && self.ticks.wrapping_sub(self.looked_at_tick) >= self.looked_batch;
+        fds_due || self.timers.next_deadline().is_some_and(|at| at <= crate::sys::clock::monotonic_ns())
     }
 
     /// Makes a parked thread runnable (see [`wake_in`]).
