@@ -173,3 +173,12 @@ def test_timeslice_setting_is_used():
     r = assert_ok(run_prog("preempt", ["spin", "thread", 5], "greened",
                            env={"GREEN_TIMESLICE_US": "1000"}))
     assert parse_kv(r.stdout)["seen"] == 1, r.describe()
+
+
+@pytest.mark.parametrize("preempt", ["1", "0"])
+def test_yielders_leave_room_for_fds_and_timers(mode, preempt):
+    # Threads that only call sched_yield never let the run queue empty: a reader woken by a
+    # child's write and a sleeper's naps must still be served while they spin.
+    env = {"GREEN_PREEMPT": preempt} if mode == "greened" else None
+    r = assert_ok(run_prog("yield_fairness", [], mode, timeout=60, env=env))
+    assert r.stdout == "read=w naps=10 naps_while_spinning=1 yielders_ran=1 child_ok=1\n", r.describe()
