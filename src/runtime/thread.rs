@@ -186,6 +186,22 @@ pub struct Green {
 }
 
 impl Green {
+    /// Suspends `g`, the running thread, back into the scheduler loop that resumed it, noting
+    /// where its stack stands (`switched_out_sp`). No reference to the record is held across
+    /// the switch: the loop changes it meanwhile.
+    ///
+    /// # Safety
+    /// Hub thread only; `g` runs inside its coroutine, whose yielder it recorded when it
+    /// started and which lives on its stack.
+    #[inline(always)]
+    pub(super) unsafe fn suspend(g: *mut Green, why: Switch) {
+        // SAFETY: `g` is live (it runs); the yielder lives on its stack while it runs.
+        unsafe {
+            (*g).switched_out_sp = crate::sys::raw::stack_pointer();
+            (*(*g).yielder).suspend(why)
+        };
+    }
+
     pub fn new(id: u64) -> Self {
         Green {
             id,
