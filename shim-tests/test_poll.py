@@ -102,6 +102,7 @@ epoll_timeout ret=0 handled=0
 poll_interrupted ret=-1 errno=Interrupted system call handled=1
 socket_timeout ret=-1 errno=Resource temporarily unavailable handled=0
 eventfd_rounds good=1000 of 1000
+eventfd_short_read ret=-1 errno=Invalid argument handled=0
 eventfd_no_restart ret=-1 errno=Interrupted system call handled=1
 eventfd_restart ret=8 value=7 handled=1
 """

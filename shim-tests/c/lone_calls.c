@@ -2,7 +2,8 @@
  * a handler: poll, select and epoll_wait woken by a child's write, epoll_wait timing out,
  * poll cut short by a handler installed with SA_RESTART (poll is never restarted), a read
  * on a socket the runtime did not make that times out by its SO_RCVTIMEO, and an eventfd
- * hand-off with a child, a thousand round trips with every value checked, then an eventfd
+ * hand-off with a child, a thousand round trips with every value checked, a read too short
+ * for an eventfd right after one that waited (EINVAL at once, no wait), then an eventfd
  * read a handler interrupts, without and with SA_RESTART. The output is the same natively
  * and greened; greened, none of these waits needs the hub (GREEN_STATS). */
 #define _GNU_SOURCE
@@ -134,6 +135,9 @@ static void eventfd_hand_off(void) {
         good += v == (uint64_t)i * 3;
     }
     printf("eventfd_rounds good=%d of %d\n", good, ROUNDS);
+    /* Right after a read that had to wait: a read of fewer than 8 bytes fails at once. */
+    uint64_t small = 0;
+    result("eventfd_short_read", (int)read(to_parent, &small, 7));
 
     uint64_t v = 0;
     handler(0);

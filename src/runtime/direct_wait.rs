@@ -20,17 +20,17 @@
 //! in the kernel as it would natively (the same EINTR and SA_RESTART, from the kernel
 //! itself; no tick runs while no other thread lives, preempt.rs). That is every call on a
 //! description whose O_NONBLOCK is not ours ([`may_call_plain`], asked before the fd is even
-//! classified; [`may_call`] for a call that became alone while it waited), and poll, select
-//! and epoll_wait ([`call_alone`]). Only calls on descriptions that are non-blocking for us
-//! (we made them) still try, wait here and try again; one whose last call had to wait polls
-//! first ([`expects_wait`]).
+//! classified; [`may_call`] for a call that became alone while it waited), and poll, select,
+//! epoll_wait and the wait family ([`call_alone`]). Only calls on descriptions that are
+//! non-blocking for us (we made them) still try, wait here and try again. (Polling first
+//! when the last call had to wait would save the failing try, but a call that fails at
+//! once natively, an eventfd read of fewer than 8 bytes, would then wait.)
 
 use super::fdtable::{FdEntry, Kind, READ};
 use super::signals::{deferred, kernel_mask_for, pending_signals, running, SigSet};
 use super::state::{rt, Runtime};
 use super::thread::Wake;
 use crate::sys::{clock, errno};
-use core::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fd::BorrowedFd;
 use rustix::time::Timespec;
@@ -92,29 +92,6 @@ pub unsafe fn call_alone(call: impl FnOnce() -> isize) -> Option<isize> {
     let _ = pending_signals::take_signals();
     let _ = pending_signals::take();
     Some(result)
-}
-
-/// The last blocking-mode call on a non-blocking description of ours that the running thread
-/// made alone, as `fd << 2 | interest`, if it had to wait; -1 if it did not.
-static EXPECTED_WAIT: AtomicI64 = AtomicI64::new(-1);
-
-/// Whether a lone thread's call on `fd` for `interest` should poll before its first attempt:
-/// the last such call had to wait. On a description that is O_NONBLOCK for us the kernel
-/// cannot block the attempt itself, so a thread that waits for every message (a ping-pong,
-/// an eventfd hand-off) saves the failing try: a ppoll and the call instead of the try, a
-/// ppoll and the call. A wrong guess costs one ppoll that returns at once.
-pub fn expects_wait(fd: i32, interest: u8) -> bool {
-    EXPECTED_WAIT.load(Relaxed) == i64::from(fd) << 2 | i64::from(interest)
-}
-
-/// Records whether the call just made on `fd` for `interest` had to wait.
-pub fn note_waited(fd: i32, interest: u8, waited: bool) {
-    let key = i64::from(fd) << 2 | i64::from(interest);
-    if waited {
-        EXPECTED_WAIT.store(key, Relaxed);
-    } else if EXPECTED_WAIT.load(Relaxed) == key {
-        EXPECTED_WAIT.store(-1, Relaxed);
-    }
 }
 
 /// Whether a poll-first attempt on `slot`'s fd may be made at once, with no poll(2) before

@@ -56,14 +56,11 @@ pub unsafe fn drive(
     let mut wait_until = deadline.map(Some);
     // A direct wait (direct_wait.rs) has just seen the fd ready, and nothing ran since.
     let mut just_polled = false;
-    // Whether this call has waited; a lone thread's next call polls first if it did.
-    let mut waited = false;
-    let mut poll_first = attempt_mode == Attempt::Direct && super::direct_wait::expects_wait(fd, interest);
     loop {
         // SAFETY: see above (both).
         let plain = attempt_mode == Attempt::PollFirst && unsafe { super::direct_wait::may_call(slot, deadline) };
-        // SAFETY: see above. (A poll-first call goes straight to the direct wait below.)
-        if !poll_first && (plain || unsafe { (*slot).ready(interest) }) {
+        // SAFETY: see above.
+        if plain || unsafe { (*slot).ready(interest) } {
             if attempt_mode == Attempt::PollFirst && !plain && !just_polled && !poll_now(fd, interest) {
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
@@ -74,7 +71,6 @@ pub unsafe fn drive(
                 ATTEMPT_MAY_BLOCK.store(false, Relaxed);
                 PLAIN_INTERRUPTED.store(handled_before.is_some_and(|n| n != pending_signals::handled()), Relaxed);
                 if result >= 0 {
-                    super::direct_wait::note_waited(fd, interest, waited);
                     errno::set(saved_errno);
                     return result;
                 }
@@ -96,19 +92,12 @@ pub unsafe fn drive(
                 unsafe { super::cancel::point() };
                 Ok(wake)
             }
-            // Not alone after all: the attempt comes first, as for any thread.
-            None if poll_first => {
-                poll_first = false;
-                continue;
-            }
             None => {
                 just_polled = false;
                 // SAFETY: hub thread (caller).
                 unsafe { wait_fd(fd, interest, until) }
             }
         };
-        poll_first = false;
-        waited = true;
         match wake {
             Ok(Wake::Timeout) => return errno::fail(libc::EAGAIN),
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),

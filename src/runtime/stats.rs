@@ -3,9 +3,11 @@
 //! it was, peak stack memory (stackmem.rs counts it).
 //!
 //! Hub thread only (atomics with Relaxed order, so the statics need no unsafe cell). The
-//! run timing and the wait counts cost a clock read per switch, so they happen only when
-//! GREEN_STATS=1 asked for them; offloaded calls are timed always (each is a round trip to
-//! another OS thread, which two clock reads do not change).
+//! run timing and the wait counts happen only when GREEN_STATS=1 asked for them; runs are
+//! timed in CPU counter cycles (`clock::cycles`, a few cycles a switch where a clock read
+//! costs tens of nanoseconds), turned into time at exit with the counter's rate over the
+//! whole run. Offloaded calls are timed always (each is a round trip to another OS thread,
+//! which two clock reads do not change).
 
 use super::introspect_abi::wait;
 use super::thread::{Green, State};
@@ -20,12 +22,18 @@ static WAITS: [AtomicU64; wait::KINDS + 1] = [const { AtomicU64::new(0) }; wait:
 /// Offloaded calls' latencies: 4 buckets per power of two of nanoseconds.
 const SUB: usize = 4;
 static LATENCY: [AtomicU64; 64 * SUB] = [const { AtomicU64::new(0) }; 64 * SUB];
+/// When the open run started, in counter cycles (0: none is open).
 static RUN_START: AtomicU64 = AtomicU64::new(0);
-static LONGEST_NS: AtomicU64 = AtomicU64::new(0);
+/// The longest run so far, in counter cycles.
+static LONGEST_CYCLES: AtomicU64 = AtomicU64::new(0);
+/// CLOCK_MONOTONIC and the counter when stats were enabled: the counter's rate at exit.
+static ENABLED_AT: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static LONGEST_ID: AtomicU64 = AtomicU64::new(0);
 static LONGEST_NAME: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 
 pub fn enable() {
+    ENABLED_AT[0].store(clock::monotonic_ns(), Relaxed);
+    ENABLED_AT[1].store(clock::cycles(), Relaxed);
     ENABLED.store(true, Relaxed);
     super::stackmem::measure_depth();
 }
@@ -65,7 +73,7 @@ fn bucket_top(index: usize) -> u64 {
 /// # Safety
 /// Hub thread; GREEN_STATS asked; the previous running thread's record is still live.
 pub unsafe fn switched_in(previous: *const Green, running: bool) {
-    let now = clock::monotonic_ns();
+    let now = clock::cycles();
     // SAFETY: live (caller).
     unsafe { end_run(previous, now) };
     RUN_START.store(if running { now } else { 0 }, Relaxed);
@@ -82,7 +90,7 @@ pub unsafe fn switched_out(g: *mut Green) {
     let kind = if record.state == State::Parked { wait_kind(record) } else { wait::KINDS };
     WAITS[kind].store(WAITS[kind].load(Relaxed) + 1, Relaxed);
     // SAFETY: as above.
-    unsafe { end_run(g, clock::monotonic_ns()) };
+    unsafe { end_run(g, clock::cycles()) };
     RUN_START.store(0, Relaxed);
 }
 
@@ -98,15 +106,23 @@ unsafe fn end_run(g: *const Green, now: u64) {
     let start = RUN_START.load(Relaxed);
     // SAFETY: null or live (caller).
     let Some(record) = (unsafe { g.as_ref() }) else { return };
-    if start == 0 || now.saturating_sub(start) <= LONGEST_NS.load(Relaxed) {
+    if start == 0 || now.saturating_sub(start) <= LONGEST_CYCLES.load(Relaxed) {
         return;
     }
-    LONGEST_NS.store(now - start, Relaxed);
+    LONGEST_CYCLES.store(now - start, Relaxed);
     LONGEST_ID.store(record.id, Relaxed);
     for (i, word) in LONGEST_NAME.iter().enumerate() {
         let bytes: [u8; 8] = record.name[i * 8..i * 8 + 8].try_into().unwrap_or_default();
         word.store(u64::from_ne_bytes(bytes), Relaxed);
     }
+}
+
+/// The longest run in nanoseconds: its cycles at the counter's rate since `enable`.
+fn longest_run_ns() -> u64 {
+    let ns = clock::monotonic_ns().saturating_sub(ENABLED_AT[0].load(Relaxed));
+    let cycles = clock::cycles().saturating_sub(ENABLED_AT[1].load(Relaxed));
+    let longest = u128::from(LONGEST_CYCLES.load(Relaxed));
+    u64::try_from(longest * u128::from(ns) / u128::from(cycles.max(1))).unwrap_or(u64::MAX)
 }
 
 /// The lines GREEN_STATS=1 adds at exit, after the summary line.
@@ -123,7 +139,7 @@ pub fn print(peak_green: usize) {
     line.emit();
     print_latency();
     let mut line = Line::new();
-    let _ = write!(line, "stats longest_run={}us thread={}", LONGEST_NS.load(Relaxed) / 1000, LONGEST_ID.load(Relaxed));
+    let _ = write!(line, "stats longest_run={}us thread={}", longest_run_ns() / 1000, LONGEST_ID.load(Relaxed));
     let name: [u8; 16] = core::array::from_fn(|i| LONGEST_NAME[i / 8].load(Relaxed).to_ne_bytes()[i % 8]);
     let len = name.iter().position(|&b| b == 0).unwrap_or(16);
     if len > 0 {
