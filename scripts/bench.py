@@ -2,7 +2,8 @@
 """`make bench`: what libgreen costs and saves, measured. A benchmark, not a test.
 
 Echo benchmark: for 100, 1000 and 5000 concurrent connections, four servers take the same
-closed-loop load of 128-byte requests from load_client for D seconds:
+closed-loop load of 128-byte requests from load_client for D seconds, three times over,
+round by round (the report shows each server's median run):
   - echo_server natively (one OS thread per connection),
   - the same binary greened (LD_PRELOAD=libgreen.so: one green thread per connection),
   - epoll_echo_server (hand-written single-threaded epoll loop: the ceiling),
@@ -58,6 +59,8 @@ SCRIPTS = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = SCRIPTS / "BENCHMARKS.md"
 # Beside the report, which refers to it by this name.
 CHART_NAME = "echo_chart.svg"
+# Echo runs per server and connection count; the report shows the median one.
+ECHO_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -144,32 +147,51 @@ def server_argv(kind: ServerKind, conns: int) -> list[str]:
     return prefix + command + ["--max-conns", str(conns)]
 
 
-def echo_benchmark(conn_counts: list[int], duration: float) -> tuple[list, list[str]]:
-    """Run every server at every connection count. Returns rows of
-    (conns, ServerKind, EchoRun or NotRun) and the failures."""
-    rows, failures = [], []
-    for conns in conn_counts:
-        for kind in SERVERS:
-            if reason := not_run_reason(kind):
-                log(f"{conns:>5} conns  {kind.label:<36} {reason}")
-                rows.append((conns, kind, NotRun(reason)))
-                continue
-            try:
-                argv = server_argv(kind, conns)
-            except HarnessError as err:
-                run = harness.EchoRun(None, None, str(err))
-            else:
-                run = harness.run_echo(argv, conns, expect_green_stats=kind.greened,
-                                       duration=duration, size=REQUEST_SIZE, cpu=CLIENT_CPU,
-                                       timeout=duration + CLIENT_TIMEOUT_SLACK_S)
-            if run.failure:
-                failures.append(f"{conns} conns, {kind.label}: {run.failure}")
-                log(f"{conns:>5} conns  {kind.label:<36} FAILED: {run.failure}")
-            else:
-                log(f"{conns:>5} conns  {kind.label:<36} {run.client['rps']:>10,.0f} req/s  "
-                    f"p99 {run.client['p99_us'] / 1e3:.2f} ms")
-            rows.append((conns, kind, run))
+def echo_benchmark(conn_counts: list[int], duration: float,
+                   rounds: int) -> tuple[list, list[str]]:
+    """Run every server at every connection count, `rounds` times over, round by round
+    (so that a slow spell of a shared machine falls on every server alike). Returns rows of
+    (conns, ServerKind, EchoRun or NotRun), each the run with the median CPU µs/request of
+    its server and connection count (a failed run if any failed), and the failures."""
+    runs: dict[tuple[int, ServerKind], list] = {}
+    failures = []
+    for round_ in range(rounds):
+        for conns in conn_counts:
+            for kind in SERVERS:
+                if reason := not_run_reason(kind):
+                    runs[(conns, kind)] = [NotRun(reason)]
+                    continue
+                run = echo_run(kind, conns, duration)
+                label = f"{conns:>5} conns  {kind.label:<36} round {round_ + 1}"
+                if run.failure:
+                    failures.append(f"{conns} conns, {kind.label}: {run.failure}")
+                    log(f"{label} FAILED: {run.failure}")
+                else:
+                    log(f"{label} {run.client['rps']:>10,.0f} req/s  p99 "
+                        f"{run.client['p99_us'] / 1e3:.2f} ms  {run.cpu_us_per_request:.2f} µs/req")
+                runs.setdefault((conns, kind), []).append(run)
+    rows = [(conns, kind, median_run(runs[(conns, kind)]))
+            for conns in conn_counts for kind in SERVERS]
     return rows, failures
+
+
+def echo_run(kind: ServerKind, conns: int, duration: float) -> harness.EchoRun:
+    try:
+        argv = server_argv(kind, conns)
+    except HarnessError as err:
+        return harness.EchoRun(None, None, str(err))
+    return harness.run_echo(argv, conns, expect_green_stats=kind.greened, duration=duration,
+                            size=REQUEST_SIZE, cpu=CLIENT_CPU,
+                            timeout=duration + CLIENT_TIMEOUT_SLACK_S)
+
+
+def median_run(runs: list) -> harness.EchoRun | NotRun:
+    """The run with the median CPU µs/request (the lower middle one of an even count), or
+    the first failed or not-run one."""
+    if bad := [run for run in runs if not verified(run)]:
+        return bad[0]
+    ordered = sorted(runs, key=lambda run: run.cpu_us_per_request)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def echo_table(rows: list) -> str:
@@ -319,7 +341,7 @@ def gevent_description() -> str:
     return f"{version} on Python {platform.python_version()}"
 
 
-def report(machine: str, duration: float, echo: str, micro: str) -> str:
+def report(machine: str, duration: float, rounds: int, echo: str, micro: str) -> str:
     return f"""# libgreen benchmarks
 
 Machine: {machine}
@@ -329,7 +351,9 @@ Produced by `make bench` (scripts/bench.py).
 ## Echo server, {REQUEST_SIZE}-byte requests, closed loop, {duration:g} s per run
 
 Every connection sends a request, waits for its echo, verifies it byte for byte and sends
-the next. Server on CPU 0, load_client on CPU 1. Server CPU time covers the whole server
+the next. Every server runs {rounds} time(s) at every connection count, round by round
+(all servers and counts, then again), and each row is its run with the median server CPU
+µs/req, with that run's other figures. Server on CPU 0, load_client on CPU 1. Server CPU time covers the whole server
 process (accepting, warm-up, load), divided by all verified round trips; peak RSS is the
 server's VmHWM, peak OS threads the highest Threads: count sampled every 100 ms from
 /proc, peak green threads libgreen's own count (main included). Ratios are against
@@ -386,7 +410,8 @@ def main() -> int:
     chart = args.chart or (output.parent / CHART_NAME if output else None)
 
     harness.raise_nofile_limit()
-    rows, failures = echo_benchmark(conn_counts, duration)
+    rounds = 1 if args.quick else ECHO_ROUNDS
+    rows, failures = echo_benchmark(conn_counts, duration, rounds)
     figures, micro_failures = micro_benchmarks(args.quick)
     failures += micro_failures
 
@@ -395,7 +420,7 @@ def main() -> int:
     raw_text, raw_failures = raw_syscall_section(args.quick)
     failures += raw_failures
 
-    text = report(harness.machine_description(), duration, echo_table(rows), micro_table(figures))
+    text = report(harness.machine_description(), duration, rounds, echo_table(rows), micro_table(figures))
     text += f"\n## green ps\n\n{ps_text}\n"
     text += f"\n## Raw system calls (GREEN_RAW_SYSCALLS=1)\n\n{raw_text}\n"
     print(text)

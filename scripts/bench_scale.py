@@ -508,7 +508,7 @@ def load_average() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="1M-thread runs once instead of twice, 3 stress-ng rounds not 5")
+                        help="1M-thread runs once instead of twice, 3 stress-ng rounds not 7")
     parser.add_argument("--pin-stress", type=int, metavar="CPU",
                         help="run stress-ng pinned to this CPU (steadier figures, one core)")
     parser.add_argument("--out", type=Path,
@@ -519,7 +519,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.pin_stress is not None and not harness.pinned(args.pin_stress):
         parser.error(f"cannot pin to CPU {args.pin_stress}: no taskset, or no such CPU here")
-    rounds = 3 if args.quick else 5
+    rounds = 3 if args.quick else 7
     try:
         harness.require(harness.LIBGREEN, "libgreen.so (run `make build`)")
     except HarnessError as err:
