@@ -37,6 +37,7 @@ import argparse
 import importlib.metadata
 import importlib.util
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -152,7 +153,8 @@ def echo_benchmark(conn_counts: list[int], duration: float,
     """Run every server at every connection count, `rounds` times over, round by round
     (so that a slow spell of a shared machine falls on every server alike). Returns rows of
     (conns, ServerKind, EchoRun or NotRun), each the run with the median CPU µs/request of
-    its server and connection count (a failed run if any failed), and the failures."""
+    its server and connection count (a failed run if any failed); each one's ratios to the
+    baseline by (conns, ServerKind) (`paired_ratios`); and the failures."""
     runs: dict[tuple[int, ServerKind], list] = {}
     failures = []
     for round_ in range(rounds):
@@ -172,7 +174,21 @@ def echo_benchmark(conn_counts: list[int], duration: float,
                 runs.setdefault((conns, kind), []).append(run)
     rows = [(conns, kind, median_run(runs[(conns, kind)]))
             for conns in conn_counts for kind in SERVERS]
-    return rows, failures
+    ratios = {(conns, kind): paired_ratios(runs[(conns, kind)], runs[(conns, BASELINE)])
+              for conns in conn_counts for kind in SERVERS}
+    return rows, ratios, failures
+
+
+def paired_ratios(runs: list, baseline_runs: list) -> tuple[float, float] | None:
+    """req/s and CPU µs/req against the baseline's run of the same round, the median of
+    each over the rounds: runs minutes apart on a shared machine differ more than two
+    servers run one after the other. None unless every run of both verified."""
+    if len(runs) != len(baseline_runs) or not all(map(verified, runs + baseline_runs)):
+        return None
+    rps = [run.client["rps"] / base.client["rps"] for run, base in zip(runs, baseline_runs)]
+    cpu = [run.cpu_us_per_request / base.cpu_us_per_request
+           for run, base in zip(runs, baseline_runs)]
+    return statistics.median(rps), statistics.median(cpu)
 
 
 def echo_run(kind: ServerKind, conns: int, duration: float) -> harness.EchoRun:
@@ -194,8 +210,7 @@ def median_run(runs: list) -> harness.EchoRun | NotRun:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def echo_table(rows: list) -> str:
-    baselines = {conns: run for conns, kind, run in rows if kind == BASELINE and verified(run)}
+def echo_table(rows: list, ratios: dict) -> str:
     lines = [
         "| conns | server | req/s | p99 ms | server CPU µs/req | peak RSS MiB "
         "| peak OS threads | peak green threads | req/s vs epoll | CPU/req vs epoll |",
@@ -208,10 +223,9 @@ def echo_table(rows: list) -> str:
         if run.failure:
             lines.append(f"| {conns} | {kind.label} | FAILED | | | | | | | |")
             continue
-        client, server, base = run.client, run.server, baselines.get(conns)
+        client, server, paired = run.client, run.server, ratios.get((conns, kind))
         green_peak = server.green_stats.get("peak_green", "?") if server.green_stats else "-"
-        rps_ratio = f"{client['rps'] / base.client['rps']:.2f}" if base else "-"
-        cpu_ratio = f"{run.cpu_us_per_request / base.cpu_us_per_request:.2f}" if base else "-"
+        rps_ratio, cpu_ratio = (f"{paired[0]:.2f}", f"{paired[1]:.2f}") if paired else ("-", "-")
         lines.append(
             f"| {conns} | {kind.label} | {client['rps']:,.0f} | {client['p99_us'] / 1e3:.2f} "
             f"| {run.cpu_us_per_request:.1f} | {server.peak_rss_mib:.1f} | {server.peak_threads} "
@@ -353,7 +367,8 @@ Produced by `make bench` (scripts/bench.py).
 Every connection sends a request, waits for its echo, verifies it byte for byte and sends
 the next. Every server runs {rounds} time(s) at every connection count, round by round
 (all servers and counts, then again), and each row is its run with the median server CPU
-µs/req, with that run's other figures. Server on CPU 0, load_client on CPU 1. Server CPU time covers the whole server
+µs/req, with that run's other figures; its ratios to epoll_echo_server are the median of
+the ratios within each round. Server on CPU 0, load_client on CPU 1. Server CPU time covers the whole server
 process (accepting, warm-up, load), divided by all verified round trips; peak RSS is the
 server's VmHWM, peak OS threads the highest Threads: count sampled every 100 ms from
 /proc, peak green threads libgreen's own count (main included). Ratios are against
@@ -411,7 +426,7 @@ def main() -> int:
 
     harness.raise_nofile_limit()
     rounds = 1 if args.quick else ECHO_ROUNDS
-    rows, failures = echo_benchmark(conn_counts, duration, rounds)
+    rows, ratios, failures = echo_benchmark(conn_counts, duration, rounds)
     figures, micro_failures = micro_benchmarks(args.quick)
     failures += micro_failures
 
@@ -420,7 +435,7 @@ def main() -> int:
     raw_text, raw_failures = raw_syscall_section(args.quick)
     failures += raw_failures
 
-    text = report(harness.machine_description(), duration, rounds, echo_table(rows), micro_table(figures))
+    text = report(harness.machine_description(), duration, rounds, echo_table(rows, ratios), micro_table(figures))
     text += f"\n## green ps\n\n{ps_text}\n"
     text += f"\n## Raw system calls (GREEN_RAW_SYSCALLS=1)\n\n{raw_text}\n"
     print(text)
