@@ -76,7 +76,7 @@ pub unsafe fn may_call_plain(fd: i32) -> bool {
 /// run: the caller then waits as usual, for what is left of its time.
 ///
 /// # Safety
-/// Hub thread only, outside handlers.
+/// Hub thread only.
 pub unsafe fn call_alone(call: impl FnOnce() -> isize) -> Option<isize> {
     // SAFETY: hub thread (caller).
     if !unsafe { may_block() } {
