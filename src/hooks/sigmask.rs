@@ -172,18 +172,15 @@ pub(super) unsafe fn masked_wait(
     wait: impl FnOnce() -> c_int,
 ) -> c_int {
     if sigmask.is_null() {
-        // SAFETY: the hub thread (the caller's promise); the program's call as it made it.
-        return match unsafe { green_io::call_alone(|| real_call() as isize) } {
-            Some(result) => result as c_int,
-            None => wait(),
-        };
+        // SAFETY: the hub thread (the caller's promise).
+        return unsafe { alone_or(real_call, wait) };
     }
     // SAFETY: read without faulting.
     let Some(mask) = (unsafe { read_user(sigmask as *const SigSet) }) else { return errno::fail(libc::EFAULT) };
     // SAFETY: the hub thread (the caller's promise); the fields are read at once.
-    let (g, main, live) = unsafe {
+    let (g, main) = unsafe {
         let rt = rt();
-        (rt.current, rt.current == rt.root, rt.live)
+        (rt.current, rt.current == rt.root)
     };
     if main {
         // Handlers that ran while the main thread was running interrupted nothing.
@@ -198,21 +195,29 @@ pub(super) unsafe fn masked_wait(
     let result = if unsafe { sigroute::run_pending(g) } || pending_signals::handled() != before {
         pending_signals::take();
         errno::fail(libc::EINTR)
-    } else if live == 0 {
-        // Only the main thread exists: blocking the OS thread blocks no one else.
-        let result = real_call();
-        // A handler that ran meanwhile interrupted this call: its note must not
-        // interrupt the next green wait.
-        pending_signals::take();
-        result
     } else {
-        wait()
+        // SAFETY: as above.
+        unsafe { alone_or(real_call, wait) }
     };
     let saved = errno::get();
     // SAFETY: as above.
     unsafe { sigroute::set_mask(g, old) };
     errno::set(saved);
     result
+}
+
+/// The program's own call when the running thread is alone, so that blocking the OS thread
+/// blocks no one else (runtime::io::call_alone, which also keeps a handler that ran meanwhile
+/// from interrupting the next green wait); otherwise the green wait.
+///
+/// # Safety
+/// Hub thread only.
+unsafe fn alone_or(real_call: impl FnOnce() -> c_int, wait: impl FnOnce() -> c_int) -> c_int {
+    // SAFETY: hub thread (caller); `real_call` is the program's call as it made it.
+    match unsafe { green_io::call_alone(|| real_call() as isize) } {
+        Some(result) => result as c_int,
+        None => wait(),
+    }
 }
 
 /// The BSD and System V mask calls (sigsetmask, sigblock, siggetmask, sighold, sigrelse):
