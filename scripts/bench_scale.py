@@ -137,14 +137,7 @@ def run_threads(config: ThreadsConfig, threads: int, argv: list[str]) -> dict:
     """One bench_threads run, verified: its key=value pairs. Greened, every thread must have
     been created, as a green thread (libgreen's stats line counts them)."""
     require_memory(threads)
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=THREADS_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise HarnessError(f"{display(argv)} did not finish within {THREADS_TIMEOUT_S} s")
-    if proc.returncode != 0:
-        raise HarnessError(f"{display(argv)}: exit {proc.returncode}; "
-                           f"stderr: {harness.tail(proc.stderr)}")
+    proc = harness.run_checked(argv, THREADS_TIMEOUT_S, display(argv))
     values = harness.parse_key_values(proc.stdout)
     if "create_s" not in values or "threads" not in values:
         raise HarnessError(f"{display(argv)}: no result line; stdout: {harness.tail(proc.stdout)}")

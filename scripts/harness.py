@@ -325,17 +325,25 @@ def echo_failure(client: dict, server: ServerResult, conns: int,
     return None
 
 
-def run_program(argv: list[str], timeout: float,
-                expect_green_stats: bool = False) -> dict[str, float | int | str]:
-    """Run a micro-benchmark and return the key=value pairs of its stdout."""
+def run_checked(argv: list[str], timeout: float,
+                shown: str | None = None) -> subprocess.CompletedProcess:
+    """Run a program to completion; a timeout or a non-zero exit raises HarnessError naming
+    it as `shown` (default: its command line)."""
+    shown = shown or " ".join(argv)
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise HarnessError(f"{' '.join(argv)} did not finish within {timeout:.0f} s")
+        raise HarnessError(f"{shown} did not finish within {timeout:.0f} s")
     if proc.returncode != 0:
-        raise HarnessError(f"{' '.join(argv)}: exit {proc.returncode}; "
-                           f"stderr: {tail(proc.stderr)}")
+        raise HarnessError(f"{shown}: exit {proc.returncode}; stderr: {tail(proc.stderr)}")
+    return proc
+
+
+def run_program(argv: list[str], timeout: float,
+                expect_green_stats: bool = False) -> dict[str, float | int | str]:
+    """Run a micro-benchmark and return the key=value pairs of its stdout."""
+    proc = run_checked(argv, timeout)
     if expect_green_stats and parse_green_stats(proc.stderr) is None:
         raise HarnessError(f"{' '.join(argv)}: no `libgreen: stats` line on stderr: "
                            "was libgreen loaded?")
