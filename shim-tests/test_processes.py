@@ -1,5 +1,6 @@
 """Servers that fork: a pre-forking C server whose workers each serve their connections in
-threads, and Python's socketserver.ForkingTCPServer."""
+threads, workers sharing a blocking listening socket, and Python's
+socketserver.ForkingTCPServer."""
 
 import re
 import socket
@@ -58,6 +59,29 @@ def test_prefork_server_1000_connections(mode):
         assert threads == [1] * WORKERS, threads
     else:
         assert sum(threads) == CONNS + WORKERS, threads
+
+
+
+SHARED_ACCEPT_EXPECTED = """\
+bad flags: -1 Invalid argument
+not listening: -1 Invalid argument
+timeout: -1 Resource temporarily unavailable after it
+accepted: family 2, length 16, same port 1, cloexec 1, nonblock 0
+echoed 300
+exited 8
+"""
+
+
+def test_shared_blocking_listener(mode):
+    """A blocking listening socket the program did not make through socket(3), shared by
+    8 forked workers that each have an accepting thread and a main thread waiting on a
+    pipe: every connection wakes every acceptor and one gets it; the losers' accept must
+    keep waiting on its own, so that every worker still answers its pipe and exits.
+    Before that, accept's errors (bad flags, a socket not listening), the listener's
+    SO_RCVTIMEO and an accepted socket's address and flags, with two threads alive: the
+    same as natively."""
+    r = assert_ok(run_prog("shared_accept", ["8", "300"], mode, timeout=90))
+    assert r.stdout == SHARED_ACCEPT_EXPECTED, r.describe()
 
 
 FORKING_SERVER = textwrap.dedent("""

@@ -9,7 +9,7 @@ use super::blocking::{note_new_fd, route, wait_call, wait_with_real_poll, Route}
 use crate::runtime::fdtable::{self, Kind, READ, WRITE};
 use crate::runtime::green::Wake;
 use crate::runtime::io::{self as green_io, Attempt};
-use crate::runtime::on_hub;
+use crate::runtime::{accept_nowait, on_hub};
 use crate::sys::{errno, real};
 use core::ffi::c_int;
 use libc::{sockaddr, socklen_t};
@@ -66,9 +66,12 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
     unsafe { accept4(fd, addr, len, 0) }
 }
 
-/// accept takes no MSG_DONTWAIT: on a listening socket we did not create, it waits for
-/// readiness first (another process may still win the race; then it blocks, as the
-/// program would have). A socket accepted on the hub is ours, made non-blocking.
+/// accept takes no MSG_DONTWAIT: on a listening socket we did not create, each attempt is
+/// made non-blocking through the runtime's ring (runtime/accept_nowait.rs), so that a
+/// connection another process takes first never blocks the hub; where the kernel cannot,
+/// it waits for readiness first (another process may then still win the race, and the
+/// accept blocks, as the program's would have). A socket accepted on the hub is ours, made
+/// non-blocking.
 ///
 /// # Safety
 /// As for accept4(2): `addr` and `len` null, or as the call documents.
@@ -77,10 +80,21 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
     super::cancel_point::point();
     let green = on_hub();
     let extra = if green { libc::SOCK_NONBLOCK } else { 0 };
-    // SAFETY: the program's call, with SOCK_NONBLOCK added on the hub.
-    let call = |_| unsafe { real::accept4(fd, addr, len, flags | extra) } as isize;
-    // SAFETY: fd's route for this call; `call` makes accept4, which takes no MSG_DONTWAIT.
-    let new_fd = unsafe { wait_call(fd, READ, route(fd).without_flags(), None, call) } as c_int;
+    let route = match route(fd) {
+        // SAFETY: a Green route is only made on the hub thread.
+        route @ Route::Green(Attempt::DontWait, _) if unsafe { accept_nowait::available() } => route,
+        route => route.without_flags(),
+    };
+    let call = |attempt| match attempt {
+        // SAFETY: the program's call, non-blocking for this attempt; on the hub (a Green
+        // route), after `available` said yes.
+        Attempt::DontWait => unsafe { accept_nowait::accept(fd, addr, len, flags | extra) },
+        // SAFETY: the program's call, with SOCK_NONBLOCK added on the hub.
+        _ => (unsafe { real::accept4(fd, addr, len, flags | extra) }) as isize,
+    };
+    // SAFETY: fd's route for this call; `call` makes accept4, non-blocking when handed
+    // DontWait.
+    let new_fd = unsafe { wait_call(fd, READ, route, None, call) } as c_int;
     if !green {
         note_new_fd(new_fd, false, Kind::StreamSocket, false);
     } else if new_fd >= 0 {

@@ -60,6 +60,8 @@ unsafe fn rebuild_hub_in_child() -> bool {
     rt.fd_waiters = 0;
     rt.offloads_in_flight = 0;
     workers::forget_workers_in_child();
+    // SAFETY: the child's only thread (caller).
+    unsafe { super::accept_nowait::forget_in_child() };
     rt.deadlock_reported = false;
     // SAFETY: the child has one thread; nothing else touches the table.
     unsafe { fdtable::for_each(|_, entry| entry.forget_hub_state()) };

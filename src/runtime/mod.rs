@@ -40,7 +40,8 @@
 //!    thread stacks so, below it), `introspect` (the table `green ps` reads), `stats` (what
 //!    GREEN_STATS adds), `reclaim` (freeing a record),
 //!    `tls` (whose thread-locals are live), `tsd` (pthread key values), `fdclass` (what an
-//!    fd is, the plan for a call on it).
+//!    fd is, the plan for a call on it), `accept_nowait` (accept4 that never waits, through
+//!    a private io_uring).
 //! 6. The scheduler core: `green` (spawn, park, wake, yield, exit, the scheduler loop).
 //! 7. Above it: `cancel` (ending a thread early: cleanup handlers, cancellation requests
 //!    and points; `root_exit`, the main thread's end by glibc's unwinding, below it;
@@ -53,6 +54,7 @@
 //! 8. This file: starting the runtime and the surface hooks use (re-exports). No file of
 //!    the runtime imports it.
 
+pub mod accept_nowait;
 pub mod cancel;
 #[cfg(target_arch = "x86_64")]
 mod cancel_glibc;
@@ -221,12 +223,14 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
         slots: thread_slots::Slots::discover(),
         stats: Stats { peak_green: 1, ..Stats::default() },
         print_stats,
+        accept_ring: None,
     }
 }
 
-/// Whether `fd` is one of the runtime's own (programs may not close or replace it).
+/// Whether `fd` is one of the runtime's own, the hub's or the accept ring's (programs may
+/// not close or replace it).
 pub fn is_internal_fd(fd: i32) -> bool {
-    started() && poller::is_internal(fd)
+    started() && (poller::is_internal(fd) || accept_nowait::is_ring_fd(fd))
 }
 
 /// At exit, when GREEN_STATS=1: the diagnostics' lines (stats.rs), then one summary line. The counters are the hub thread's, so

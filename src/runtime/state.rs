@@ -78,6 +78,9 @@ pub struct Runtime {
     pub slots: thread_slots::Slots,
     pub stats: Stats,
     pub print_stats: bool,
+    /// The ring that accepts without waiting (accept_nowait.rs): None until first asked
+    /// for, then the ring or the errno that said this kernel cannot.
+    pub accept_ring: Option<Result<crate::sys::nowait_ring::NowaitRing, i32>>,
 }
 
 impl Runtime {

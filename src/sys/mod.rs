@@ -10,6 +10,7 @@ pub mod clock;
 pub mod errno;
 #[macro_use]
 pub mod log;
+pub mod nowait_ring;
 pub mod own_calls;
 pub mod raw;
 pub mod real;
