@@ -50,10 +50,11 @@ impl Route {
     }
 
     /// The route of a call that takes no flags argument (accept, sendfile, splice): it
-    /// cannot add MSG_DONTWAIT, so on a socket we did not create it looks before it leaps.
+    /// cannot add MSG_DONTWAIT or RWF_NOWAIT, so on a socket or pipe we did not create it
+    /// looks before it leaps.
     pub(super) fn without_flags(self) -> Route {
         match self {
-            Route::Green(Attempt::DontWait, kind) => Route::Green(Attempt::PollFirst, kind),
+            Route::Green(Attempt::DontWait | Attempt::NoWait, kind) => Route::Green(Attempt::PollFirst, kind),
             other => other,
         }
     }
@@ -88,7 +89,7 @@ pub(super) fn route(fd: c_int) -> Route {
             Plan::Green(mode, kind) => Route::Green(mode, kind),
         }
     } else if fdtable::needs_blocking_emulation(fd) {
-        fdtable::kind(fd).map_or(Route::Real, Route::OffHub)
+        fdtable::view(fd).map_or(Route::Real, |desc| Route::OffHub(desc.kind))
     } else {
         Route::Real
     }
@@ -115,7 +116,8 @@ pub(super) fn dontwait_flag(attempt: Attempt) -> c_int {
 
 /// One blocking-mode step: repeats `call(attempt)` until it does not fail with EAGAIN,
 /// waiting for `interest` (READ or WRITE) in between as `route` says. `call` must not block
-/// when handed `Attempt::DontWait` (add MSG_DONTWAIT) or `Attempt::PollFirst` (poll(2) has
+/// when handed `Attempt::DontWait` (add MSG_DONTWAIT), `Attempt::NoWait` (RWF_NOWAIT, or
+/// a poll(2) of its own where the kernel refuses it) or `Attempt::PollFirst` (poll(2) has
 /// just said the fd is ready); `Attempt::Direct` is the plain call. A green wait that
 /// outlives `deadline` (CLOCK_MONOTONIC ns), or else the socket's own timeout counted from
 /// this step, fails with EAGAIN, as the kernel's blocking call does.

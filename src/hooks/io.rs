@@ -7,7 +7,7 @@
 
 use super::blocking::{dontwait_flag, note_read, route, socket_route, wait_call, Route};
 use super::fortify::fortify_fail;
-use super::nowait::write_nowait;
+use super::nowait::{read_nowait, write_nowait};
 use super::receive::{receive, Receiver};
 use super::write_all::write_all;
 use crate::runtime::fdtable::READ;
@@ -26,14 +26,13 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> isiz
         return result;
     }
     let route = route(fd);
-    let call = |attempt| {
-        if attempt == Attempt::DontWait {
-            // SAFETY: the program's buffer; on a socket, read(2) is recv(2) with no flags.
-            unsafe { real::recv(fd, buf, count, libc::MSG_DONTWAIT) }
-        } else {
-            // SAFETY: the program's call as it made it.
-            unsafe { real::read(fd, buf, count) }
-        }
+    let call = |attempt| match attempt {
+        // SAFETY: the program's buffer; on a socket, read(2) is recv(2) with no flags.
+        Attempt::DontWait => unsafe { real::recv(fd, buf, count, libc::MSG_DONTWAIT) },
+        // SAFETY: the program's buffer, read as read(2) would.
+        Attempt::NoWait => unsafe { read_nowait(route, fd, buf, count) },
+        // SAFETY: the program's call as it made it.
+        Attempt::Direct | Attempt::PollFirst => unsafe { real::read(fd, buf, count) },
     };
     // SAFETY: fd's route for this call; `call` makes read(2) with the program's arguments.
     let got = unsafe { wait_call(fd, READ, route, None, call) };
@@ -67,7 +66,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> i
             // showed readable (or the program's own call when done is 0).
             Attempt::DontWait => unsafe { real::send(fd, at, left, libc::MSG_DONTWAIT) },
             // SAFETY: as above.
-            Attempt::PollFirst => unsafe { write_nowait(fd, at, left) },
+            Attempt::PollFirst | Attempt::NoWait => unsafe { write_nowait(route, fd, at, left) },
             // SAFETY: as above.
             Attempt::Direct => unsafe { real::write(fd, at, left) },
         }

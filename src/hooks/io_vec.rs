@@ -8,7 +8,7 @@
 
 use super::blocking::{note_read, route, wait_call, Route};
 use super::iov::{iov_slice, iov_total, max_rw_count, remaining, UIO_MAXIOV};
-use super::nowait::{readv_dontwait, writev_dontwait, writev_nowait};
+use super::nowait::{readv_dontwait, readv_nowait, writev_dontwait, writev_nowait};
 use super::write_all::write_all;
 use crate::runtime::fdtable::{Kind, READ};
 use crate::runtime::io::Attempt;
@@ -27,14 +27,13 @@ fn valid_iovcnt(iovcnt: c_int) -> bool {
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
     super::cancel_point::point();
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
-    let call = |attempt| {
-        if attempt == Attempt::DontWait {
-            // SAFETY: the program's iovecs, as readv takes them.
-            unsafe { readv_dontwait(fd, iov, iovcnt) }
-        } else {
-            // SAFETY: the program's call as it made it.
-            unsafe { real::readv(fd, iov, iovcnt) }
-        }
+    let call = |attempt| match attempt {
+        // SAFETY: the program's iovecs, as readv takes them.
+        Attempt::DontWait => unsafe { readv_dontwait(fd, iov, iovcnt) },
+        // SAFETY: as above.
+        Attempt::NoWait => unsafe { readv_nowait(route, fd, iov, iovcnt) },
+        // SAFETY: the program's call as it made it.
+        Attempt::Direct | Attempt::PollFirst => unsafe { real::readv(fd, iov, iovcnt) },
     };
     // SAFETY: fd's route for this call; `call` makes readv with the program's arguments.
     let result = unsafe { wait_call(fd, READ, route, None, call) };
@@ -54,11 +53,11 @@ unsafe fn writev_attempt(route: Route, fd: c_int, iov: *const iovec, count: c_in
     if attempt == Attempt::DontWait {
         // SAFETY: the caller's promise about the iovecs.
         unsafe { writev_dontwait(fd, iov, count) }
-    } else if route == Route::Green(Attempt::PollFirst, Kind::Pipe) {
-        // poll(2) said there is room, but a blocking pipe takes a large write only whole:
-        // without RWF_NOWAIT the call would block the hub until the reader drained it all.
+    } else if matches!(route, Route::Green(Attempt::PollFirst | Attempt::NoWait, Kind::Pipe)) {
+        // A blocking pipe takes a large write only whole: without RWF_NOWAIT the call
+        // would block the hub until the reader drained it all.
         // SAFETY: as above.
-        unsafe { writev_nowait(fd, iov, count) }
+        unsafe { writev_nowait(route, fd, iov, count) }
     } else {
         // SAFETY: as above.
         unsafe { real::writev(fd, iov, count) }

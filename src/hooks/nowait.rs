@@ -1,16 +1,23 @@
 //! Single attempts that must not block, on descriptions whose O_NONBLOCK is not ours to
-//! set: readv and writev on sockets we did not create, and writes to pipes and terminals
-//! we did not create (poll(2) said there is room, but a blocking pipe takes a large write
-//! only whole: the plain call could hold the hub until the reader drained it all).
+//! set: readv and writev on sockets we did not create, reads and writes of pipes we did
+//! not create (a poll(2) first would not do: another process reading the same pipe may
+//! empty it between the poll and the read, and a blocking pipe takes a large write only
+//! whole, so the plain call could hold the hub until the reader drained it all), and writes
+//! to terminals and other devices we did not create (after a poll).
 //!
 //! preadv2/pwritev2 with RWF_NOWAIT at the current position are readv/writev made
 //! non-blocking for this call only, through the very same kernel path (so a zero-length
 //! readv of a datagram socket consumes nothing, and a writev of a SOCK_SEQPACKET socket
 //! still ends a record). Current kernels take it on sockets and pipes; where the kernel
 //! refuses (EOPNOTSUPP, or ENOSYS before 4.6) we remember it and fall back: recvmsg/sendmsg
-//! with MSG_DONTWAIT for sockets (which differ in the two cases above), the plain call for
-//! pipes (which, as write(2) does, may then hold the hub until a large write is taken).
+//! with MSG_DONTWAIT for sockets (which differ in the two cases above), the plain call once
+//! poll(2) says it would not block for pipes (which, as write(2) does, may then hold the
+//! hub until a large write is taken). Terminals refuse RWF_NOWAIT where pipes take it, so
+//! devices are remembered apart.
 
+use super::blocking::Route;
+use crate::runtime::fdtable::{Kind, READ, WRITE};
+use crate::runtime::io::{attempt_may_block, poll_now, Attempt};
 use crate::sys::{errno, raw, real};
 use core::ffi::{c_int, c_long, c_void};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -22,7 +29,7 @@ struct NoWait {
 }
 
 static SOCKET_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
-static PIPE_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
+static DEVICE_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
 
 impl NoWait {
     /// preadv2/pwritev2 (`syscall`) with RWF_NOWAIT, or `fallback` where the kernel refuses.
@@ -41,18 +48,9 @@ impl NoWait {
         if self.missing.load(Relaxed) {
             return fallback();
         }
-        const RWF_NOWAIT: usize = libc::RWF_NOWAIT as usize;
-        // Offset -1 (low word all ones, high word 0): the file position, as readv uses.
-        let args = [fd as usize, iov as usize, count as usize, usize::MAX, 0, RWF_NOWAIT];
-        // SAFETY: preadv2/pwritev2 with the caller's iovecs, which are valid for the
-        // transfer (the caller's promise); the kernel checks every pointer it uses.
-        let result = unsafe { raw::syscall6(syscall, args) };
-        if result >= 0 {
+        // SAFETY: the caller's promise.
+        if let Some(result) = unsafe { with_nowait(syscall, fd, iov, count) } {
             return result;
-        }
-        let e = -result as i32;
-        if e != libc::EOPNOTSUPP && e != libc::ENOSYS {
-            return errno::fail(e);
         }
         let result = fallback();
         // The file itself may answer EOPNOTSUPP to any read; only a different answer from
@@ -61,6 +59,26 @@ impl NoWait {
             self.missing.store(true, Relaxed);
         }
         result
+    }
+}
+
+/// preadv2/pwritev2 (`syscall`) with RWF_NOWAIT at the file position: its result (-1 and
+/// errno on failure), or None where the kernel refuses RWF_NOWAIT for this file (EOPNOTSUPP,
+/// or ENOSYS before Linux 4.6).
+///
+/// # Safety
+/// As for [`NoWait::call`].
+unsafe fn with_nowait(syscall: c_long, fd: c_int, iov: *const iovec, count: c_int) -> Option<isize> {
+    const RWF_NOWAIT: usize = libc::RWF_NOWAIT as usize;
+    // Offset -1 (low word all ones, high word 0): the file position, as readv uses.
+    let args = [fd as usize, iov as usize, count as usize, usize::MAX, 0, RWF_NOWAIT];
+    // SAFETY: preadv2/pwritev2 with the caller's iovecs, which are valid for the transfer
+    // (the caller's promise); the kernel checks every pointer it uses.
+    let result = unsafe { raw::syscall6(syscall, args) };
+    match -result as i32 {
+        _ if result >= 0 => Some(result),
+        libc::EOPNOTSUPP | libc::ENOSYS => None,
+        e => Some(errno::fail(e)),
     }
 }
 
@@ -98,33 +116,76 @@ pub(super) unsafe fn writev_dontwait(fd: c_int, iov: *const iovec, count: c_int)
     unsafe { SOCKET_NOWAIT.call(libc::SYS_pwritev2, fd, iov, count, fallback) }
 }
 
+/// The one-call attempt of a pipe or device we did not create, for `route` (Green: the hub
+/// thread), made with RWF_NOWAIT by `syscall` (preadv2 or pwritev2) on `iov`. Where the
+/// kernel refuses that, `plain` is the program's call, made only once poll(2) has said it
+/// would not block (a PollFirst route has just polled); a pipe that refused is remembered
+/// (its later calls poll first), devices all together (terminals refuse where an eventfd
+/// takes it). A lone thread makes the plain call, which blocks only itself.
+///
+/// # Safety
+/// As for [`NoWait::call`], and `plain` is the same call without the flag.
+unsafe fn pipe_attempt(
+    route: Route,
+    fd: c_int,
+    syscall: c_long,
+    (iov, count): (*const iovec, c_int),
+    mut plain: impl FnMut() -> isize,
+) -> isize {
+    if attempt_may_block() {
+        return plain();
+    }
+    let interest = if syscall == libc::SYS_preadv2 { READ } else { WRITE };
+    let polled = matches!(route, Route::Green(Attempt::PollFirst, _));
+    let mut fallback = || if polled || poll_now(fd, interest) { plain() } else { errno::fail(libc::EAGAIN) };
+    if route.kind() != Some(Kind::Pipe) {
+        // SAFETY: the caller's promise.
+        return unsafe { DEVICE_NOWAIT.call(syscall, fd, iov, count, fallback) };
+    }
+    // SAFETY: the caller's promise.
+    unsafe { with_nowait(syscall, fd, iov, count) }.unwrap_or_else(|| {
+        // SAFETY: a Green route: this is the hub thread.
+        unsafe { crate::runtime::io::refuses_nowait(fd) };
+        fallback()
+    })
+}
+
+/// A read attempt that must not block, on a pipe we did not create.
+///
+/// # Safety
+/// As for read(2): `buf` is writable for `len` bytes, or the program's own argument.
+pub(super) unsafe fn read_nowait(route: Route, fd: c_int, buf: *mut c_void, len: usize) -> isize {
+    let iov = iovec { iov_base: buf, iov_len: len };
+    // SAFETY: one iovec, alive across the call, describing the caller's buffer; `plain` is
+    // read(2) as the program made it.
+    unsafe { pipe_attempt(route, fd, libc::SYS_preadv2, (&iov, 1), || real::read(fd, buf, len)) }
+}
+
+/// A readv attempt that must not block, on a pipe we did not create.
+///
+/// # Safety
+/// As for readv(2): `iov` and `count` are the program's arguments.
+pub(super) unsafe fn readv_nowait(route: Route, fd: c_int, iov: *const iovec, count: c_int) -> isize {
+    // SAFETY: the program's iovecs; `plain` is readv(2) as the program made it.
+    unsafe { pipe_attempt(route, fd, libc::SYS_preadv2, (iov, count), || real::readv(fd, iov, count)) }
+}
+
 /// A writev attempt that must not block, on a pipe or terminal we did not create.
 ///
 /// # Safety
 /// As for [`writev_dontwait`].
-pub(super) unsafe fn writev_nowait(fd: c_int, iov: *const iovec, count: c_int) -> isize {
-    // SAFETY: the caller's iovecs, as writev would take them.
-    let fallback = || unsafe { real::writev(fd, iov, count) };
-    if crate::runtime::io::attempt_may_block() {
-        // A lone thread: the plain call blocks only this thread, as natively.
-        return fallback();
-    }
-    // SAFETY: as above.
-    unsafe { PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, iov, count, fallback) }
+pub(super) unsafe fn writev_nowait(route: Route, fd: c_int, iov: *const iovec, count: c_int) -> isize {
+    // SAFETY: the caller's iovecs; `plain` is writev(2) on them.
+    unsafe { pipe_attempt(route, fd, libc::SYS_pwritev2, (iov, count), || real::writev(fd, iov, count)) }
 }
 
 /// A write attempt that must not block, on a pipe or terminal we did not create.
 ///
 /// # Safety
 /// As for write(2): `buf` is readable for `len` bytes, or the program's own argument.
-pub(super) unsafe fn write_nowait(fd: c_int, buf: *const c_void, len: usize) -> isize {
+pub(super) unsafe fn write_nowait(route: Route, fd: c_int, buf: *const c_void, len: usize) -> isize {
     let iov = iovec { iov_base: buf as *mut c_void, iov_len: len };
-    // SAFETY: the caller's buffer, as write would take it.
-    let fallback = || unsafe { real::write(fd, buf, len) };
-    if crate::runtime::io::attempt_may_block() {
-        // A lone thread: the plain call blocks only this thread, as natively.
-        return fallback();
-    }
-    // SAFETY: one iovec, alive across the call, describing the caller's buffer.
-    unsafe { PIPE_NOWAIT.call(libc::SYS_pwritev2, fd, &iov, 1, fallback) }
+    // SAFETY: one iovec, alive across the call, describing the caller's buffer; `plain` is
+    // write(2) on it.
+    unsafe { pipe_attempt(route, fd, libc::SYS_pwritev2, (&iov, 1), || real::write(fd, buf, len)) }
 }

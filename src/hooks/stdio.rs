@@ -131,7 +131,7 @@ fn stream_kind(fd: c_int) -> Option<Kind> {
     // `plan` classifies a descriptor we have not seen before; its answer is for calls.
     // SAFETY: fdopen takes the green path on the hub thread only (checked by the caller).
     let _ = unsafe { green_io::plan(fd) };
-    let kind = fdtable::kind(fd)?;
+    let kind = fdtable::view(fd)?.kind;
     matches!(kind, Kind::Pipe | Kind::StreamSocket | Kind::MessageSocket).then_some(kind)
 }
 

@@ -25,6 +25,11 @@ pub enum Attempt {
     /// Someone else's pipe or terminal, whose O_NONBLOCK we must not flip: call only when
     /// poll(2) says it would not block.
     PollFirst,
+    /// Someone else's pipe: the hook makes each attempt non-blocking by itself (preadv2 or
+    /// pwritev2 with RWF_NOWAIT), with no poll before it, so that a reader in another
+    /// process emptying the pipe first cannot make it block. A pipe whose kernel refused
+    /// RWF_NOWAIT (a FIFO, Linux before 5.x) is PollFirst from then on ([`refuses_nowait`]).
+    NoWait,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,8 +57,23 @@ pub unsafe fn plan(fd: i32) -> Plan {
     match (desc.kind, desc.owned_nonblock) {
         (Kind::Inline | Kind::File, _) => Plan::Passthrough,
         (kind, true) => Plan::Green(Attempt::Direct, kind),
+        // SAFETY: hub thread (caller); the description is read at once and no reference kept.
+        (Kind::Pipe, false) if unsafe { entry.desc() }.is_some_and(|d| !d.refuses_nowait) => {
+            Plan::Green(Attempt::NoWait, Kind::Pipe)
+        }
         (kind @ (Kind::StreamSocket | Kind::MessageSocket), false) => Plan::Green(Attempt::DontWait, kind),
         (kind @ (Kind::Pipe | Kind::CharDevice), false) => Plan::Green(Attempt::PollFirst, kind),
+    }
+}
+
+/// The kernel refused RWF_NOWAIT on pipe `fd`: its calls poll first from now on.
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn refuses_nowait(fd: i32) {
+    // SAFETY: hub thread (caller); the description is changed at once and no reference kept.
+    if let Some(desc) = unsafe { fdtable::entry(fd).and_then(|entry| entry.desc()) } {
+        desc.refuses_nowait = true;
     }
 }
 
@@ -255,7 +275,7 @@ pub fn is_stream_socket(fd: i32) -> bool {
         // SAFETY: hub thread; the entry is used within this call only.
         unsafe { with_entry(fd, |entry| classify(fd, entry).map(|desc| desc.kind)) }.flatten()
     } else {
-        fdtable::kind(fd).or_else(|| ask_kernel(fd).map(|(kind, _)| kind))
+        fdtable::view(fd).map(|desc| desc.kind).or_else(|| ask_kernel(fd).map(|(kind, _)| kind))
     };
     kind == Some(Kind::StreamSocket)
 }

@@ -3,8 +3,8 @@
 //! Two layers, because POSIX has two:
 //! * per open file description ([`Desc`], shared by dup'd fds and refcounted): what kind of
 //!   file it is, whether *we* made it O_NONBLOCK (only ever on descriptions we created),
-//!   whether the *program* thinks it is (`fcntl(F_GETFL)` shows that, never ours), and for a
-//!   regular file how its reads may wait.
+//!   whether the *program* thinks it is (`fcntl(F_GETFL)` shows that, never ours), for a
+//!   regular file how its reads may wait, and for a pipe whether it refused RWF_NOWAIT.
 //! * per fd number ([`FdEntry`]): the epoll registration (epoll keys on fd + description),
 //!   the readiness bits it reported, the waiters parked on it, and a generation number that
 //!   changes whenever the number is closed, so a waiter woken after its fd was closed and the
@@ -19,7 +19,7 @@
 //! * the hub thread, for any fd;
 //! * another OS thread, only an entry whose number it owns at that moment: one it is
 //!   closing, or just created or dup'd onto (it resets the entry, `forget`/`adopt`/`share`),
-//!   and for reading, `needs_blocking_emulation` and `kind`. Nothing off the hub learns
+//!   and for reading, `needs_blocking_emulation` and `view`. Nothing off the hub learns
 //!   about an fd it did not create (fdclass.rs asks the kernel instead and records nothing),
 //!   and nothing off the hub allocates a chunk for an fd it merely uses.
 //!
@@ -64,6 +64,8 @@ pub struct Desc {
     /// socket timeouts); epoch 0 is never current.
     pub timeouts: [(u64, u64); 2],
     pub file_reads: FileReads,
+    /// A pipe whose kernel refused RWF_NOWAIT (fdclass.rs, Attempt::NoWait).
+    pub refuses_nowait: bool,
 }
 
 /// A copy of what a description's record says, for readers that must not hold it.
@@ -225,12 +227,7 @@ pub unsafe fn for_each(f: impl FnMut(i32, &mut FdEntry)) {
     unsafe { TABLE.for_each(f) }
 }
 
-/// What kind of file `fd` is, if we know it. Read-only: any thread.
-pub fn kind(fd: i32) -> Option<Kind> {
-    view(fd).map(|desc| desc.kind)
-}
-
-/// What we know of `fd`'s description, copied out. Read-only: any thread.
+/// What we know of `fd`'s description (its kind, ...), copied out. Read-only: any thread.
 pub fn view(fd: i32) -> Option<DescView> {
     let entry = TABLE.slot(fd, false)?;
     // SAFETY: a live entry; only plain values are copied out. A description is freed only
@@ -247,8 +244,7 @@ fn allocate_chunk(slot: &AtomicPtr<FdEntry>) -> *mut FdEntry {
     if fresh.is_null() {
         std::alloc::handle_alloc_error(layout);
     }
-    match slot.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
-    {
+    match slot.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => fresh,
         Err(winner) => {
             // SAFETY: we allocated it just above with this layout and nobody else saw it.
@@ -420,8 +416,9 @@ impl FdEntry {
     /// This number now names a new description we just learnt about.
     pub fn adopt(&mut self, kind: Kind, owned_nonblock: bool, user_nonblock: bool) {
         self.forget();
-        let (timeouts, file_reads) = ([(0, 0); 2], FileReads::PageCache);
-        self.desc = Box::into_raw(Box::new(Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts, file_reads }));
+        let (timeouts, file_reads, refuses_nowait) = ([(0, 0); 2], FileReads::PageCache, false);
+        let desc = Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts, file_reads, refuses_nowait };
+        self.desc = Box::into_raw(Box::new(desc));
     }
 
     /// This number is now a duplicate of `source`'s (dup, dup2, F_DUPFD).

@@ -23,7 +23,7 @@ use rustix::fd::BorrowedFd;
 pub use super::direct_wait::{call_alone, may_call_plain};
 pub use super::file_reads::FileReads;
 pub use super::fdclass::{
-    file_reads, learn_reads_without_nowait, is_stream_socket, is_tcp_stream, plan, release_inheritable, release_passed,
+    file_reads, learn_reads_without_nowait, is_stream_socket, is_tcp_stream, plan, refuses_nowait, release_inheritable, release_passed,
     socket_timeout_deadline, socket_timeouts_changed, tcp_send_deadline, Attempt, Plan,
 };
 
@@ -58,7 +58,8 @@ pub unsafe fn drive(
     let mut just_polled = false;
     loop {
         // SAFETY: see above (both).
-        let plain = attempt_mode == Attempt::PollFirst && unsafe { super::direct_wait::may_call(slot, deadline) };
+        let plain = matches!(attempt_mode, Attempt::PollFirst | Attempt::NoWait)
+            && unsafe { super::direct_wait::may_call(slot, deadline) };
         // SAFETY: see above.
         if plain || unsafe { (*slot).ready(interest) } {
             if attempt_mode == Attempt::PollFirst && !plain && !just_polled && !poll_now(fd, interest) {

@@ -1,0 +1,94 @@
+/* Forked workers reading tokens from one blocking pipe they inherited (made here by a raw
+ * system call, as a shell or a job server's pipe would be): each worker has a thread
+ * reading one byte at a time and its main thread waiting on a control pipe. Every token
+ * wakes every reader; one gets it. A worker whose reader lost the race must still answer
+ * its control pipe.
+ *
+ *   shared_pipe WORKERS TOKENS
+ *
+ * Prints "read <n>", the tokens the workers read in all, and "exited <n>", the workers that
+ * ended within 20 s of being told to. */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static int tokens[2], results[2];
+static atomic_int got;
+
+static void *reader(void *arg) {
+    (void)arg;
+    for (;;) {
+        char token;
+        ssize_t n = read(tokens[0], &token, 1);
+        if (n == 1) {
+            atomic_fetch_add(&got, 1);
+        } else if (n < 0 && errno != EINTR) {
+            DIE("read token");
+        }
+    }
+    return NULL;
+}
+
+static void worker(int control) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, reader, NULL) != 0) DIE("pthread_create");
+    char byte;
+    /* The reader stays in read; the process ends here. */
+    if (read(control, &byte, 1) < 0) DIE("read control");
+    int count = atomic_load(&got);
+    if (write(results[1], &count, sizeof count) != sizeof count) DIE("write result");
+    _exit(0);
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int workers = argc > 1 ? atoi(argv[1]) : 8, count = argc > 2 ? atoi(argv[2]) : 300;
+    if (syscall(SYS_pipe2, tokens, 0) != 0 || pipe(results) != 0) DIE("pipe");
+    pid_t pids[64];
+    int controls[64];
+    for (int i = 0; i < workers && i < 64; i++) {
+        int pipefd[2];
+        if (pipe(pipefd) != 0) DIE("pipe");
+        pids[i] = fork();
+        if (pids[i] < 0) DIE("fork");
+        if (pids[i] == 0) {
+            close(pipefd[1]);
+            worker(pipefd[0]);
+        }
+        close(pipefd[0]);
+        controls[i] = pipefd[1];
+    }
+    for (int i = 0; i < count; i++) {
+        if (write(tokens[1], "t", 1) != 1) DIE("write token");
+    }
+    /* Every token taken before the workers are told to end. */
+    for (int tries = 0; tries < 2000; tries++) {
+        int queued = 0;
+        if (ioctl(tokens[0], FIONREAD, &queued) == 0 && queued == 0) break;
+        usleep(10000);
+    }
+    for (int i = 0; i < workers; i++) close(controls[i]);
+    int exited = 0, total = 0;
+    double give_up = mono_now() + 20;
+    for (int left = workers; left > 0 && mono_now() < give_up;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            left--;
+            int one;
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && read(results[0], &one, sizeof one) == sizeof one) {
+                exited++;
+                total += one;
+            }
+        } else {
+            usleep(10000);
+        }
+    }
+    printf("read %d\nexited %d\n", total, exited);
+    for (int i = 0; i < workers; i++) kill(pids[i], SIGKILL);
+    return 0;
+}
