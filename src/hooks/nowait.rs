@@ -1,19 +1,20 @@
 //! Single attempts that must not block, on descriptions whose O_NONBLOCK is not ours to
-//! set: readv and writev on sockets we did not create, reads and writes of pipes we did
-//! not create (a poll(2) first would not do: another process reading the same pipe may
-//! empty it between the poll and the read, and a blocking pipe takes a large write only
-//! whole, so the plain call could hold the hub until the reader drained it all), and writes
-//! to terminals and other devices we did not create (after a poll).
+//! set: readv and writev on sockets we did not create, and reads and writes of pipes and
+//! devices (eventfds, timerfds, signalfds, terminals) we did not create. A poll(2) first
+//! would not do: another process reading the same pipe may empty it between the poll and
+//! the read, and a blocking pipe takes a large write only whole, so the plain call could
+//! hold the hub until the reader drained it all.
 //!
 //! preadv2/pwritev2 with RWF_NOWAIT at the current position are readv/writev made
 //! non-blocking for this call only, through the very same kernel path (so a zero-length
 //! readv of a datagram socket consumes nothing, and a writev of a SOCK_SEQPACKET socket
-//! still ends a record). Current kernels take it on sockets and pipes; where the kernel
-//! refuses (EOPNOTSUPP, or ENOSYS before 4.6) we remember it and fall back: recvmsg/sendmsg
-//! with MSG_DONTWAIT for sockets (which differ in the two cases above), the plain call once
-//! poll(2) says it would not block for pipes (which, as write(2) does, may then hold the
-//! hub until a large write is taken). Terminals refuse RWF_NOWAIT where pipes take it, so
-//! devices are remembered apart.
+//! still ends a record). Current kernels take it on sockets, pipes, and reads of eventfds,
+//! timerfds and signalfds. Where the kernel refuses (EOPNOTSUPP, or ENOSYS before 4.6) we
+//! remember it and fall back: recvmsg/sendmsg with MSG_DONTWAIT for sockets (which differ in
+//! the two cases above), the plain call once poll(2) says it would not block for pipes and
+//! devices (which, as write(2) does, may then hold the hub until a large write is taken).
+//! FIFOs, terminals and inotify refuse it where pipes and eventfds take it, so pipes and
+//! device reads are remembered per description (fdclass.rs, `refuses_nowait`).
 
 use super::blocking::Route;
 use crate::runtime::fdtable::{Kind, READ, WRITE};
@@ -29,7 +30,7 @@ struct NoWait {
 }
 
 static SOCKET_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
-static DEVICE_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
+static DEVICE_WRITE_NOWAIT: NoWait = NoWait { missing: AtomicBool::new(false) };
 
 impl NoWait {
     /// preadv2/pwritev2 (`syscall`) with RWF_NOWAIT, or `fallback` where the kernel refuses.
@@ -119,9 +120,10 @@ pub(super) unsafe fn writev_dontwait(fd: c_int, iov: *const iovec, count: c_int)
 /// The one-call attempt of a pipe or device we did not create, for `route` (Green: the hub
 /// thread), made with RWF_NOWAIT by `syscall` (preadv2 or pwritev2) on `iov`. Where the
 /// kernel refuses that, `plain` is the program's call, made only once poll(2) has said it
-/// would not block (a PollFirst route has just polled); a pipe that refused is remembered
-/// (its later calls poll first), devices all together (terminals refuse where an eventfd
-/// takes it). A lone thread makes the plain call, which blocks only itself.
+/// would not block (a PollFirst route has just polled). A description whose reads, or a
+/// pipe whose writes, refused is remembered (its later calls poll first); device writes
+/// all together, since a device may take RWF_NOWAIT for reads only (an eventfd). A lone
+/// thread makes the plain call, which blocks only itself.
 ///
 /// # Safety
 /// As for [`NoWait::call`], and `plain` is the same call without the flag.
@@ -138,9 +140,9 @@ unsafe fn pipe_attempt(
     let interest = if syscall == libc::SYS_preadv2 { READ } else { WRITE };
     let polled = matches!(route, Route::Green(Attempt::PollFirst, _));
     let mut fallback = || if polled || poll_now(fd, interest) { plain() } else { errno::fail(libc::EAGAIN) };
-    if route.kind() != Some(Kind::Pipe) {
+    if interest == WRITE && route.kind() != Some(Kind::Pipe) {
         // SAFETY: the caller's promise.
-        return unsafe { DEVICE_NOWAIT.call(syscall, fd, iov, count, fallback) };
+        return unsafe { DEVICE_WRITE_NOWAIT.call(syscall, fd, iov, count, fallback) };
     }
     // SAFETY: the caller's promise.
     unsafe { with_nowait(syscall, fd, iov, count) }.unwrap_or_else(|| {
@@ -150,7 +152,7 @@ unsafe fn pipe_attempt(
     })
 }
 
-/// A read attempt that must not block, on a pipe we did not create.
+/// A read attempt that must not block, on a pipe or device we did not create.
 ///
 /// # Safety
 /// As for read(2): `buf` is writable for `len` bytes, or the program's own argument.
@@ -161,7 +163,7 @@ pub(super) unsafe fn read_nowait(route: Route, fd: c_int, buf: *mut c_void, len:
     unsafe { pipe_attempt(route, fd, libc::SYS_preadv2, (&iov, 1), || real::read(fd, buf, len)) }
 }
 
-/// A readv attempt that must not block, on a pipe we did not create.
+/// A readv attempt that must not block, on a pipe or device we did not create.
 ///
 /// # Safety
 /// As for readv(2): `iov` and `count` are the program's arguments.
@@ -170,7 +172,7 @@ pub(super) unsafe fn readv_nowait(route: Route, fd: c_int, iov: *const iovec, co
     unsafe { pipe_attempt(route, fd, libc::SYS_preadv2, (iov, count), || real::readv(fd, iov, count)) }
 }
 
-/// A writev attempt that must not block, on a pipe or terminal we did not create.
+/// A writev attempt that must not block, on a pipe or device we did not create.
 ///
 /// # Safety
 /// As for [`writev_dontwait`].
@@ -179,7 +181,7 @@ pub(super) unsafe fn writev_nowait(route: Route, fd: c_int, iov: *const iovec, c
     unsafe { pipe_attempt(route, fd, libc::SYS_pwritev2, (iov, count), || real::writev(fd, iov, count)) }
 }
 
-/// A write attempt that must not block, on a pipe or terminal we did not create.
+/// A write attempt that must not block, on a pipe or device we did not create.
 ///
 /// # Safety
 /// As for write(2): `buf` is readable for `len` bytes, or the program's own argument.

@@ -25,10 +25,13 @@ pub enum Attempt {
     /// Someone else's pipe or terminal, whose O_NONBLOCK we must not flip: call only when
     /// poll(2) says it would not block.
     PollFirst,
-    /// Someone else's pipe: the hook makes each attempt non-blocking by itself (preadv2 or
-    /// pwritev2 with RWF_NOWAIT), with no poll before it, so that a reader in another
-    /// process emptying the pipe first cannot make it block. A pipe whose kernel refused
-    /// RWF_NOWAIT (a FIFO, Linux before 5.x) is PollFirst from then on ([`refuses_nowait`]).
+    /// Someone else's pipe or device (an eventfd, timerfd, signalfd, terminal): the hook
+    /// makes each attempt non-blocking by itself (preadv2 or pwritev2 with RWF_NOWAIT, or
+    /// the plain call once poll(2) says it would not block where the kernel refuses that),
+    /// with no poll before it, so that a reader in another process emptying the pipe first
+    /// cannot make it block. A description whose reads or pipe writes the kernel refused
+    /// RWF_NOWAIT for (a FIFO, a terminal, inotify) is PollFirst from then on
+    /// ([`refuses_nowait`]).
     NoWait,
 }
 
@@ -58,15 +61,15 @@ pub unsafe fn plan(fd: i32) -> Plan {
         (Kind::Inline | Kind::File, _) => Plan::Passthrough,
         (kind, true) => Plan::Green(Attempt::Direct, kind),
         // SAFETY: hub thread (caller); the description is read at once and no reference kept.
-        (Kind::Pipe, false) if unsafe { entry.desc() }.is_some_and(|d| !d.refuses_nowait) => {
-            Plan::Green(Attempt::NoWait, Kind::Pipe)
+        (kind @ (Kind::Pipe | Kind::CharDevice), false) if unsafe { entry.desc() }.is_some_and(|d| !d.refuses_nowait) => {
+            Plan::Green(Attempt::NoWait, kind)
         }
         (kind @ (Kind::StreamSocket | Kind::MessageSocket), false) => Plan::Green(Attempt::DontWait, kind),
         (kind @ (Kind::Pipe | Kind::CharDevice), false) => Plan::Green(Attempt::PollFirst, kind),
     }
 }
 
-/// The kernel refused RWF_NOWAIT on pipe `fd`: its calls poll first from now on.
+/// The kernel refused RWF_NOWAIT on `fd`: its calls poll first from now on.
 ///
 /// # Safety
 /// Hub thread only.

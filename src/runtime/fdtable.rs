@@ -4,7 +4,8 @@
 //! * per open file description ([`Desc`], shared by dup'd fds and refcounted): what kind of
 //!   file it is, whether *we* made it O_NONBLOCK (only ever on descriptions we created),
 //!   whether the *program* thinks it is (`fcntl(F_GETFL)` shows that, never ours), for a
-//!   regular file how its reads may wait, and for a pipe whether it refused RWF_NOWAIT.
+//!   regular file how its reads may wait, and for a pipe or device whether it refused
+//!   RWF_NOWAIT.
 //! * per fd number ([`FdEntry`]): the epoll registration (epoll keys on fd + description),
 //!   the readiness bits it reported, the waiters parked on it, and a generation number that
 //!   changes whenever the number is closed, so a waiter woken after its fd was closed and the
@@ -64,7 +65,7 @@ pub struct Desc {
     /// socket timeouts); epoch 0 is never current.
     pub timeouts: [(u64, u64); 2],
     pub file_reads: FileReads,
-    /// A pipe whose kernel refused RWF_NOWAIT (fdclass.rs, Attempt::NoWait).
+    /// The kernel refused RWF_NOWAIT for this pipe or device (fdclass.rs, Attempt::NoWait).
     pub refuses_nowait: bool,
 }
 
