@@ -116,3 +116,13 @@ def test_stdin_pipe_stays_blocking(mode):
     thread_samples = [t for t in thread_samples if t is not None]
     assert thread_samples, "could not sample the thread count"
     assert set(thread_samples) == ({1} if mode == "greened" else {3}), thread_samples
+
+
+def test_connect_on_a_socket_we_did_not_make(mode):
+    """A blocking connect on a socket made by a raw system call (as an inherited one would
+    be), to a listener whose accept queue is full, waits about a second for the SYN's
+    retransmission once the main thread accepted: it returns 0, and meanwhile a ticker
+    thread ticked and the main thread got to accept (greened, the handshake does not hold
+    the hub)."""
+    r = assert_ok(run_prog("foreign_connect", [], mode, timeout=60))
+    assert r.stdout == "connect 0\nticked during the connect: yes\n", r.describe()

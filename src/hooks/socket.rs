@@ -6,6 +6,7 @@
 //! Every hook here has the contract of the libc function it replaces.
 
 use super::blocking::{note_new_fd, route, wait_call, wait_with_real_poll, Route};
+use super::offload::offloaded;
 use crate::runtime::fdtable::{self, Kind, READ, WRITE};
 use crate::runtime::green::Wake;
 use crate::runtime::io::{self as green_io, Attempt};
@@ -105,19 +106,28 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
 }
 
 /// A connect that says EINPROGRESS on a socket whose program view is blocking (we made it
-/// non-blocking) waits for the connection to finish, as the blocking call does.
+/// non-blocking) waits for the connection to finish, as the blocking call does. On a
+/// blocking socket we did not make, a worker makes the call: connect takes no per-call
+/// non-blocking flag, and the handshake would hold the hub, and every green thread, for as
+/// long as it lasts (seconds when SYNs are dropped).
 ///
 /// # Safety
 /// As for connect(2): `addr` is readable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     super::cancel_point::point();
+    let route = route(fd);
+    if let Route::Green(Attempt::DontWait, _) = route {
+        // SAFETY: a Green route: the hub thread. The worker reads the program's address,
+        // which outlives the call, and nothing else.
+        return unsafe { offloaded(c"connect", fd, || real::connect(fd, addr, len)) };
+    }
     // SAFETY: the program's call as it made it.
     let result = unsafe { real::connect(fd, addr, len) };
     if result == 0 || errno::get() != libc::EINPROGRESS {
         return result;
     }
-    match route(fd) {
+    match route {
         Route::OffHub(_) => wait_with_real_poll(fd, WRITE),
         // SAFETY: a Green route: this is the hub thread.
         Route::Green(Attempt::Direct, _) => match unsafe { wait_connected(fd) } {
