@@ -1,8 +1,11 @@
 """fork: the child keeps only its caller and gets a hub of its own; the parent is untouched."""
 
+import subprocess
+import sys
+
 import pytest
 
-from conftest import assert_ok, run_prog
+from conftest import assert_ok, child_env, run_prog
 
 
 @pytest.mark.parametrize("caller", ["thread", "main"])
@@ -14,3 +17,27 @@ def test_fork_while_others_block(caller, mode):
     threads = 1 if mode == "greened" else 6
     assert r.stdout == (f"child: sleepers=5 concurrent=1 threads_during={threads}\n"
                         "parent: child_exit=0 readers_ok=100\n"), r.describe()
+
+
+def test_pipe_a_forked_child_keeps_across_exec(mode):
+    """A close-on-exec pipe the program made, made inheritable by a forked child that then
+    execs (Python's multiprocessing spawns its workers so): greened, the exec gives the
+    pipe's O_NONBLOCK back, and the parent's blocking read must still wait green, not in
+    the kernel with the hub, where the thread that writes 200 ms later could never run."""
+    r = assert_ok(run_prog("fork_exec_shared", [], mode, timeout=60))
+    assert r.stdout == "read 1 'x', ticked while waiting: yes\n", r.describe()
+
+
+def test_multiprocessing_spawn_pool(mode, tmp_path):
+    """Python's multiprocessing Pool with the spawn start method: its workers inherit the
+    pool's pipes across fork and exec, and the pool's results come back."""
+    script = tmp_path / "pool.py"
+    script.write_text("import multiprocessing as mp\n"
+                      "def square(x):\n    return x * x\n"
+                      "if __name__ == '__main__':\n"
+                      "    mp.set_start_method('spawn')\n"
+                      "    with mp.Pool(3) as pool:\n"
+                      "        print(pool.map(square, [1, 2, 3]))\n")
+    r = subprocess.run([sys.executable, str(script)], env=child_env(mode), capture_output=True, text=True,
+                       timeout=120)
+    assert (r.returncode, r.stdout) == (0, "[1, 4, 9]\n"), r.stderr[-2000:]

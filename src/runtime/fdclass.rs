@@ -57,14 +57,13 @@ pub unsafe fn plan(fd: i32) -> Plan {
     if entry.registration == Registration::Unpollable || desc.user_nonblock {
         return Plan::Passthrough;
     }
-    match (desc.kind, desc.owned_nonblock) {
+    // SAFETY: hub thread (caller); the description is read at once and no reference kept.
+    let (shared, refuses_nowait) = unsafe { entry.desc() }.map_or((false, false), |d| (d.shared, d.refuses_nowait));
+    match (desc.kind, desc.owned_nonblock && !shared) {
         (Kind::Inline | Kind::File, _) => Plan::Passthrough,
         (kind, true) => Plan::Green(Attempt::Direct, kind),
-        // SAFETY: hub thread (caller); the description is read at once and no reference kept.
-        (kind @ (Kind::Pipe | Kind::CharDevice), false) if unsafe { entry.desc() }.is_some_and(|d| !d.refuses_nowait) => {
-            Plan::Green(Attempt::NoWait, kind)
-        }
         (kind @ (Kind::StreamSocket | Kind::MessageSocket), false) => Plan::Green(Attempt::DontWait, kind),
+        (kind @ (Kind::Pipe | Kind::CharDevice), false) if !refuses_nowait => Plan::Green(Attempt::NoWait, kind),
         (kind @ (Kind::Pipe | Kind::CharDevice), false) => Plan::Green(Attempt::PollFirst, kind),
     }
 }
@@ -288,9 +287,12 @@ pub fn is_stream_socket(fd: i32) -> bool {
 /// us must see exactly the flags their parent asked for, and one open file description has
 /// one O_NONBLOCK bit for every process sharing it. So every inheritable description we
 /// made non-blocking goes back to blocking, for good, and from now on we reach it the way we
-/// reach descriptions we did not create: MSG_DONTWAIT for sockets, poll-then-call for the
-/// rest. Close-on-exec descriptions stay ours: no exec'd program will see them, and a forked
-/// child that keeps them blocks by hand (`fdtable::needs_blocking_emulation`).
+/// reach descriptions we did not create: MSG_DONTWAIT for sockets, RWF_NOWAIT for pipes and
+/// devices. Close-on-exec descriptions stay ours: no exec'd program will see them, and a
+/// forked child that keeps them blocks by hand (`fdtable::needs_blocking_emulation`). But
+/// they are `shared` from now on, reached with those per-call flags too: a forked child may
+/// clear close-on-exec itself and exec (Python's multiprocessing passes pipes so), and its
+/// exec then gives the description's O_NONBLOCK back behind our back.
 ///
 /// # Safety
 /// No other thread uses the fd table meanwhile (the table's `for_each` rule).
@@ -307,6 +309,7 @@ pub unsafe fn release_inheritable() {
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         let Ok(fd_flags) = rustix::io::fcntl_getfd(borrowed) else { return };
         if fd_flags.contains(rustix::io::FdFlags::CLOEXEC) {
+            desc.shared = true;
             return;
         }
         give_back(borrowed, desc);
