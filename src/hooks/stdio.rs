@@ -183,6 +183,8 @@ unsafe fn open_stream(fd: c_int, mode: *const c_char, kind: Kind) -> *mut libc::
 ///
 /// # Safety
 /// `mode` is a NUL-terminated string.
+// c_char is i8 on x86-64 and u8 on aarch64: the casts are no-ops on one of them.
+#[allow(clippy::unnecessary_cast)]
 unsafe fn parse_mode(mode: *const c_char) -> Option<Access> {
     // SAFETY: a NUL-terminated string has at least one byte.
     let mut access = match unsafe { *mode } as u8 {

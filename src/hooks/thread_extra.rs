@@ -128,7 +128,7 @@ pub unsafe extern "C" fn pthread_getname_np(thread: libc::pthread_t, buf: *mut c
     }
     let end = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN - 1);
     // SAFETY: `buf` has room for `len` >= NAME_LEN > `end` bytes (caller, checked above).
-    let out = unsafe { core::slice::from_raw_parts_mut(buf as *mut u8, end + 1) };
+    let out = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), end + 1) };
     out[..end].copy_from_slice(&name[..end]);
     out[end] = 0;
     0

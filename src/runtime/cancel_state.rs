@@ -38,7 +38,8 @@ pub struct Cancel {
     /// where glibc's own unwind ends (cancel_glibc.rs).
     pub entry_sp: usize,
     /// The exception object of its forced unwind (glibc's `exc`), kept in place while the
-    /// unwinder uses it.
+    /// unwinder uses it (x86-64 only: elsewhere glibc unwinds the thread itself).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub exception: UnwindException,
 }
 

@@ -12,6 +12,7 @@
 
 /// glibc 2.36's x86-64 `struct pthread` offsets (nptl/descr.h; ARCHITECTURE.md's table), of
 /// the words lent here and of those root_exit.rs reads of the root's own.
+#[cfg(target_arch = "x86_64")]
 pub mod offsets {
     pub const CLEANUP_JMP_BUF: usize = 0x300;
     pub const CANCELHANDLING: usize = 0x308;

@@ -33,6 +33,7 @@ use super::state::rt;
 use crate::sys::real;
 use core::ffi::c_void;
 
+#[cfg(target_arch = "x86_64")]
 use super::glibc_cancel_bits::offsets::{CANCELHANDLING, CLEANUP_JMP_BUF, RESULT};
 /// `cancelhandling`'s CANCELSTATE_BITMASK (set: disabled) and CANCELTYPE_BITMASK (set:
 /// asynchronous).
@@ -40,7 +41,9 @@ const DISABLED: i32 = 1;
 const ASYNCHRONOUS: i32 = 2;
 /// Words of glibc's x86-64 jmp_buf; `__pthread_unwind_buf_t` links the previous buffer in
 /// its `priv.data.prev`, after the jmp_buf and `mask_was_saved`.
+#[cfg(target_arch = "x86_64")]
 const JB_PC: usize = 7;
+#[cfg(target_arch = "x86_64")]
 const PREV: usize = 9;
 
 /// The OS thread's glibc descriptor (`THREAD_SELF`), the root's.

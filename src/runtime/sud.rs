@@ -29,8 +29,9 @@
 //! `sigaction` hook, which records it here, as preempt.rs does for SIGURG.
 
 use super::program_action::{self, ProgramAction};
-use super::signals::signal_depth;
-use super::{codemap, state};
+use super::codemap;
+#[cfg(target_arch = "x86_64")]
+use super::{signals::signal_depth, state};
 use crate::sys::{log, own_calls, raw};
 use core::ffi::{c_int, c_long, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -50,6 +51,7 @@ const PR_SYS_DISPATCH_ON: usize = 1;
 /// si_code of a SIGSYS raised by Syscall User Dispatch.
 const SYS_USER_DISPATCH: c_int = 2;
 /// si_arch of a 64-bit `syscall` (AUDIT_ARCH_X86_64); `int 0x80` gives AUDIT_ARCH_I386.
+#[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
 /// Whether dispatch is on in this process (on its hub thread).
@@ -198,13 +200,13 @@ extern "C" fn on_sigsys(signal: c_int, info: *mut libc::siginfo_t, context: *mut
     if code != SYS_USER_DISPATCH || !ON.load(Relaxed) {
         // SAFETY: the program's action gets what the kernel gave us.
         unsafe { chain(signal, info, context) };
-        return;
+    } else {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a SIGSYS of Syscall User Dispatch with the kernel's siginfo and ucontext.
+        unsafe {
+            dispatch(info, context)
+        };
     }
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a SIGSYS of Syscall User Dispatch with the kernel's siginfo and ucontext.
-    unsafe {
-        dispatch(info, context)
-    };
 }
 
 /// Where a trapped call goes: the routed trampoline or the direct gadget.
@@ -239,6 +241,7 @@ unsafe fn dispatch(info: *mut libc::siginfo_t, context: *mut c_void) {
 
 /// Whether the call at `pc` takes the green path: a number the hooks route, made by the
 /// program's own code on the hub thread, not in a signal handler.
+#[cfg(target_arch = "x86_64")]
 fn routable(number: c_long, pc: usize) -> bool {
     let routes = ROUTES.load(Relaxed);
     if routes == 0 || !state::on_hub_thread() || signal_depth::running() || codemap::is_excluded(pc) {

@@ -116,6 +116,7 @@ pub unsafe fn run_destructors(g: *mut Green) {
 /// The root's key destructors, as glibc's `__nptl_deallocate_tsd` runs them when the main
 /// thread ends: its values are glibc's, read and cleared through glibc, for every key that
 /// exists and has a destructor, repeating while destructors set new values.
+#[cfg(target_arch = "x86_64")]
 pub fn run_root_destructors() {
     for _ in 0..DESTRUCTOR_ROUNDS {
         let mut ran = false;
