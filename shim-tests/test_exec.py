@@ -5,6 +5,10 @@ from conftest import assert_ok, run_prog
 EXPECTED = """\
 execv child: pipe=0 socket=0 own_nonblocking_pipe=1
 posix_spawn child: pipe=0 socket=0 own_nonblocking_pipe=1
+posix_spawn_file_actions child: pipe=0 socket=0 own_nonblocking_pipe=1
+execl child: pipe=0 socket=0 own_nonblocking_pipe=1
+execlp child: pipe=0 socket=0 own_nonblocking_pipe=1
+execle child: pipe=0 socket=0 own_nonblocking_pipe=1
 system child: pipe=0 socket=0 own_nonblocking_pipe=1
 parent: pipe=0 socket=0 own_nonblocking_pipe=1
 parent blocking read=1

@@ -5,6 +5,10 @@
  *   exec_flags            the parent: makes a pipe, a socketpair, and a pipe it sets
  *                         O_NONBLOCK itself, starts itself as "report" three ways, and
  *                         checks that its own reads still block properly afterwards.
+ *                         Then a posix_spawn whose dup2 actions hand the child
+ *                         close-on-exec descriptors, and three forked children that
+ *                         each make such descriptors of their own (which no fork has
+ *                         released) and become "report" through execl, execlp, execle.
  *   exec_flags report A B C   prints the O_NONBLOCK bit of fds A, B, C (the child). */
 #define _GNU_SOURCE
 #include "common.h"
@@ -59,6 +63,49 @@ int main(int argc, char **argv) {
     setenv("HOW", "posix_spawn", 1);
     if (posix_spawn(&pid, "/proc/self/exe", NULL, NULL, child_argv, environ) != 0) DIE("spawn");
     waitpid(pid, &status, 0);
+
+    /* Close-on-exec descriptions handed to the child by the spawn's own dup2 actions. */
+    int cp[2], cs[2], co[2];
+    if (pipe2(cp, O_CLOEXEC) || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) || pipe2(co, O_CLOEXEC))
+        DIE("cloexec setup");
+    if (fcntl(co[0], F_SETFL, O_NONBLOCK) != 0) DIE("F_SETFL");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, cp[0], 40);
+    posix_spawn_file_actions_adddup2(&actions, cs[0], 41);
+    posix_spawn_file_actions_adddup2(&actions, co[0], 42);
+    char *dup_argv[] = {argv[0], "report", "40", "41", "42", NULL};
+    setenv("HOW", "posix_spawn_file_actions", 1);
+    if (posix_spawn(&pid, "/proc/self/exe", &actions, NULL, dup_argv, environ) != 0) DIE("spawn dup2");
+    waitpid(pid, &status, 0);
+    posix_spawn_file_actions_destroy(&actions);
+
+    const char *variadic[] = {"execl", "execlp", "execle"};
+    for (int how = 0; how < 3; how++) {
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+            int p[2], s[2], o[2];
+            if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, s) || pipe(o)) DIE("child setup");
+            if (fcntl(o[0], F_SETFL, O_NONBLOCK) != 0) DIE("child F_SETFL");
+            char x[16], y[16], z[16];
+            snprintf(x, sizeof x, "%d", p[0]);
+            snprintf(y, sizeof y, "%d", s[0]);
+            snprintf(z, sizeof z, "%d", o[0]);
+            setenv("HOW", variadic[how], 1);
+            if (how == 0) {
+                execl("/proc/self/exe", argv[0], "report", x, y, z, (char *)NULL);
+            } else if (how == 1) {
+                execlp("/proc/self/exe", argv[0], "report", x, y, z, (char *)NULL);
+            } else {
+                char *env[] = {"HOW=execle", NULL};
+                execle("/proc/self/exe", argv[0], "report", x, y, z, (char *)NULL, env);
+            }
+            _exit(127);
+        }
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) DIE("%s child", variadic[how]);
+    }
 
     setenv("HOW", "system", 1);
     char command[256];

@@ -2,11 +2,8 @@
 //! its parent did not ask for (nodejs, bun and owl-lisp all shipped that bug). Before any
 //! of these calls, descriptions we made non-blocking go back to blocking for good (see
 //! `runtime::io::release_inheritable`; fork does the same).
-//!
-//! execl, execlp and execle are variadic: stable Rust cannot define them, and glibc builds
-//! them on its internal execve, out of our reach. They are safe all the same when the
-//! process forked first (fork already released the descriptions); a process that calls
-//! them without forking passes our O_NONBLOCK on (README, Limits).
+//! execl, execlp and execle are variadic: exec_variadic.rs gathers their arguments and calls
+//! the hooks here.
 
 use super::hub::Hub;
 use crate::runtime::io::release_inheritable;
@@ -86,6 +83,25 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Args, envp: Args) ->
 pub unsafe extern "C" fn fexecve(fd: c_int, argv: Args, envp: Args) -> c_int {
     // SAFETY: the program's arguments, passed on as it gave them.
     with_own_mask(|| unsafe { real::fexecve(fd, argv, envp) })
+}
+
+/// A spawned child will get `fd` as `new_fd`, inheritable, whatever its close-on-exec flag
+/// here: its description is passed on, so it goes back to the flags the program asked for
+/// now, for good, as for SCM_RIGHTS (the release before the spawn sees only what is
+/// inheritable in this process). Python's subprocess hands pipes to its children so.
+///
+/// # Safety
+/// As for posix_spawn_file_actions_adddup2(3).
+#[no_mangle]
+pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(
+    actions: *mut libc::posix_spawn_file_actions_t,
+    fd: c_int,
+    new_fd: c_int,
+) -> c_int {
+    // SAFETY: the program is passing number `fd` on, so it holds it (release_passed's rule).
+    unsafe { crate::runtime::io::release_passed(fd) };
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { real::posix_spawn_file_actions_adddup2(actions, fd, new_fd) }
 }
 
 /// posix_spawn, system and popen start their child inside libc (clone and an internal

@@ -72,7 +72,7 @@ fn forget(hub: Hub, address: usize, g: *mut Green) {
 
 /// Err(EINVAL) for a futex address the kernel refuses as misaligned.
 fn check_aligned(address: usize) -> Result<(), i32> {
-    if address % 4 != 0 {
+    if !address.is_multiple_of(4) {
         return Err(libc::EINVAL);
     }
     Ok(())

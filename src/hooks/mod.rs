@@ -23,6 +23,7 @@ mod cancel;
 mod cancel_only;
 mod epoll;
 mod exec;
+mod exec_variadic;
 mod fd;
 mod file;
 mod filelock;

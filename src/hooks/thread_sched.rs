@@ -326,7 +326,7 @@ pub unsafe extern "C" fn pthread_getaffinity_np(
         Err(e) => return e,
     };
     let size = size.min(i32::MAX as usize);
-    if size % 8 != 0 || size < mask.len() {
+    if !size.is_multiple_of(8) || size < mask.len() {
         return libc::EINVAL;
     }
     // SAFETY: `mask` holds `mask.len()` bytes; the program's pointer is checked.

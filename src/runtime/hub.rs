@@ -118,7 +118,7 @@ fn other_os_threads() -> bool {
     let Some(close) = text.iter().rposition(|&b| b == b')') else { return true };
     // After ")": state is field 3, num_threads field 20.
     let field = text[close + 1..].split(|&b| b == b' ').filter(|f| !f.is_empty()).nth(17);
-    field.and_then(|f| core::str::from_utf8(f).ok()?.parse::<u32>().ok()).map_or(true, |n| n > 1)
+    field.and_then(|f| core::str::from_utf8(f).ok()?.parse::<u32>().ok()).is_none_or(|n| n > 1)
 }
 
 /// Wakes, with `Wake::Ready`, the green threads waiting on each address the inbox holds

@@ -50,7 +50,7 @@ pub fn refresh_clock() {
 /// clock, so that a busy run queue keeps the parks' times close.
 #[inline(always)]
 pub fn on_turn(turn: u32) {
-    if turn % CLOCK_EVERY_TURNS == 0 {
+    if turn.is_multiple_of(CLOCK_EVERY_TURNS) {
         refresh_clock();
     }
 }

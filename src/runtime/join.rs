@@ -108,7 +108,7 @@ unsafe fn wait_for_end(me: *mut Green, target: *mut Green, deadline: Option<u64>
 /// # Safety
 /// Hub thread only.
 unsafe fn sleep_until(deadline: Option<u64>) {
-    while !deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
+    while deadline.is_none_or(|d| clock::monotonic_ns() < d) {
         // SAFETY: hub thread (caller); only the deadline wakes this park.
         unsafe { park(deadline, WaitingOn::Sleep) };
     }

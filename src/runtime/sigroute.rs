@@ -205,7 +205,7 @@ pub unsafe fn post(g: *mut Green, signal: i32, info: libc::siginfo_t) {
         if let WaitingOn::Condition { .. } = waiting_on {
             condwait::interrupted();
         }
-        Wake::Interrupted { restart: handlers::get(signal).map_or(true, |h| h.restarts()) }
+        Wake::Interrupted { restart: handlers::get(signal).is_none_or(|h| h.restarts()) }
     } else if waiting & bit(signal) != 0 {
         Wake::Ready
     } else {

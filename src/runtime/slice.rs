@@ -89,7 +89,7 @@ pub fn overran_by_clock(now_ns: impl FnOnce() -> u64) -> bool {
     // look at it once every CLOCK_EVERY calls only.
     let calls = CALLS.load(Relaxed).wrapping_add(1);
     CALLS.store(calls, Relaxed);
-    if calls % CLOCK_EVERY != 0 {
+    if !calls.is_multiple_of(CLOCK_EVERY) {
         return false;
     }
     let now_ns = now_ns();

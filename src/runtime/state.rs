@@ -105,7 +105,7 @@ impl Runtime {
     /// of ready fds is served whole before epoll is asked again (an epoll server does the
     /// same); timers whenever the earliest is due.
     pub fn look_again_due(&self) -> bool {
-        if self.ticks % 61 != 0 {
+        if !self.ticks.is_multiple_of(61) {
             return false;
         }
         let fds_due = self.fd_waiters > 0 && self.ticks.wrapping_sub(self.looked_at_tick) >= self.looked_batch;

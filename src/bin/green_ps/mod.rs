@@ -58,7 +58,7 @@ fn top(pid: i32, count: Option<u64>) -> Result<(), String> {
     let root = locate(pid)?;
     let mut previous: Option<(Instant, u64)> = None;
     let mut shown = 0;
-    let more = |shown: u64| count.map_or(true, |n| shown < n);
+    let more = |shown: u64| count.is_none_or(|n| shown < n);
     while more(shown) {
         let snap = snapshot::take(pid, root)?;
         let now = Instant::now();
