@@ -53,6 +53,27 @@ static inline void ticker_stop(void) {
 
 static inline int ticker_ticks(void) { return atomic_load(&ticker_count); }
 
+/* Forks `count` (at most 64) worker processes, each running worker(control) and never
+ * returning, where `control` is the read end of its own pipe; pids[i] and controls[i] (the
+ * write end, which the parent closes to tell that worker to end) are filled in. A worker
+ * holds no other worker's control pipe. */
+static inline void fork_workers(int count, void (*worker)(int control), pid_t *pids, int *controls) {
+    for (int i = 0; i < count && i < 64; i++) {
+        int pipefd[2];
+        if (pipe(pipefd) != 0) DIE("pipe");
+        pids[i] = fork();
+        if (pids[i] < 0) DIE("fork");
+        if (pids[i] == 0) {
+            close(pipefd[1]);
+            for (int j = 0; j < i; j++) close(controls[j]);
+            worker(pipefd[0]);
+            _exit(0);
+        }
+        close(pipefd[0]);
+        controls[i] = pipefd[1];
+    }
+}
+
 /* Threads of this process, as the kernel counts them. Greened programs must say 1. */
 static inline int os_thread_count(void) {
     FILE *f = fopen("/proc/self/status", "r");

@@ -48,7 +48,9 @@ out:
     return NULL;
 }
 
-static void worker(int listener, int control) {
+static int listener;
+
+static void worker(int control) {
     printf("WORKER %d\n", (int)getpid());
     for (;;) {
         struct pollfd fds[2] = {{.fd = listener, .events = POLLIN}, {.fd = control, .events = POLLIN}};
@@ -84,7 +86,7 @@ static void worker(int listener, int control) {
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     int workers = argc > 1 ? atoi(argv[1]) : 4;
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    listener = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -95,19 +97,7 @@ int main(int argc, char **argv) {
     printf("PORT %d\n", ntohs(addr.sin_port));
     pid_t pids[64];
     int controls[64];
-    for (int i = 0; i < workers && i < 64; i++) {
-        int pipefd[2];
-        if (pipe(pipefd) != 0) DIE("pipe");
-        pids[i] = fork();
-        if (pids[i] < 0) DIE("fork");
-        if (pids[i] == 0) {
-            close(pipefd[1]);
-            for (int j = 0; j < i; j++) close(controls[j]);
-            worker(listener, pipefd[0]);
-        }
-        close(pipefd[0]);
-        controls[i] = pipefd[1];
-    }
+    fork_workers(workers, worker, pids, controls);
     close(listener);
     char line[64];
     while (fgets(line, sizeof line, stdin) && strncmp(line, "stop", 4) != 0) {}

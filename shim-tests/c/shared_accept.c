@@ -113,18 +113,7 @@ int main(int argc, char **argv) {
     check_accept(&addr);
     pid_t pids[64];
     int controls[64];
-    for (int i = 0; i < workers && i < 64; i++) {
-        int pipefd[2];
-        if (pipe(pipefd) != 0) DIE("pipe");
-        pids[i] = fork();
-        if (pids[i] < 0) DIE("fork");
-        if (pids[i] == 0) {
-            close(pipefd[1]);
-            worker(pipefd[0]);
-        }
-        close(pipefd[0]);
-        controls[i] = pipefd[1];
-    }
+    fork_workers(workers, worker, pids, controls);
     for (int i = 0; i < connections; i++) echo_once(&addr, i);
     printf("echoed %d\n", connections);
     for (int i = 0; i < workers; i++) close(controls[i]);

@@ -50,18 +50,7 @@ int main(int argc, char **argv) {
     if (syscall(SYS_pipe2, tokens, 0) != 0 || pipe(results) != 0) DIE("pipe");
     pid_t pids[64];
     int controls[64];
-    for (int i = 0; i < workers && i < 64; i++) {
-        int pipefd[2];
-        if (pipe(pipefd) != 0) DIE("pipe");
-        pids[i] = fork();
-        if (pids[i] < 0) DIE("fork");
-        if (pids[i] == 0) {
-            close(pipefd[1]);
-            worker(pipefd[0]);
-        }
-        close(pipefd[0]);
-        controls[i] = pipefd[1];
-    }
+    fork_workers(workers, worker, pids, controls);
     for (int i = 0; i < count; i++) {
         if (write(tokens[1], "t", 1) != 1) DIE("write token");
     }
