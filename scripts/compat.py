@@ -48,10 +48,22 @@ MODULES = {
     "test_poll": NETWORK, "test_epoll": NETWORK, "test_socketserver": NETWORK,
     "test_httpservers": NETWORK, "test_urllib2_localnet": NETWORK,
     "test_subprocess": [], "test_os": [], "test_signal": [],
+    # Processes, files, time and signals.
+    "test_multiprocessing_main_handling": [], "test_fork1": [], "test_threadsignals": [],
+    "test_threading_local": [], "test_threadedtempfile": [], "test_io": [], "test_fcntl": [],
+    "test_pty": [], "test_mmap": [], "test_posix": [], "test_resource": [], "test_time": [],
+    "test_sched": [], "test_faulthandler": [], "test_sys": [], "test_capi": [],
+    "test_logging": [],
+    # Protocols over sockets, and asyncio.
+    "test_ssl": NETWORK, "test_ftplib": NETWORK, "test_smtplib": NETWORK,
+    "test_poplib": NETWORK, "test_imaplib": NETWORK, "test_telnetlib": NETWORK,
+    "test_asyncore": NETWORK, "test_asynchat": NETWORK, "test_xmlrpc": NETWORK,
+    "test_docxmlrpc": NETWORK, "test_wsgiref": NETWORK, "test_asyncio": NETWORK,
 }
-# Small enough for CI: about three minutes for both modes together.
+# Small enough for CI: about four minutes for both modes together. The multiprocessing
+# module spawns pools through fork and exec, which once hung greened.
 FAST = ["test_thread", "test_queue", "test_select", "test_poll", "test_epoll",
-        "test_selectors"]
+        "test_selectors", "test_multiprocessing_main_handling"]
 # VSOCK tests hang on VMs without a vsock transport, natively as much as greened.
 IGNORE = ["*VSOCK*"]
 MODES = ("native", "greened")
