@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,6 +74,35 @@ static inline void fork_workers(int count, void (*worker)(int control), pid_t *p
         close(pipefd[0]);
         controls[i] = pipefd[1];
     }
+}
+
+/* A worker's main thread: starts `thread`, which runs on, and returns once the parent has
+ * closed `control`. */
+static inline void start_and_wait(int control, void *(*thread)(void *)) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread, NULL) != 0) DIE("pthread_create");
+    char byte;
+    if (read(control, &byte, 1) < 0) DIE("read control");
+}
+
+/* Tells the `count` workers fork_workers made to end (closes their control pipes), waits
+ * up to `seconds` for them and kills the rest; returns how many exited with status 0. */
+static inline int end_workers(int count, const pid_t *pids, const int *controls, double seconds) {
+    for (int i = 0; i < count; i++) close(controls[i]);
+    int exited = 0;
+    double give_up = mono_now() + seconds;
+    for (int left = count; left > 0 && mono_now() < give_up;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid > 0) {
+            left--;
+            exited += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        } else {
+            usleep(10000);
+        }
+    }
+    for (int i = 0; i < count; i++) kill(pids[i], SIGKILL);
+    return exited;
 }
 
 /* Threads of this process, as the kernel counts them. Greened programs must say 1. */

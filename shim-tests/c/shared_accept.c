@@ -40,11 +40,8 @@ static void *acceptor(void *arg) {
 }
 
 static void worker(int control) {
-    pthread_t t;
-    if (pthread_create(&t, NULL, acceptor, NULL) != 0) DIE("pthread_create");
-    char byte;
     /* The acceptor stays in accept; the process ends here. */
-    if (read(control, &byte, 1) < 0) DIE("read control");
+    start_and_wait(control, acceptor);
     _exit(0);
 }
 
@@ -116,20 +113,6 @@ int main(int argc, char **argv) {
     fork_workers(workers, worker, pids, controls);
     for (int i = 0; i < connections; i++) echo_once(&addr, i);
     printf("echoed %d\n", connections);
-    for (int i = 0; i < workers; i++) close(controls[i]);
-    int exited = 0;
-    double give_up = mono_now() + 20;
-    for (int left = workers; left > 0 && mono_now() < give_up;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid > 0) {
-            left--;
-            exited += WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        } else {
-            usleep(10000);
-        }
-    }
-    printf("exited %d\n", exited);
-    for (int i = 0; i < workers; i++) kill(pids[i], SIGKILL);
+    printf("exited %d\n", end_workers(workers, pids, controls, 20));
     return 0;
 }

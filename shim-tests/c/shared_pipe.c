@@ -34,11 +34,8 @@ static void *reader(void *arg) {
 }
 
 static void worker(int control) {
-    pthread_t t;
-    if (pthread_create(&t, NULL, reader, NULL) != 0) DIE("pthread_create");
-    char byte;
     /* The reader stays in read; the process ends here. */
-    if (read(control, &byte, 1) < 0) DIE("read control");
+    start_and_wait(control, reader);
     int count = atomic_load(&got);
     if (write(results[1], &count, sizeof count) != sizeof count) DIE("write result");
     _exit(0);
@@ -60,24 +57,13 @@ int main(int argc, char **argv) {
         if (ioctl(tokens[0], FIONREAD, &queued) == 0 && queued == 0) break;
         usleep(10000);
     }
-    for (int i = 0; i < workers; i++) close(controls[i]);
-    int exited = 0, total = 0;
-    double give_up = mono_now() + 20;
-    for (int left = workers; left > 0 && mono_now() < give_up;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
-        if (pid > 0) {
-            left--;
-            int one;
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && read(results[0], &one, sizeof one) == sizeof one) {
-                exited++;
-                total += one;
-            }
-        } else {
-            usleep(10000);
-        }
+    int exited = end_workers(workers, pids, controls, 20), total = 0;
+    /* Every worker that exited with status 0 wrote its count first. */
+    for (int i = 0; i < exited; i++) {
+        int one;
+        if (read(results[0], &one, sizeof one) != sizeof one) DIE("read result");
+        total += one;
     }
     printf("read %d\nexited %d\n", total, exited);
-    for (int i = 0; i < workers; i++) kill(pids[i], SIGKILL);
     return 0;
 }
