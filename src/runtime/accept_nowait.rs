@@ -30,7 +30,7 @@ pub unsafe fn available() -> bool {
     // SAFETY: hub thread (caller); the borrow ends in this function.
     let rt = unsafe { rt() };
     let ring = rt.accept_ring.get_or_insert_with(|| {
-        let ring = NowaitRing::new(super::poller::INTERNAL_FD_FLOOR);
+        let ring = NowaitRing::new(super::poller::move_high);
         match &ring {
             Ok(ring) => RING_FD.store(ring.fd(), Ordering::Release),
             Err(e) => crate::sys::log::log!(Info, "accept without waiting unavailable (errno {}): poll first", e),
@@ -60,6 +60,8 @@ pub unsafe fn accept(listener: i32, addr: *mut libc::sockaddr, addrlen: *mut lib
 /// # Safety
 /// In the child, on its only thread.
 pub unsafe fn forget_in_child() {
+    // Ours, not the program's: never trapped (sys/own_calls.rs), the close included.
+    let _own = crate::sys::own_calls::own_calls();
     RING_FD.store(-1, Ordering::Release);
     // SAFETY: the child's one thread (caller). Dropping closes and unmaps the child's copies only.
     unsafe { rt() }.accept_ring = None;

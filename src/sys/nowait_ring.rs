@@ -12,6 +12,7 @@
 //! mapping is MAP_SHARED with the parent's).
 
 use super::raw::syscall6;
+use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
 use core::sync::atomic::{AtomicU32, Ordering::{Acquire, Release}};
 
 const IORING_OP_ACCEPT: u8 = 13;
@@ -118,7 +119,7 @@ impl Drop for Mapping {
 
 /// The ring: its fd, its shared memory, and where the kernel's indexes sit in it.
 pub struct NowaitRing {
-    fd: i32,
+    fd: OwnedFd,
     /// The submission ring, and the completion ring when the kernel maps both at once.
     rings: Mapping,
     /// The completion ring when the kernel maps it apart.
@@ -129,10 +130,13 @@ pub struct NowaitRing {
 }
 
 impl NowaitRing {
-    /// A new ring that accepts without waiting, its fd moved at or above `fd_floor` and
-    /// close-on-exec; or the errno that says this kernel cannot (io_uring missing or
-    /// forbidden, or no IORING_ACCEPT_DONTWAIT: EINVAL).
-    pub fn new(fd_floor: i32) -> Result<NowaitRing, i32> {
+    /// A new ring that accepts without waiting, its fd first put where `place` says (the
+    /// runtime keeps its own fds out of the program's range); or the errno that says this
+    /// kernel cannot (io_uring missing or forbidden, or no IORING_ACCEPT_DONTWAIT: EINVAL).
+    pub fn new(place: impl FnOnce(OwnedFd) -> OwnedFd) -> Result<NowaitRing, i32> {
+        // Ours, not the program's: never trapped (own_calls.rs), the close of a ring that
+        // failed its probe included (the guard outlives it).
+        let _own = super::own_calls::own_calls();
         let mut params = Params::default();
         let params_at = &mut params as *mut Params as usize;
         // SAFETY: the kernel fills `params`, which lives across the call.
@@ -140,8 +144,9 @@ impl NowaitRing {
         if fd < 0 {
             return Err(-fd as i32);
         }
-        let fd = move_high(fd as i32, fd_floor);
-        let ring = Self::map(fd, &params).inspect_err(|_| close(fd))?;
+        // SAFETY: the kernel just made this fd (close-on-exec), and nothing else owns it.
+        let fd = place(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        let ring = Self::map(fd, &params)?;
         // An accept of fd -1 passes the flag check first: EBADF where the flag is known.
         match ring.accept(-1, 0, 0, 0) {
             e if e == -libc::EBADF => Ok(ring),
@@ -152,17 +157,18 @@ impl NowaitRing {
 
     /// The ring's fd.
     pub fn fd(&self) -> i32 {
-        self.fd
+        self.fd.as_raw_fd()
     }
 
-    fn map(fd: i32, params: &Params) -> Result<NowaitRing, i32> {
+    fn map(fd: OwnedFd, params: &Params) -> Result<NowaitRing, i32> {
         let (sq, cq) = (params.sq_off, params.cq_off);
         let sq_len = sq.array_or_flags as usize + params.sq_entries as usize * 4;
         let cq_len = cq.dropped_or_cqes as usize + params.cq_entries as usize * size_of::<Cqe>();
         let single = params.features & IORING_FEAT_SINGLE_MMAP != 0;
-        let rings = Mapping::new(fd, if single { sq_len.max(cq_len) } else { sq_len }, IORING_OFF_SQ_RING)?;
-        let cq_apart = if single { None } else { Some(Mapping::new(fd, cq_len, IORING_OFF_CQ_RING)?) };
-        let sqes = Mapping::new(fd, params.sq_entries as usize * size_of::<Sqe>(), IORING_OFF_SQES)?;
+        let raw = fd.as_raw_fd();
+        let rings = Mapping::new(raw, if single { sq_len.max(cq_len) } else { sq_len }, IORING_OFF_SQ_RING)?;
+        let cq_apart = if single { None } else { Some(Mapping::new(raw, cq_len, IORING_OFF_CQ_RING)?) };
+        let sqes = Mapping::new(raw, params.sq_entries as usize * size_of::<Sqe>(), IORING_OFF_SQES)?;
         Ok(NowaitRing { fd, rings, cq_apart, sqes, sq, cq })
     }
 
@@ -198,7 +204,7 @@ impl NowaitRing {
         }
         let mut to_submit = 1;
         loop {
-            let args = [self.fd as usize, to_submit, 1, IORING_ENTER_GETEVENTS, 0, 0];
+            let args = [self.fd() as usize, to_submit, 1, IORING_ENTER_GETEVENTS, 0, 0];
             // SAFETY: the entry and the memory it names (the caller's) are valid.
             let entered = unsafe { syscall6(libc::SYS_io_uring_enter, args) };
             if entered >= 0 {
@@ -231,28 +237,4 @@ impl NowaitRing {
             Some(res)
         }
     }
-}
-
-impl Drop for NowaitRing {
-    fn drop(&mut self) {
-        close(self.fd);
-    }
-}
-
-/// A close-on-exec duplicate of `fd` at or above `floor`, the original closed; `fd` itself
-/// (already close-on-exec) if none can be had.
-fn move_high(fd: i32, floor: i32) -> i32 {
-    let args = [fd as usize, libc::F_DUPFD_CLOEXEC as usize, floor as usize, 0, 0, 0];
-    // SAFETY: fcntl on our own fd; it only makes a new number.
-    let high = unsafe { syscall6(libc::SYS_fcntl, args) };
-    if high < 0 {
-        return fd;
-    }
-    close(fd);
-    high as i32
-}
-
-fn close(fd: i32) {
-    // SAFETY: closes our own ring fd, once.
-    unsafe { syscall6(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]) };
 }
