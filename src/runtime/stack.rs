@@ -32,7 +32,7 @@
 //! its cached stacks at once; ours are changed as they are reused). As in glibc, the guard
 //! page keeps no access and a stack the program supplied is left as it is.
 
-use crate::sys::raw;
+use crate::sys::{raw, valgrind};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use corosensei::stack::{Stack, StackPointer};
 use rustix::mm::{mmap_anonymous, mprotect, munmap, MapFlags, MprotectFlags, ProtFlags};
@@ -73,6 +73,8 @@ pub struct GreenStack {
     ours: bool,
     /// Made executable by us (mapped so, or changed when taken from the pool).
     executable: bool,
+    /// Valgrind's id for the usable range, registered for as long as we hold the stack.
+    valgrind_id: usize,
 }
 
 // SAFETY: `base` and `limit` describe memory that stays mapped and unused by anything else
@@ -147,7 +149,8 @@ impl StackPool {
     /// first frame is built at the top.
     pub fn borrowed(low: usize, len: usize) -> GreenStack {
         let top = (low + len) & !15;
-        GreenStack { low, len: top.saturating_sub(low), ours: false, executable: false }
+        let valgrind_id = valgrind::register_stack(low, top);
+        GreenStack { low, len: top.saturating_sub(low), ours: false, executable: false, valgrind_id }
     }
 
     /// A pooled stack as stacks are made now: executable once they are executable (the
@@ -165,9 +168,8 @@ impl StackPool {
             stack.executable = true;
             return Some(stack);
         }
-        super::stackmem::mapped(stack.len, false);
         // SAFETY: our own pooled mapping, which nothing runs on or refers to.
-        let _ = unsafe { munmap(stack.low as *mut _, stack.len) };
+        unsafe { unmap(stack) };
         self.map(len)
     }
 
@@ -175,6 +177,7 @@ impl StackPool {
         // Ours, not the program's: never trapped (sys/own_calls.rs).
         let _own = crate::sys::own_calls::own_calls();
         if !stack.ours {
+            valgrind::forget_stack(stack.valgrind_id);
             return;
         }
         let usable = stack.len - page_size();
@@ -185,9 +188,8 @@ impl StackPool {
             super::stackmem::used(stack.deepest_use().unwrap_or(0));
         }
         if usable != self.default_size || self.pooled.len() >= MAX_POOLED {
-            super::stackmem::mapped(stack.len, false);
             // SAFETY: the mapping is ours and no coroutine runs on it any more.
-            let _ = unsafe { munmap(stack.low as *mut _, stack.len) };
+            unsafe { unmap(stack) };
             return;
         }
         if self.pooled.len() >= HOT_STACKS {
@@ -229,8 +231,20 @@ impl StackPool {
             }
         }
         super::stackmem::mapped(len, true);
-        Some(GreenStack { low, len, ours: true, executable })
+        let valgrind_id = valgrind::register_stack(low + guard, low + len);
+        Some(GreenStack { low, len, ours: true, executable, valgrind_id })
     }
+}
+
+/// Unmaps a stack of ours.
+///
+/// # Safety
+/// `stack` is one we mapped, and no coroutine runs on it or will.
+unsafe fn unmap(stack: GreenStack) {
+    valgrind::forget_stack(stack.valgrind_id);
+    super::stackmem::mapped(stack.len, false);
+    // SAFETY: as the caller's.
+    let _ = unsafe { munmap(stack.low as *mut _, stack.len) };
 }
 
 /// How deep threads have gone into the usable stack range `[low, low + len)` of one of our

@@ -16,3 +16,4 @@ pub mod raw;
 pub mod real;
 pub mod spin;
 pub mod thread_id;
+pub mod valgrind;
