@@ -58,3 +58,25 @@ def test_a_shell_started_by_a_shell_can_kill_itself(mode):
 def test_thread_identity_and_default_mask(mode, case, expected):
     r = assert_ok(run_prog("sig_cases", [case], mode, timeout=30))
     assert r.stdout.strip() == expected, r.describe()
+
+
+@pytest.mark.parametrize("threads", ["alone", "threads"])
+def test_short_handler_calls(threads):
+    """signal, bsd_signal, ssignal, sysv_signal, sigset, sigignore and siginterrupt, which
+    glibc builds on its internal sigaction and sigprocmask: the same lines natively and
+    greened, alone and with a second thread. The classic timeout (siginterrupt(SIGALRM, 1),
+    an alarm, a read of a silent pipe) hung greened: the read restarted after the handler."""
+    native = assert_ok(run_prog("legacy_handlers", [threads], "native", timeout=30))
+    greened = assert_ok(run_prog("legacy_handlers", [threads], "greened", timeout=30))
+    for line in [
+        "siginterrupt(1), alarm: read=-1 errno=EINTR handled=1",
+        "signal again: handler=handler restart=0 resethand=0 nodefer=0 masks_itself=1",
+        "siginterrupt(0), alarm: read=1 errno=0 handled=1",
+        "sysv_signal, alarm: read=-1 errno=EINTR handled=1",
+        "sysv_signal after it ran: handler=dfl restart=0 resethand=1 nodefer=1 masks_itself=0",
+        "raised while held: handled=0 pending=1",
+        "sigset(handler) old=hold blocked=0 handled=1",
+        "sigset, alarm: read=-1 errno=EINTR handled=1",
+    ]:
+        assert line in native.stdout.splitlines(), native.describe()
+    assert greened.stdout == native.stdout, greened.describe() + native.describe()

@@ -39,6 +39,7 @@ mod resolve;
 mod select;
 mod sendfile;
 mod signal;
+mod signal_legacy;
 mod sigjmp;
 mod sigsend;
 mod sigwait;

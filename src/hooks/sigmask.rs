@@ -220,15 +220,15 @@ unsafe fn alone_or(real_call: impl FnOnce() -> c_int, wait: impl FnOnce() -> c_i
     }
 }
 
-/// The BSD and System V mask calls (sigsetmask, sigblock, siggetmask, sighold, sigrelse):
-/// glibc makes them on its internal sigprocmask, out of our reach, so they would change the
-/// OS thread's mask behind the green thread's back (dash clears its mask with sigsetmask
-/// between vfork and exec). Each is our sigprocmask with the set it describes. Returns the
+/// The BSD and System V mask calls (sigsetmask, sigblock, siggetmask, sighold, sigrelse,
+/// sigset): glibc makes them on its internal sigprocmask, out of our reach, so they would
+/// change the OS thread's mask behind the green thread's back (dash clears its mask with
+/// sigsetmask between vfork and exec). Each is our sigprocmask with the set it describes. Returns the
 /// old mask, or None with errno set.
 ///
 /// # Safety
 /// None beyond sigprocmask's, which gets our own sets.
-unsafe fn legacy_change(how: c_int, bits: SigSet) -> Option<SigSet> {
+pub(super) unsafe fn legacy_change(how: c_int, bits: SigSet) -> Option<SigSet> {
     // SAFETY: all-zero bytes are valid (empty) sigsets; the first 64 bits are the kernel's.
     let (mut set, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { core::mem::zeroed() };
     // SAFETY: a sigset_t begins with the kernel's 64-bit set, and ours is aligned for it.

@@ -138,25 +138,3 @@ pub unsafe extern "C" fn sigaction(
     }
     result
 }
-
-/// signal(2) as glibc defines it: BSD semantics (SA_RESTART, handler stays installed).
-///
-/// # Safety
-/// As for signal(2): `handler` is SIG_DFL, SIG_IGN or a function taking the signal number.
-#[no_mangle]
-pub unsafe extern "C" fn signal(signal: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
-    // SAFETY: all-zero bytes are a valid sigaction (plain data: no handler, empty mask).
-    let (mut action, mut old): (libc::sigaction, libc::sigaction) = unsafe { core::mem::zeroed() };
-    action.sa_sigaction = handler;
-    action.sa_flags = libc::SA_RESTART;
-    // SAFETY: our own sigset; sigaddset checks the signal number.
-    unsafe {
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaddset(&mut action.sa_mask, signal);
-    }
-    // SAFETY: our own readable action and writable old one; the handler is the caller's.
-    if unsafe { sigaction(signal, &action, &mut old) } != 0 {
-        return libc::SIG_ERR;
-    }
-    old.sa_sigaction
-}
