@@ -7,7 +7,7 @@ import pytest
 
 from conftest import assert_ok, run_prog
 
-CASES = ["flock", "lockf", "fcntl", "ofd", "syscall-flock", "errors", "eintr"]
+CASES = ["flock", "lockf", "fcntl", "ofd", "syscall-flock", "errors", "eintr", "alone"]
 
 
 @pytest.mark.parametrize("case", CASES)

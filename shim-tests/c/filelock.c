@@ -4,6 +4,10 @@
  * ticks too (it is a thread of its own), so the outputs are the same.
  *
  *   filelock flock | lockf | fcntl | ofd | syscall-flock | errors | eintr
+ *   filelock alone     the main thread alone (no ticker): lockf, fcntl and flock wait for
+ *                      the holder; an alarm's handler ends an F_SETLKW (EINTR) or, with
+ *                      SA_RESTART, lets it go on; two processes that each hold a byte the
+ *                      other waits for: the kernel reports EDEADLK to exactly one of them
  *
  * Every line is a fact that holds natively and greened alike. */
 #define _GNU_SOURCE
@@ -148,6 +152,83 @@ static void eintr(void) {
     close(fd);
 }
 
+/* The main thread is the only thread: greened, it may wait in the kernel itself. */
+static void alone_contended(const char *name, enum kind kind) {
+    int fd = open(path, O_RDWR);
+    pid_t pid = holder(kind, 300);
+    double start = mono_now();
+    int rc = take(kind, fd, 1);
+    double took = mono_now() - start;
+    printf("alone %s wait=%d waited_250ms=%s holder_status=%d\n", name, rc, took >= 0.25 ? "yes" : "no",
+           reap(pid));
+    close(fd);
+}
+
+static void alone_alarm(int flags) {
+    struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = flags};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    int fd = open(path, O_RDWR);
+    pid_t pid = holder(FCNTL, 400);
+    double start = mono_now();
+    ualarm(100000, 0);
+    errno = 0;
+    int rc = take(FCNTL, fd, 1);
+    int e = errno;
+    double took = mono_now() - start;
+    printf("alone alarm restart=%d: wait=%d %s after_holder=%s holder_status=%d\n", flags != 0, rc,
+           rc == 0 ? "" : errno_name(e), took >= 0.35 ? "yes" : "no", reap(pid));
+    close(fd);
+}
+
+/* Write-locks the byte at `at` (waiting with `wait`): 0, or the errno. */
+static int lock_byte(int fd, int at, int wait) {
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = at, .l_len = 1};
+    return fcntl(fd, wait ? F_SETLKW : F_SETLK, &fl) == 0 ? 0 : errno;
+}
+
+/* The parent holds byte 0 and the child byte 1; each then waits for the other's. Whoever
+ * closes the cycle gets EDEADLK and lets go of its byte, so the other's wait ends. */
+static void alone_deadlock(void) {
+    int fd = open(path, O_RDWR);
+    if (lock_byte(fd, 0, 0) != 0) DIE("lock byte 0");
+    int ready[2], verdict[2];
+    if (pipe(ready) != 0 || pipe(verdict) != 0) DIE("pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int own = open(path, O_RDWR);
+        if (own < 0 || lock_byte(own, 1, 0) != 0) _exit(3);
+        if (write(ready[1], "x", 1) != 1) _exit(4);
+        char got = (char)lock_byte(own, 0, 1);
+        if (write(verdict[1], &got, 1) != 1) _exit(5);
+        _exit(0);
+    }
+    char c;
+    if (read(ready[0], &c, 1) != 1) DIE("child did not lock");
+    usleep(100000); /* the child is, most likely, asleep on byte 0 by now */
+    int mine = lock_byte(fd, 1, 1);
+    if (mine == EDEADLK) {
+        struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+        fcntl(fd, F_SETLK, &fl);
+    }
+    char theirs;
+    if (read(verdict[0], &theirs, 1) != 1) DIE("child verdict");
+    int deadlocks = (mine == EDEADLK) + (theirs == EDEADLK);
+    int granted = (mine == 0) + (theirs == 0);
+    printf("alone deadlock: EDEADLK to %d, granted to %d, child_status=%d\n", deadlocks, granted, reap(pid));
+    close(fd);
+}
+
+static void alone(void) {
+    alone_contended("lockf", LOCKF);
+    alone_contended("fcntl", FCNTL);
+    alone_contended("flock", FLOCK);
+    alone_alarm(0);
+    alone_alarm(SA_RESTART);
+    alone_deadlock();
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *what = argc > 1 ? argv[1] : "";
@@ -161,9 +242,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(what, "syscall-flock")) contended("syscall_flock", SYSCALL_FLOCK);
     else if (!strcmp(what, "errors")) errors();
     else if (!strcmp(what, "eintr")) eintr();
+    else if (!strcmp(what, "alone")) alone();
     else {
         unlink(path);
-        fprintf(stderr, "usage: filelock flock|lockf|fcntl|ofd|syscall-flock|errors|eintr\n");
+        fprintf(stderr, "usage: filelock flock|lockf|fcntl|ofd|syscall-flock|errors|eintr|alone\n");
         return 2;
     }
     unlink(path);

@@ -8,13 +8,13 @@
 //! other green threads run meanwhile. Every other answer (0, EBADF, EINVAL, ENOLCK, ...) is
 //! the call's, errno included, as natively. A signal handler that runs while it naps ends
 //! the wait with EINTR, or goes on waiting when the handler was installed with SA_RESTART
-//! (the kernel restarts these waits). Off the hub thread, and for requests that do not
-//! wait, the real call is made.
+//! (the kernel restarts these waits). Off the hub thread, for requests that do not wait,
+//! and for a thread alone in its process (nap_retry.rs), the real call is made.
 //!
 //! A lock freed by another process is seen at the next look, up to 10 ms late. The kernel's
 //! deadlock detection (EDEADLK from F_SETLKW) needs the waiter asleep in the kernel: a
-//! green waiter never is, so a deadlock between processes over record locks is not reported
-//! to it (README.md, Limits).
+//! napping green waiter never is, so a deadlock between processes over record locks is
+//! reported only to a thread alone in its process (README.md, Limits).
 
 use super::nap_retry::Retry;
 use super::hub::Hub;
@@ -26,13 +26,14 @@ fn held(e: c_int) -> bool {
     e == libc::EWOULDBLOCK || e == libc::EAGAIN || e == libc::EACCES
 }
 
-/// Repeats `attempt` (a non-blocking lock request returning 0 or -1 with errno) until it
-/// does not fail for a lock held elsewhere, napping green in between; its result. With
-/// `cancellable` (lockf and fcntl, not flock) a cancellation point before and during the
-/// wait (cancel_point.rs). A handler with SA_RESTART lets the wait go on, as natively.
-fn wait_green(hub: Hub, cancellable: bool, attempt: impl Fn() -> c_int) -> c_int {
+/// `plain` (the request as the program made it) for a thread alone; else repeats `attempt`
+/// (a non-blocking lock request returning 0 or -1 with errno) until it does not fail for a
+/// lock held elsewhere, napping green in between; its result. With `cancellable` (lockf and
+/// fcntl, not flock) a cancellation point before and during the wait (cancel_point.rs). A
+/// handler with SA_RESTART lets the wait go on, as natively.
+fn wait_green(hub: Hub, cancellable: bool, plain: impl FnOnce() -> c_int, attempt: impl Fn() -> c_int) -> c_int {
     let retry = Retry { cancellable, restartable: true };
-    retry.run(hub, held, || attempt() as isize) as c_int
+    retry.run(hub, || plain() as isize, held, || attempt() as isize) as c_int
 }
 
 /// # Safety
@@ -42,7 +43,9 @@ pub unsafe extern "C" fn flock(fd: c_int, operation: c_int) -> c_int {
     let waits = operation & libc::LOCK_NB == 0 && operation & (libc::LOCK_SH | libc::LOCK_EX) != 0;
     match Hub::here().filter(|_| waits) {
         // SAFETY: plain numbers.
-        Some(hub) => wait_green(hub, false, || unsafe { real::flock(fd, operation | libc::LOCK_NB) }),
+        Some(hub) => wait_green(hub, false, || unsafe { real::flock(fd, operation) }, || unsafe {
+            real::flock(fd, operation | libc::LOCK_NB)
+        }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::flock(fd, operation) },
     }
@@ -54,7 +57,9 @@ pub unsafe extern "C" fn flock(fd: c_int, operation: c_int) -> c_int {
 pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int {
     match Hub::here().filter(|_| cmd == libc::F_LOCK) {
         // SAFETY: plain numbers.
-        Some(hub) => wait_green(hub, true, || unsafe { real::lockf(fd, libc::F_TLOCK, len) }),
+        Some(hub) => wait_green(hub, true, || unsafe { real::lockf(fd, cmd, len) }, || unsafe {
+            real::lockf(fd, libc::F_TLOCK, len)
+        }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::lockf(fd, cmd, len) },
     }
@@ -66,7 +71,9 @@ pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int
 pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: libc::off64_t) -> c_int {
     match Hub::here().filter(|_| cmd == libc::F_LOCK) {
         // SAFETY: plain numbers.
-        Some(hub) => wait_green(hub, true, || unsafe { real::lockf64(fd, libc::F_TLOCK, len) }),
+        Some(hub) => wait_green(hub, true, || unsafe { real::lockf64(fd, cmd, len) }, || unsafe {
+            real::lockf64(fd, libc::F_TLOCK, len)
+        }),
         // SAFETY: the program's arguments, passed on as it gave them.
         None => unsafe { real::lockf64(fd, cmd, len) },
     }
@@ -84,6 +91,6 @@ pub(super) unsafe fn fcntl_lock_wait(fd: c_int, cmd: c_int, arg: usize) -> Optio
         _ => return None,
     };
     let hub = Hub::here()?;
-    // SAFETY: the same struct flock, asked for without waiting (caller).
-    Some(wait_green(hub, true, || unsafe { real::fcntl(fd, try_cmd, arg) }))
+    // SAFETY: the same struct flock, as the program asked and without waiting (caller).
+    Some(wait_green(hub, true, || unsafe { real::fcntl(fd, cmd, arg) }, || unsafe { real::fcntl(fd, try_cmd, arg) }))
 }

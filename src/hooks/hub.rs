@@ -9,7 +9,6 @@
 use crate::runtime::green::{self, Green, Wake, WaitingOn};
 use crate::runtime::{cancel, inbox, on_hub, preempt, rt, started, waitqueue, AddressHasher};
 use crate::runtime::io as green_io;
-use core::ffi::c_int;
 use core::cell::RefCell;
 use core::marker::PhantomData;
 use std::collections::HashMap;
@@ -67,9 +66,9 @@ impl Hub {
     /// A blocking call of the program's made as it is when the running thread is alone
     /// (runtime::io::call_alone): Some(its result), or None when the caller is to wait green.
     #[inline(always)]
-    pub(crate) fn call_alone(self, call: impl FnOnce() -> c_int) -> Option<c_int> {
+    pub(crate) fn call_alone(self, call: impl FnOnce() -> isize) -> Option<isize> {
         // SAFETY: hub thread (`self`), the only precondition.
-        unsafe { green_io::call_alone(|| call() as isize) }.map(|result| result as c_int)
+        unsafe { green_io::call_alone(call) }
     }
 
     /// Parks the running green thread until woken or `deadline` (CLOCK_MONOTONIC ns).

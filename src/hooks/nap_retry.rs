@@ -1,7 +1,7 @@
 //! Blocking calls with nothing epoll can watch (file locks held by other processes, System V
 //! message queues): the call is made non-blocking and tried again after short, growing naps
 //! (50 us doubling to 10 ms, as for a lock a foreign thread holds: deadline.rs), so other
-//! green threads run meanwhile.
+//! green threads run meanwhile. A thread alone in its process makes the call as it is.
 
 use super::deadline::{recheck_deadline, FIRST_NAP_NS};
 use super::hub::Hub;
@@ -19,9 +19,25 @@ pub(super) struct Retry {
 }
 
 impl Retry {
-    /// Repeats `attempt` (a non-blocking try: a count or 0, or -1 with errno) until it does
-    /// not fail with an errno `busy` accepts; its result.
-    pub(super) fn run(self, hub: Hub, busy: impl Fn(c_int) -> bool, mut attempt: impl FnMut() -> isize) -> isize {
+    /// Makes `plain`, the program's call as it made it, when the running thread is alone and
+    /// may block in the kernel (runtime::io::call_alone): the kernel then wakes it the moment
+    /// the lock or message comes, reports EDEADLK, and ends or restarts the call for a
+    /// handler exactly as natively. Otherwise repeats `attempt` (a non-blocking try: a count
+    /// or 0, or -1 with errno) until it does not fail with an errno `busy` accepts, napping
+    /// green in between; its result.
+    pub(super) fn run(
+        self,
+        hub: Hub,
+        plain: impl FnOnce() -> isize,
+        busy: impl Fn(c_int) -> bool,
+        mut attempt: impl FnMut() -> isize,
+    ) -> isize {
+        if self.cancellable {
+            super::cancel_point::point();
+        }
+        if let Some(result) = hub.call_alone(plain) {
+            return result;
+        }
         let mut nap = FIRST_NAP_NS;
         loop {
             if self.cancellable {

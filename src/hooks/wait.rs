@@ -44,8 +44,8 @@ fn park_until(_hub: Hub, pid: i32, cancellable: bool, mut attempt: impl FnMut() 
 /// is the program's call as it made it, which a lone thread makes instead (direct_wait.rs).
 fn cancellable_wait(hub: Hub, pid: i32, plain: impl FnOnce() -> c_int, attempt: impl FnMut() -> c_int) -> c_int {
     cancel_point::point();
-    if let Some(result) = hub.call_alone(plain) {
-        return result;
+    if let Some(result) = hub.call_alone(|| plain() as isize) {
+        return result as c_int;
     }
     let result = park_until(hub, pid, true, attempt);
     // The watch is gone: a request that ended the wait is acted on here.

@@ -14,11 +14,7 @@ pub mod pending_signals {
     static SIGNALS: AtomicU64 = AtomicU64::new(0);
 
     fn bits(restart: bool) -> u8 {
-        if restart {
-            1
-        } else {
-            2
-        }
+        2 - u8::from(restart) // 1: asked for SA_RESTART; 2: did not
     }
 
     /// A handler for `signal` ran in the running green thread.
@@ -30,6 +26,11 @@ pub mod pending_signals {
 
     /// Some(restart) if any handler ran; restart only if every one asked for it.
     pub fn take() -> Option<bool> {
+        // Most calls find nothing: a plain load spares every hub write (blocking.rs) a locked
+        // swap. A handler between load and swap counts as one run just after this call.
+        if PENDING.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         match PENDING.swap(0, Ordering::Relaxed) {
             0 => None,
             bits => Some(bits == 1),
@@ -50,7 +51,10 @@ pub mod pending_signals {
 
     /// The signals whose handlers ran since the last call.
     pub fn take_signals() -> crate::runtime::signals::SigSet {
-        SIGNALS.swap(0, Ordering::Relaxed)
+        match SIGNALS.load(Ordering::Relaxed) {
+            0 => 0, // as in `take`
+            _ => SIGNALS.swap(0, Ordering::Relaxed),
+        }
     }
 
     /// Handlers run on the hub thread so far.
