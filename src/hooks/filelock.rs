@@ -32,7 +32,7 @@ fn held(e: c_int) -> bool {
 /// fcntl, not flock) a cancellation point before and during the wait (cancel_point.rs). A
 /// handler with SA_RESTART lets the wait go on, as natively.
 fn wait_green(hub: Hub, cancellable: bool, plain: impl FnOnce() -> c_int, attempt: impl Fn() -> c_int) -> c_int {
-    let retry = Retry { cancellable, restartable: true };
+    let retry = Retry { cancellable, restartable: true, deadline: None };
     retry.run(hub, || plain() as isize, held, || attempt() as isize) as c_int
 }
 

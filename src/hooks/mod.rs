@@ -48,6 +48,7 @@ mod socket;
 mod sigpause;
 mod sockopt;
 mod sysv_msg;
+mod sysv_sem;
 mod stdio;
 mod stdio_lock;
 mod sync_cond;

@@ -3,7 +3,7 @@
 //! (50 us doubling to 10 ms, as for a lock a foreign thread holds: deadline.rs), so other
 //! green threads run meanwhile. A thread alone in its process makes the call as it is.
 
-use super::deadline::{recheck_deadline, FIRST_NAP_NS};
+use super::deadline::{passed, recheck_deadline, FIRST_NAP_NS};
 use super::hub::Hub;
 use crate::runtime::green::{Wake, WaitingOn};
 use crate::sys::errno;
@@ -16,6 +16,9 @@ pub(super) struct Retry {
     /// A handler installed with SA_RESTART lets the wait go on; otherwise, and always when
     /// false, a handler ends the call with EINTR.
     pub restartable: bool,
+    /// When the wait gives up (CLOCK_MONOTONIC ns) and the call fails with EAGAIN, as
+    /// semtimedop's timeout makes it; None: never.
+    pub deadline: Option<u64>,
 }
 
 impl Retry {
@@ -30,14 +33,19 @@ impl Retry {
         hub: Hub,
         plain: impl FnOnce() -> isize,
         busy: impl Fn(c_int) -> bool,
-        mut attempt: impl FnMut() -> isize,
+        attempt: impl FnMut() -> isize,
     ) -> isize {
         if self.cancellable {
             super::cancel_point::point();
         }
-        if let Some(result) = hub.call_alone(plain) {
-            return result;
+        match hub.call_alone(plain) {
+            Some(result) => result,
+            None => self.retry(hub, busy, attempt),
         }
+    }
+
+    /// The green half of [`Retry::run`], for a caller that has made its plain call.
+    pub(super) fn retry(self, hub: Hub, busy: impl Fn(c_int) -> bool, mut attempt: impl FnMut() -> isize) -> isize {
         let mut nap = FIRST_NAP_NS;
         loop {
             if self.cancellable {
@@ -47,9 +55,12 @@ impl Retry {
             if result >= 0 || !busy(errno::get()) {
                 return result;
             }
+            if passed(self.deadline) {
+                return errno::fail(libc::EAGAIN);
+            }
             // Sleep: interruptible by a handler, and never reported as a deadlock (it has a
             // deadline).
-            if let Wake::Interrupted { restart } = hub.park(recheck_deadline(None, true, &mut nap), WaitingOn::Sleep) {
+            if let Wake::Interrupted { restart } = hub.park(recheck_deadline(self.deadline, true, &mut nap), WaitingOn::Sleep) {
                 if !(restart && self.restartable) {
                     return errno::fail(libc::EINTR);
                 }

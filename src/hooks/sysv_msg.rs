@@ -15,7 +15,7 @@ use core::ffi::{c_int, c_long, c_void};
 /// (the call with IPC_NOWAIT) until it does not fail with `empty`. A cancellation point
 /// before every try; never restarted after a handler.
 fn green_retry(hub: Hub, empty: c_int, plain: impl FnOnce() -> isize, attempt: impl FnMut() -> isize) -> isize {
-    Retry { cancellable: true, restartable: false }.run(hub, plain, |e| e == empty, attempt)
+    Retry { cancellable: true, restartable: false, deadline: None }.run(hub, plain, |e| e == empty, attempt)
 }
 
 /// # Safety

@@ -55,6 +55,27 @@ pub(super) unsafe fn read_user<T: Copy>(src: *const T) -> Option<T> {
     }
 }
 
+/// Fills `into` with as many `T`s from the caller's `src`; false where the real call would
+/// say EFAULT.
+///
+/// # Safety
+/// As for [`read_user`], for `into.len()` values at `src`.
+pub(super) unsafe fn read_user_slice<T: Copy>(src: *const T, into: &mut [T]) -> bool {
+    let size = core::mem::size_of_val(into);
+    let to = into.as_mut_ptr() as *mut c_void;
+    // SAFETY: `into` is writable for its whole size.
+    match unsafe { copy_self(libc::SYS_process_vm_readv, to, src as *mut c_void, size) } {
+        None => false,
+        Some(true) => true,
+        Some(false) => {
+            // SAFETY: the syscall is forbidden: `src` is readable for `into.len()` values (the
+            // caller's promise), and cannot overlap our own buffer.
+            unsafe { core::ptr::copy_nonoverlapping(src, into.as_mut_ptr(), into.len()) };
+            true
+        }
+    }
+}
+
 /// Stores `value` at the caller's `dst`; false where the kernel would say EFAULT.
 ///
 /// # Safety

@@ -109,6 +109,7 @@ real_fns! {
     fn pread64(fd: c_int, buf: *mut c_void, count: Size, offset: libc::off64_t) -> SSize;
     fn msgrcv(id: c_int, msg: *mut c_void, size: Size, kind: core::ffi::c_long, flags: c_int) -> SSize;
     fn msgsnd(id: c_int, msg: *const c_void, size: Size, flags: c_int) -> c_int;
+    fn semtimedop(id: c_int, ops: *mut libc::sembuf, count: Size, timeout: Time) -> c_int;
     fn fsync(fd: c_int) -> c_int;
     fn fdatasync(fd: c_int) -> c_int;
     fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: Size) -> SSize;
