@@ -32,6 +32,7 @@ mod futex;
 mod io;
 mod io_msg;
 mod io_vec;
+mod mqueue;
 mod pipe;
 mod poll;
 mod prctl;

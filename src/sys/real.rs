@@ -110,6 +110,8 @@ real_fns! {
     fn msgrcv(id: c_int, msg: *mut c_void, size: Size, kind: core::ffi::c_long, flags: c_int) -> SSize;
     fn msgsnd(id: c_int, msg: *const c_void, size: Size, flags: c_int) -> c_int;
     fn semtimedop(id: c_int, ops: *mut libc::sembuf, count: Size, timeout: Time) -> c_int;
+    fn mq_timedreceive(mq: c_int, msg: *mut core::ffi::c_char, len: Size, prio: *mut core::ffi::c_uint, abs: Time) -> SSize;
+    fn mq_timedsend(mq: c_int, msg: *const core::ffi::c_char, len: Size, prio: core::ffi::c_uint, abs: Time) -> c_int;
     fn fsync(fd: c_int) -> c_int;
     fn fdatasync(fd: c_int) -> c_int;
     fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: Size) -> SSize;
