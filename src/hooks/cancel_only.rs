@@ -1,12 +1,12 @@
 //! Calls POSIX makes cancellation points that are nothing more to us: they never wait for
-//! another thread (file opens and positioned I/O, msync, tcdrain), so they run as the
+//! another thread (positioned I/O, msync, tcdrain; opens are open.rs's), so they run as the
 //! program made them, but a green thread's pending request is acted on at their start, as
 //! glibc does at the start of its own wrappers (cancel_point.rs: glibc's own check reads
 //! the OS thread's descriptor, never a green thread's request).
 
 use super::cancel_point;
 use crate::sys::real;
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::{c_int, c_void};
 
 /// Defines hooks that act on a pending request, then make the real call unchanged.
 macro_rules! cancellation_points {
@@ -24,15 +24,7 @@ macro_rules! cancellation_points {
     )*};
 }
 
-// open and openat are variadic in C: the mode, read only with O_CREAT or O_TMPFILE, comes
-// in the register of the next integer argument on x86-64 and aarch64 (sys/real.rs).
 cancellation_points! {
-    fn open(path: *const c_char, flags: c_int, mode: c_uint) -> c_int;
-    fn open64(path: *const c_char, flags: c_int, mode: c_uint) -> c_int;
-    fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int;
-    fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint) -> c_int;
-    fn creat(path: *const c_char, mode: libc::mode_t) -> c_int;
-    fn creat64(path: *const c_char, mode: libc::mode_t) -> c_int;
     fn pwrite(fd: c_int, buf: *const c_void, count: usize, offset: libc::off_t) -> isize;
     fn pwrite64(fd: c_int, buf: *const c_void, count: usize, offset: libc::off64_t) -> isize;
     fn preadv(fd: c_int, iov: *const libc::iovec, count: c_int, offset: libc::off_t) -> isize;

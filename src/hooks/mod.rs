@@ -33,6 +33,7 @@ mod io;
 mod io_msg;
 mod io_vec;
 mod mqueue;
+mod open;
 mod pipe;
 mod poll;
 mod prctl;
