@@ -41,4 +41,4 @@ def test_shells_and_spawns_with_the_trap_on():
     # Shells block every signal around fork, and our fork hook makes system calls of its
     # own there: neither may trap (a trap with SIGSYS blocked kills the process).
     greened = assert_ok(run_prog("spawn_threads", mode="greened", timeout=60, env=ON))
-    assert "exit statuses right: 15 of 15" in greened.stdout, greened.describe()
+    assert "exit statuses right: 21 of 21" in greened.stdout, greened.describe()

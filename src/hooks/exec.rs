@@ -271,5 +271,6 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
         stream = unsafe { real::popen(command, mode) };
         0
     });
+    super::popen_streams::remember(stream);
     stream
 }

@@ -35,6 +35,7 @@ mod io_vec;
 mod mqueue;
 mod open;
 mod pipe;
+mod popen_streams;
 mod poll;
 mod prctl;
 mod resolve;
