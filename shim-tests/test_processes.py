@@ -148,3 +148,19 @@ def test_posix_spawn_system_and_popen_from_threads(mode):
     children overlap, a ticker keeps ticking."""
     r = assert_ok(run_prog("spawn_threads", [], mode))
     assert r.stdout == "exit statuses right: 21 of 21, overlapped: yes, ticker ran: yes\n", r.describe()
+
+
+def test_popen_streams_read_written_and_closed_as_natively():
+    """popen streams (shim-tests/c/popen_streams.c): lines and characters read, a thousand
+    lines written, a second popen meanwhile, the exit status from pclose and from fclose,
+    EPIPE from the last flush to a command that left, EINVAL for a bad mode; the same lines
+    natively and greened. A slow command's output is read while a ticker keeps counting
+    (glibc's own stream would block every green thread in its internal read)."""
+    native = assert_ok(run_prog("popen_streams", [], "native", timeout=30))
+    greened = assert_ok(run_prog("popen_streams", [], "greened", timeout=30))
+    lines = native.stdout.splitlines()
+    for line in ["read: pclose exit=3", "chars: rest=ef getc_at_end=-1", "write: pclose exit=4",
+                 "write: command got 8890 bytes", "gone: pclose=-1 EPIPE",
+                 "slow: waited=yes ticked_meanwhile=yes", "done"]:
+        assert line in lines, native.describe()
+    assert greened.stdout == native.stdout, greened.describe() + native.describe()

@@ -1,9 +1,8 @@
 /* posix_spawn, system and popen from many threads at once: 10 threads each posix_spawn a
  * shell that sleeps 200 ms and exits with the thread's number, and wait for it; 5 threads
- * do the same with system(), and 6 with popen: three close the stream of a reading popen
- * with pclose, three write to the command (which reads to end of input) and close it with
- * fclose. (Nothing reads the stream: glibc's stream reads are beyond our hooks, README.md,
- * Limits.) Every exit status comes back to the right thread, and the children
+ * do the same with system(), and 6 with popen: three read the command's output and close
+ * the stream with pclose, three write to the command (which reads to end of input) and
+ * close it with fclose. Every exit status comes back to the right thread, and the children
  * run at the same time (natively and greened alike: greened, the waits are green). */
 #define _GNU_SOURCE
 #include "common.h"
@@ -53,20 +52,22 @@ static void *systemer(void *arg) {
     return NULL;
 }
 
-/* Even ids pclose a reading popen; odd ids write to the command and fclose (glibc's
+/* Even ids read the command's output and pclose; odd ids write to it and fclose (glibc's
  * pclose is its fclose, and fclose of a popen stream is a pclose). Both wait for it. */
 static void *popener(void *arg) {
     int id = (int)(intptr_t)arg;
     int reads = id % 2 == 0;
     char script[96];
     if (reads)
-        snprintf(script, sizeof script, "sleep 0.2; exit %d", id);
+        snprintf(script, sizeof script, "sleep 0.2; echo %d; exit %d", id, id);
     else
         snprintf(script, sizeof script, "sleep 0.2; cat > /dev/null; exit %d", id);
     FILE *f = popen(script, reads ? "r" : "w");
     if (!f) DIE("popen");
     int status;
     if (reads) {
+        char line[16] = {0};
+        if (!fgets(line, sizeof line, f) || atoi(line) != id) DIE("popen output");
         status = pclose(f);
     } else {
         fprintf(f, "input for the command\n");

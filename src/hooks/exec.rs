@@ -271,6 +271,6 @@ pub unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *
         stream = unsafe { real::popen(command, mode) };
         0
     });
-    super::popen_streams::remember(stream);
-    stream
+    // SAFETY: what popen just returned, and its mode string.
+    unsafe { super::popen_streams::hand_out(stream, mode) }
 }

@@ -39,36 +39,6 @@ pub(super) unsafe fn close_nocancel(fd: c_int) -> c_int {
 }
 
 /// # Safety
-/// As for fclose(3): `stream` is an open FILE (or null, which glibc rejects itself).
-#[no_mangle]
-pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
-    // SAFETY: an open FILE (the caller's promise); fileno only reads it.
-    let fd = if stream.is_null() { -1 } else { unsafe { libc::fileno(stream) } };
-    if fd >= 0 {
-        // fclose closes its fd inside libc, where no hook sees it.
-        // SAFETY: the caller is closing the stream, hence number `fd` (as for close).
-        unsafe { green_io::closing(fd, on_hub()) };
-    }
-    if super::popen_streams::forget(stream) && on_hub() {
-        // SAFETY: on the hub thread (checked); the worker makes the program's call as it made
-        // it, on a stream nothing else may use any more, before this returns.
-        return unsafe { super::offload::offloaded(c"pclose", fd, || real::fclose(stream)) };
-    }
-    // SAFETY: the program's call as it made it.
-    unsafe { real::fclose(stream) }
-}
-
-/// glibc's pclose is its fclose (of a stream popen made, which waits for the command).
-///
-/// # Safety
-/// As for pclose(3): `stream` is a stream popen returned, not yet closed.
-#[no_mangle]
-pub unsafe extern "C" fn pclose(stream: *mut libc::FILE) -> c_int {
-    // SAFETY: as the caller's.
-    unsafe { fclose(stream) }
-}
-
-/// # Safety
 /// None beyond dup(2)'s (it takes no pointers).
 #[no_mangle]
 pub unsafe extern "C" fn dup(old: c_int) -> c_int {

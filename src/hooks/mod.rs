@@ -53,6 +53,7 @@ mod sockopt;
 mod sysv_msg;
 mod sysv_sem;
 mod stdio;
+mod stdio_mode;
 mod stdio_lock;
 mod sync_cond;
 mod syscall_route;

@@ -28,6 +28,7 @@
 //! shares with the hub thread (README "Limits"): a green thread parked inside a stream call
 //! does not keep another green thread out of the same stream.
 
+use super::stdio_mode::parse_mode;
 use crate::runtime::fdtable::{self, Kind, Registration};
 use crate::runtime::io as green_io;
 use crate::runtime::on_hub;
@@ -71,8 +72,11 @@ struct CookieFunctions {
     read: unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> isize,
     write: unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> isize,
     seek: unsafe extern "C" fn(*mut c_void, *mut i64, c_int) -> c_int,
-    close: unsafe extern "C" fn(*mut c_void) -> c_int,
+    close: CloseFn,
 }
+
+/// A cookie stream's close function.
+pub(super) type CloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 extern "C" {
     fn fopencookie(cookie: *mut c_void, mode: *const c_char, functions: CookieFunctions) -> *mut libc::FILE;
@@ -102,13 +106,6 @@ struct Stream {
     buffer: Vec<u8>,
 }
 
-/// What a mode string asks for, parsed as glibc's fdopen parses it.
-struct Access {
-    reads: bool,
-    writes: bool,
-    append: bool,
-}
-
 /// # Safety
 /// Called as libc's fdopen: `mode` is a NUL-terminated string (or null, which the real
 /// fdopen answers as it always does).
@@ -120,10 +117,20 @@ pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FI
     }
     match stream_kind(fd) {
         // SAFETY: `mode` is the caller's NUL-terminated string.
-        Some(kind) => unsafe { open_stream(fd, mode, kind) },
+        Some(kind) => unsafe { open_stream(fd, mode, kind, stream_close) },
         // SAFETY: the caller's arguments, unchanged.
         None => unsafe { real::fdopen(fd, mode) },
     }
+}
+
+/// A cookie stream on the pipe `fd` whose close function is `close` (popen_streams.rs), or
+/// null when `fd` is no pipe or socket.
+///
+/// # Safety
+/// Hub thread; `mode` is a NUL-terminated string; `close` ends with [`let_go`].
+pub(super) unsafe fn stream_over(fd: c_int, mode: *const c_char, close: CloseFn) -> *mut libc::FILE {
+    // SAFETY: as the caller's.
+    stream_kind(fd).map_or(core::ptr::null_mut(), |kind| unsafe { open_stream(fd, mode, kind, close) })
 }
 
 /// The kind of `fd` if it is a pipe or a socket (learning it now if it is new to us).
@@ -139,7 +146,7 @@ fn stream_kind(fd: c_int) -> Option<Kind> {
 ///
 /// # Safety
 /// Hub thread; `mode` is a NUL-terminated string.
-unsafe fn open_stream(fd: c_int, mode: *const c_char, kind: Kind) -> *mut libc::FILE {
+unsafe fn open_stream(fd: c_int, mode: *const c_char, kind: Kind, close: CloseFn) -> *mut libc::FILE {
     // SAFETY: `mode` is NUL-terminated (the caller's promise).
     let Some(access) = (unsafe { parse_mode(mode) }) else {
         errno::set(libc::EINVAL);
@@ -163,7 +170,7 @@ unsafe fn open_stream(fd: c_int, mode: *const c_char, kind: Kind) -> *mut libc::
     }
     let Some(stream) = Stream::new(fd, kind) else { return core::ptr::null_mut() };
     let cookie = Box::into_raw(stream);
-    let functions = CookieFunctions { read: stream_read, write: stream_write, seek: stream_seek, close: stream_close };
+    let functions = CookieFunctions { read: stream_read, write: stream_write, seek: stream_seek, close };
     // SAFETY: the mode is one of fopencookie's NUL-terminated modes, and the functions take
     // `cookie`, a live Stream that only `stream_close` frees.
     let fp = unsafe { fopencookie(cookie.cast(), access.cookie_mode().as_ptr(), functions) };
@@ -176,49 +183,6 @@ unsafe fn open_stream(fd: c_int, mode: *const c_char, kind: Kind) -> *mut libc::
     // `cookie` lives until glibc calls its close function.
     unsafe { attach(fp, &mut *cookie) };
     fp
-}
-
-/// glibc's fdopen mode parsing: 'r', 'w' or 'a', then up to four more characters of which
-/// only '+' counts (and ends the parse). None for any other first character.
-///
-/// # Safety
-/// `mode` is a NUL-terminated string.
-// c_char is i8 on x86-64 and u8 on aarch64: the casts are no-ops on one of them.
-#[allow(clippy::unnecessary_cast)]
-unsafe fn parse_mode(mode: *const c_char) -> Option<Access> {
-    // SAFETY: a NUL-terminated string has at least one byte.
-    let mut access = match unsafe { *mode } as u8 {
-        b'r' => Access { reads: true, writes: false, append: false },
-        b'w' => Access { reads: false, writes: true, append: false },
-        b'a' => Access { reads: false, writes: true, append: true },
-        _ => return None,
-    };
-    for i in 1..5 {
-        // SAFETY: the loop stops at the terminating NUL, so every byte read is in the string.
-        match unsafe { *mode.add(i) } as u8 {
-            0 => break,
-            b'+' => {
-                access.reads = true;
-                access.writes = true;
-                break;
-            }
-            _ => {}
-        }
-    }
-    Some(access)
-}
-
-impl Access {
-    /// The fopencookie mode that sets the same stream flags.
-    fn cookie_mode(&self) -> &'static core::ffi::CStr {
-        match (self.reads, self.writes, self.append) {
-            (true, true, true) => c"a+",
-            (true, true, false) => c"r+",
-            (true, false, _) => c"r",
-            (false, _, true) => c"a",
-            (false, _, false) => c"w",
-        }
-    }
 }
 
 impl Stream {
@@ -254,8 +218,8 @@ impl Stream {
     /// Before each call through the hooks: the fd table must know the description, or the
     /// hooks would take it for one the program made non-blocking (they learn O_NONBLOCK from
     /// the description's flags). It forgets it in one case while the stream still uses the
-    /// descriptor: fclose (hooks/fd.rs) drops the entry before glibc flushes the last
-    /// buffered bytes and calls our close. Then, if the number still names the same
+    /// descriptor: fclose (hooks/popen_streams.rs) drops the entry before glibc flushes the
+    /// last buffered bytes and calls our close. Then, if the number still names the same
     /// description, it is known again as it was, until `stream_close` forgets it for good.
     fn keep_tracked(&mut self) {
         // Ours, not the program's: never trapped (sys/own_calls.rs).
@@ -385,16 +349,13 @@ unsafe extern "C" fn stream_seek(cookie: *mut c_void, offset: *mut i64, whence: 
 
 /// Closes the descriptor once: through our close when the fd table still knows the number
 /// (it is forgotten and its epoll registration dropped), straight to libc when fclose
-/// (hooks/fd.rs) has already made the table forget it.
+/// (hooks/popen_streams.rs) has already made the table forget it.
 ///
 /// # Safety
 /// Called once by glibc with our cookie, when it closes the stream.
 unsafe extern "C" fn stream_close(cookie: *mut c_void) -> c_int {
-    let stream = cookie.cast::<Stream>();
-    // SAFETY: the cookie is the Stream open_stream made; this is glibc's last call with it.
-    let fd = unsafe { (*stream).fd };
-    // SAFETY: as above.
-    unsafe { retire(stream) };
+    // SAFETY: glibc's last call with the cookie open_stream made.
+    let fd = unsafe { let_go(cookie) };
     // SAFETY: glibc closes the stream on the thread that called fclose, which holds the
     // number; the entry is read at once and not kept.
     let known = unsafe { fdtable::existing(fd) }.is_some_and(|entry| entry.view().is_some() || entry.registration != Registration::No);
@@ -406,6 +367,19 @@ unsafe extern "C" fn stream_close(cookie: *mut c_void) -> c_int {
         // SAFETY: as above.
         unsafe { real::close(fd) }
     }
+}
+
+/// What a close function does first: the cookie's descriptor, with the cookie retired.
+///
+/// # Safety
+/// `cookie` is a live cookie that glibc will not pass to us again.
+pub(super) unsafe fn let_go(cookie: *mut c_void) -> c_int {
+    let stream = cookie.cast::<Stream>();
+    // SAFETY: as the caller's.
+    let fd = unsafe { (*stream).fd };
+    // SAFETY: as above.
+    unsafe { retire(stream) };
+    fd
 }
 
 /// Frees a closed stream's cookie, unless glibc may still read its wide data: after the
