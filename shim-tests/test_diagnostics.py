@@ -20,12 +20,14 @@ OVERFLOW = re.compile(r'libgreen: green thread (\d+) "recurser" overflowed its s
                       r'\(fault at 0x[0-9a-f]+, in its guard page\)\. (.*)$', re.MULTILINE)
 
 
-@pytest.mark.parametrize("how", ["default", "sized"])
+@pytest.mark.parametrize("how", ["default", "sized", "after-altstacks"])
 def test_overflow_names_the_thread_and_dies_of_sigsegv(mode, how):
     """Natively a bare SIGSEGV; greened the same death (-11), after one line naming the
     thread, its stack size and how to give it more: GREEN_STACK_SIZE for a default stack,
-    pthread_attr_setstacksize for one the program sized."""
-    args = ["sized", 128] if how == "sized" else ["default"]
+    pthread_attr_setstacksize for one the program sized. Also after other threads set
+    alternate signal stacks of their own and ended (greened they once took the hub's
+    away, and the overflow died without the line)."""
+    args = ["sized", 128] if how == "sized" else [how]
     r = run_prog("diag_overflow", args, mode, env={"GREEN_STACK_SIZE": "64K"})
     assert r.returncode == -11, r.describe()
     assert "not reached" not in r.stdout

@@ -80,3 +80,17 @@ def test_short_handler_calls(threads):
     ]:
         assert line in native.stdout.splitlines(), native.describe()
     assert greened.stdout == native.stdout, greened.describe() + native.describe()
+
+
+def test_alternate_signal_stacks_per_thread():
+    """sigaltstack (shim-tests/c/alt_stacks.c): a thread's alternate stack is its own (a new
+    thread has none, another's setting does not show through), the kernel's errors, and a
+    handler on the alternate stack sees SS_ONSTACK and EPERM; the same lines natively and
+    greened, where every green thread once shared (and overwrote) the hub's one."""
+    native = assert_ok(run_prog("alt_stacks", [], "native", timeout=30))
+    greened = assert_ok(run_prog("alt_stacks", [], "greened", timeout=30))
+    for line in ["thread 1 at start: disabled", "thread 0 after both set: set mine=1 size=65536",
+                 "main after the threads: disabled", "bad new=-1 EFAULT",
+                 "in handler: onstack change=-1 EPERM"]:
+        assert line in native.stdout.splitlines(), native.describe()
+    assert greened.stdout == native.stdout, greened.describe() + native.describe()

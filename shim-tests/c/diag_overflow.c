@@ -3,7 +3,10 @@
  *   diag_overflow default      the thread gets the default stack size
  *   diag_overflow sized KIB    the program asks for KIB KiB with pthread_attr_setstacksize
  *   diag_overflow handler      as default, with a SIGSEGV handler of the program's own on the
- *                              thread's own alternate stack, which says so and exits with status 3 */
+ *                              thread's own alternate stack, which says so and exits with status 3
+ *   diag_overflow after-altstacks  as default, after two threads that each set an alternate
+ *                              signal stack of their own and ended: one freed it still set, one
+ *                              took it down first (as Rust's std does) */
 #define _GNU_SOURCE
 #include "common.h"
 #include <signal.h>
@@ -33,6 +36,17 @@ static void *recurser(void *arg) {
     return (void *)recurse(0);
 }
 
+static void *sets_an_alt_stack(void *arg) {
+    stack_t ss = {.ss_sp = malloc(1 << 16), .ss_size = 1 << 16};
+    if (!ss.ss_sp || sigaltstack(&ss, NULL) != 0) DIE("sigaltstack");
+    if (arg) {
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+    }
+    free(ss.ss_sp);
+    return NULL;
+}
+
 static void on_segv(int sig) {
     (void)sig;
     static const char msg[] = "program handler ran\n";
@@ -50,6 +64,13 @@ int main(int argc, char **argv) {
         own_handler = 1;
         struct sigaction sa = {.sa_handler = on_segv, .sa_flags = SA_ONSTACK};
         sigaction(SIGSEGV, &sa, NULL);
+    }
+    if (strcmp(how, "after-altstacks") == 0) {
+        for (long takes_it_down = 0; takes_it_down <= 1; takes_it_down++) {
+            pthread_t t;
+            pthread_create(&t, NULL, sets_an_alt_stack, (void *)takes_it_down);
+            pthread_join(t, NULL);
+        }
     }
     printf("started\n");
     fflush(stdout);

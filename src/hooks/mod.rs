@@ -43,6 +43,7 @@ mod select;
 mod sendfile;
 mod signal;
 mod signal_legacy;
+mod sigaltstack;
 mod sigjmp;
 mod sigsend;
 mod sigwait;

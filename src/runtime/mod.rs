@@ -122,6 +122,7 @@ mod workers;
 
 pub use crate::sys::log;
 pub use fork::after_fork_in_child;
+pub use overflow::hub_alt_stack;
 pub use hasher::AddressHasher;
 pub use direct_wait::suspend as sigsuspend_alone;
 pub use poller::{move_high, INTERNAL_FD_FLOOR};

@@ -39,6 +39,14 @@ const REACH: usize = 1 << 20;
 static PROGRAM: ProgramAction = ProgramAction::new();
 /// GREEN_STACK_SIZE's value (or the native default): a stack of another size was asked for.
 static DEFAULT_STACK: AtomicUsize = AtomicUsize::new(0);
+/// The hub thread's alternate signal stack in the kernel (low address, size; 0: none).
+static HUB_ALT_STACK: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// The hub thread's alternate signal stack, which the kernel keeps whatever the program
+/// asks of sigaltstack (hooks/sigaltstack.rs): (low address, size), size 0 for none.
+pub fn hub_alt_stack() -> (usize, usize) {
+    (HUB_ALT_STACK[0].load(Relaxed), HUB_ALT_STACK[1].load(Relaxed))
+}
 
 /// Puts our handler on SIGSEGV and gives the calling (hub) thread an alternate signal
 /// stack. Failures leave the kernel's behaviour as it was: no message, same death.
@@ -77,6 +85,8 @@ unsafe fn give_alt_stack() -> bool {
     // SAFETY: sigaltstack only writes our stack_t.
     let r = unsafe { raw::syscall6(libc::SYS_sigaltstack, [0, &mut current as *mut _ as usize, 0, 0, 0, 0]) };
     if r == 0 && current.ss_flags & libc::SS_DISABLE == 0 {
+        HUB_ALT_STACK[0].store(current.ss_sp as usize, Relaxed);
+        HUB_ALT_STACK[1].store(current.ss_size, Relaxed);
         return true; // the program's own, kept
     }
     let page = super::stack::page_size();
@@ -95,7 +105,12 @@ unsafe fn give_alt_stack() -> bool {
     let _ = unsafe { rustix::mm::mprotect(low, page, rustix::mm::MprotectFlags::empty()) };
     let stack = libc::stack_t { ss_sp: (low as usize + page) as *mut c_void, ss_flags: 0, ss_size: ALT_STACK };
     // SAFETY: sigaltstack reads our stack_t, which names memory we mapped for it for good.
-    unsafe { raw::syscall6(libc::SYS_sigaltstack, [&stack as *const _ as usize, 0, 0, 0, 0, 0]) == 0 }
+    let given = unsafe { raw::syscall6(libc::SYS_sigaltstack, [&stack as *const _ as usize, 0, 0, 0, 0, 0]) == 0 };
+    if given {
+        HUB_ALT_STACK[0].store(stack.ss_sp as usize, Relaxed);
+        HUB_ALT_STACK[1].store(ALT_STACK, Relaxed);
+    }
+    given
 }
 
 /// sigaction(2) for the program: on SIGSEGV, while our handler holds it, records the

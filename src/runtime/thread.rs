@@ -247,6 +247,9 @@ pub struct GreenSignals {
     /// How the wait it is parked in unlinks itself: run before a handler runs on its stack
     /// or it ends (see wait_leave.rs).
     pub leave: super::wait_leave::Leave,
+    /// The alternate signal stack it set with sigaltstack, as it set it: (ss_sp, ss_size,
+    /// ss_flags), size 0 for none (hooks/sigaltstack.rs).
+    pub alt_stack: (usize, usize, i32),
 }
 
 /// How a new thread gets its stack.

@@ -103,6 +103,7 @@ real_fns! {
     fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int;
     fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int;
     fn sigsuspend(mask: *const libc::sigset_t) -> c_int;
+    fn sigaltstack(new: *const libc::stack_t, old: *mut libc::stack_t) -> c_int;
     fn pause() -> c_int;
     fn eventfd(initval: core::ffi::c_uint, flags: c_int) -> c_int;
     fn sched_getcpu() -> c_int;
