@@ -20,7 +20,9 @@ def test_queue_waits_same_natively_and_greened(how):
     if how == "threads":
         for line in ["receive a thread's message: got=late prio=3 waited=yes", "send waited for room=yes",
                      "ticked meanwhile=yes", "receive, handler=-1 EINTR", "nonblocking receive=-1 EAGAIN",
-                     "receive, handler with SA_RESTART: got=late prio=3 waited=yes"]:
+                     "receive, handler with SA_RESTART: got=late prio=3 waited=yes",
+                     "after mq_close, a new queue: got=late prio=3 waited=yes",
+                     "after mq_close: same number=1"]:
             assert line in lines, native.describe()
     else:
         assert "receive a child's message: got=child prio=7 waited=yes" in lines, native.describe()

@@ -121,6 +121,25 @@ static void eintr(int flags) {
     if (flags) pthread_join(sender, NULL);
 }
 
+/* The queue was waited on: after mq_close its number goes to a new queue (mq_open is past
+ * our hooks, as mq_close is), whose receive waits and is woken like any other (a number
+ * the hub still took for the old queue's would never be). */
+static void reused_number(void) {
+    int number = q;
+    mq_close(q);
+    char other[80];
+    snprintf(other, sizeof other, "%s-2", name);
+    struct mq_attr attr = {.mq_maxmsg = 2, .mq_msgsize = 16};
+    q = mq_open(other, O_RDWR | O_CREAT | O_EXCL, 0600, &attr);
+    if (q == (mqd_t)-1) DIE("mq_open");
+    mq_unlink(other);
+    pthread_t t;
+    pthread_create(&t, NULL, send_later, (void *)100L);
+    receive_line("after mq_close, a new queue", 0.09);
+    pthread_join(t, NULL);
+    printf("after mq_close: same number=%d\n", q == number);
+}
+
 static void threads(void) {
     main_thread = pthread_self();
     ticker_start(2000);
@@ -145,6 +164,7 @@ static void threads(void) {
     nonblocking();
     eintr(0);
     eintr(SA_RESTART);
+    reused_number();
 }
 
 static void alone(void) {

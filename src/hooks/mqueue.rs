@@ -6,7 +6,8 @@
 //! at once). The program's own timeout (CLOCK_REALTIME, absolute) ends the wait with
 //! ETIMEDOUT; a handler ends it with EINTR, or lets it go on when installed with
 //! SA_RESTART, as the kernel restarts these calls. All four are cancellation points. A
-//! thread alone in its process makes the call as it is.
+//! thread alone in its process makes the call as it is. mq_close makes the fd table forget
+//! the number, as close does.
 
 use super::cancel_point;
 use super::hub::Hub;
@@ -133,4 +134,17 @@ pub unsafe extern "C" fn mq_timedsend(
 pub unsafe extern "C" fn mq_send(mq: c_int, msg: *const c_char, len: usize, prio: c_uint) -> c_int {
     // SAFETY: as the caller's; no timeout.
     unsafe { mq_timedsend(mq, msg, len, prio, core::ptr::null()) }
+}
+
+/// A queue's close: glibc's mq_close is close(2) made inside libc, past our close hook, and
+/// a waiting green thread may have taught the fd table the number (and epoll the queue).
+///
+/// # Safety
+/// As for mq_close(3).
+#[no_mangle]
+pub unsafe extern "C" fn mq_close(mq: c_int) -> c_int {
+    // SAFETY: the caller is closing number `mq` (as for close).
+    unsafe { green_io::closing(mq, crate::runtime::on_hub()) };
+    // SAFETY: the program's call as it made it.
+    unsafe { real::mq_close(mq) }
 }

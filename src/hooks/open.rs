@@ -4,7 +4,7 @@
 //! A FIFO opened read-only or write-only, without O_NONBLOCK, waits in the kernel until the
 //! other end is opened. Made as it is while other green threads exist, that wait would
 //! block them all, the one that was to open the other end included. So when the open may
-//! wait and the thread is not alone, the path is looked at first (one fstatat), and for a
+//! wait and the thread is not alone, the path is looked at first (one statx), and for a
 //! FIFO:
 //! * write-only: the open is tried with O_NONBLOCK, which fails with ENXIO while no reader
 //!   has it open; the green thread naps between tries (50 us doubling to 10 ms, as for a
@@ -80,7 +80,6 @@ unsafe fn is_fifo(dir: c_int, path: *const c_char, flags: c_int) -> bool {
     let follow = if flags & libc::O_NOFOLLOW != 0 { libc::AT_SYMLINK_NOFOLLOW } else { 0 };
     let mut st = core::mem::MaybeUninit::<libc::statx>::uninit();
     let args = [dir as usize, path as usize, follow as usize, libc::STATX_TYPE as usize, st.as_mut_ptr() as usize, 0];
-    let _own = crate::sys::own_calls::own_calls();
     // SAFETY: the kernel reads the program's path itself (EFAULT, not a fault, if it is bad)
     // and fills `st`, ours, for the type asked.
     let r = unsafe { crate::sys::raw::syscall6(libc::SYS_statx, args) };
@@ -92,32 +91,43 @@ unsafe fn is_fifo(dir: c_int, path: *const c_char, flags: c_int) -> bool {
 /// or EINTR for a handler without SA_RESTART, or ECANCELED for a cancellation request the
 /// caller acts on once it has closed `fd`.
 fn wait_for_writer(hub: Hub, fd: c_int) -> c_int {
+    use crate::sys::own_calls::own_calls;
     use rustix::pipe::{pipe_with, tee, PipeFlags, SpliceFlags};
-    let _own = crate::sys::own_calls::own_calls();
+    // Our own calls, each untrapped on its own: the wait parks in between (own_calls.rs).
+    let made = {
+        let _own = own_calls();
+        pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)
+    };
     // Without a scratch pipe nothing can be learnt: the descriptor is handed over as it is.
-    let Ok((_scratch_read, scratch)) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC) else { return 0 };
+    let Ok(scratch) = made else { return 0 };
     // SAFETY: `fd` is our own open descriptor for the whole wait.
     let fifo = unsafe { rustix::fd::BorrowedFd::borrow_raw(fd) };
     let writer_seen = || {
         if cancel_point::pending() {
             return errno::fail::<isize>(libc::ECANCELED);
         }
-        match tee(fifo, &scratch, 1, SpliceFlags::NONBLOCK) {
+        let _own = own_calls();
+        match tee(fifo, &scratch.1, 1, SpliceFlags::NONBLOCK) {
             // A writer holds it open, or wrote; or tee cannot tell: hand it over.
-            Ok(1..) | Err(rustix::io::Errno::AGAIN) | Err(_) => 0,
+            Ok(1..) | Err(_) => 0,
             Ok(0) if hung_up(fifo) => 0,
             Ok(0) => errno::fail::<isize>(libc::EAGAIN),
         }
     };
     let retry = Retry { cancellable: false, restartable: true, deadline: None };
-    if retry.retry(hub, |e| e == libc::EAGAIN, writer_seen) == 0 {
+    let seen = retry.retry(hub, |e| e == libc::EAGAIN, writer_seen);
+    let e = errno::get();
+    let _own = own_calls();
+    drop(scratch);
+    if seen == 0 {
         0
     } else {
-        errno::get()
+        e
     }
 }
 
-/// Whether poll says POLLHUP for the FIFO read end `fifo`: a writer came and went.
+/// Whether poll says POLLHUP for the FIFO read end `fifo`: a writer came and went. Our own
+/// call: the caller keeps it untrapped.
 fn hung_up(fifo: rustix::fd::BorrowedFd<'_>) -> bool {
     use rustix::event::{poll, PollFd, PollFlags};
     let mut fds = [PollFd::new(&fifo, PollFlags::IN)];

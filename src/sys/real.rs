@@ -113,6 +113,7 @@ real_fns! {
     fn semtimedop(id: c_int, ops: *mut libc::sembuf, count: Size, timeout: Time) -> c_int;
     fn mq_timedreceive(mq: c_int, msg: *mut core::ffi::c_char, len: Size, prio: *mut core::ffi::c_uint, abs: Time) -> SSize;
     fn mq_timedsend(mq: c_int, msg: *const core::ffi::c_char, len: Size, prio: core::ffi::c_uint, abs: Time) -> c_int;
+    fn mq_close(mq: c_int) -> c_int;
     fn fsync(fd: c_int) -> c_int;
     fn fdatasync(fd: c_int) -> c_int;
     fn sendfile(out_fd: c_int, in_fd: c_int, offset: *mut libc::off_t, count: Size) -> SSize;
