@@ -25,6 +25,7 @@ mod epoll;
 mod exec;
 mod exec_variadic;
 mod fd;
+mod fd_range;
 mod file;
 mod filelock;
 mod fork;

@@ -22,6 +22,11 @@ pub fn is_ring_fd(fd: i32) -> bool {
     fd >= 0 && fd == RING_FD.load(Ordering::Acquire)
 }
 
+/// The ring's fd, or -1 while there is none.
+pub fn ring_fd() -> i32 {
+    RING_FD.load(Ordering::Acquire)
+}
+
 /// Whether [`accept`] can be made here, setting the ring up the first time.
 ///
 /// # Safety

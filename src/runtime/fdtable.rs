@@ -32,10 +32,10 @@ use super::file_reads::FileReads;
 use super::thread::Green;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-const CHUNK: usize = 1024;
+pub const CHUNK: usize = 1024;
 /// fds at or above this (2^20, Linux's default nr_open) are left untracked: calls on them
 /// pass straight through.
-const MAX_CHUNKS: usize = 1024;
+pub const MAX_CHUNKS: usize = 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {

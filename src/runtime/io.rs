@@ -336,6 +336,29 @@ pub unsafe fn closing(fd: i32, on_hub: bool) {
     }
 }
 
+/// Every number in `first..=last` is about to be closed at once (close_range): as
+/// [`closing`] for each the table knows, except the runtime's own (which the caller leaves
+/// open). Chunks never allocated hold nothing to forget and are skipped whole.
+///
+/// # Safety
+/// As for [`closing`], for every number in the range.
+pub unsafe fn closing_range(first: u32, last: u32, on_hub: bool) {
+    let end = (last as usize).min(fdtable::CHUNK * fdtable::MAX_CHUNKS - 1);
+    let mut fd = first as usize;
+    while fd <= end {
+        // SAFETY: the caller's contract; the borrow ends within this statement.
+        if unsafe { fdtable::existing(fd as i32) }.is_none() {
+            fd = (fd / fdtable::CHUNK + 1) * fdtable::CHUNK;
+            continue;
+        }
+        if !super::is_internal_fd(fd as i32) {
+            // SAFETY: as above.
+            unsafe { closing(fd as i32, on_hub) };
+        }
+        fd += 1;
+    }
+}
+
 /// `new` now refers to the same description as `old` (dup family).
 ///
 /// # Safety

@@ -234,6 +234,14 @@ pub fn is_internal_fd(fd: i32) -> bool {
     started() && (poller::is_internal(fd) || accept_nowait::is_ring_fd(fd))
 }
 
+/// The numbers [`is_internal_fd`] says yes to (-1 for one not made), in ascending order.
+pub fn internal_fds() -> [i32; 3] {
+    let [epoll, waker] = poller::internal_fds();
+    let mut fds = if started() { [epoll, waker, accept_nowait::ring_fd()] } else { [-1; 3] };
+    fds.sort_unstable();
+    fds
+}
+
 /// At exit, when GREEN_STATS=1: the diagnostics' lines (stats.rs), then one summary line. The counters are the hub thread's, so
 /// only an exit on the hub thread reports them.
 pub fn print_stats_if_asked() {

@@ -147,6 +147,11 @@ pub fn is_internal(fd: i32) -> bool {
     fd >= 0 && (fd == EPOLL_FD.load(Ordering::Acquire) || fd == WAKER_FD.load(Ordering::Acquire))
 }
 
+/// The hub's epoll instance and eventfd (-1 for one not made).
+pub fn internal_fds() -> [i32; 2] {
+    [EPOLL_FD.load(Ordering::Acquire), WAKER_FD.load(Ordering::Acquire)]
+}
+
 /// Drops `fd`'s registration; must happen before the number is closed, or epoll keeps
 /// reporting it for as long as a dup of the description lives. Any thread: epoll_ctl on
 /// the hub's epoll fd is thread-safe, and only the fd number is used.
