@@ -22,7 +22,7 @@
 use super::blocking::{dontwait_flag, socket_route, wait_call, Route};
 use super::iov::{iov_slice, iov_total, max_rw_count, remaining, UIO_MAXIOV};
 use super::receive::{receive, Receiver};
-use super::user_mem::{read_user, write_user};
+use super::user_mem::{read_user, read_user_slice, write_user};
 use super::write_all::{finish_write, write_all};
 use crate::runtime::fdtable::{READ, WRITE};
 use crate::runtime::io::{self as green_io, Attempt};
@@ -116,12 +116,46 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> i
 
 // ---- sendmsg
 
-/// The descriptors a sent message passed (SCM_RIGHTS) go to their receiver with the flags
-/// the program gave them, not with the O_NONBLOCK we set (the receiver would see it, and a
-/// description has one O_NONBLOCK for every holder).
+/// The descriptors a message passes (SCM_RIGHTS) go to their receiver with the flags the
+/// program gave them, not with the O_NONBLOCK we set (the receiver would see it, and a
+/// description has one O_NONBLOCK for every holder). They go back before the message is
+/// sent: the receiver may read one the moment the kernel hands it over (a forkserver's
+/// child did, and read EAGAIN). The header and control buffer are copied without faulting
+/// (a bad pointer is the kernel's EFAULT to report); true when a control buffer longer
+/// than our copy leaves descriptors for [`release_passed_fds`] after the send.
 ///
 /// # Safety
-/// The kernel has just accepted the message: its header and control buffer are readable.
+/// None: `msg` is only read through the kernel.
+unsafe fn release_before_sending(msg: *const msghdr) -> bool {
+    /// Room for SCM_MAX_FD (253) descriptors and their header, and more.
+    const COPY: usize = 4096;
+    // SAFETY: the program's pointer, read without faulting.
+    let Some(mut header) = (unsafe { read_user(msg) }) else { return false };
+    if header.msg_control.is_null() || header.msg_controllen == 0 {
+        return false;
+    }
+    // u64s: a control buffer's headers are aligned for size_t.
+    let mut control = [0u64; COPY / 8];
+    let len = header.msg_controllen.min(COPY);
+    // SAFETY: the program's control buffer, read without faulting, into our own.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), len) };
+    // SAFETY: as above.
+    if !unsafe { read_user_slice(header.msg_control as *const u8, bytes) } {
+        return false;
+    }
+    let truncated = header.msg_controllen > COPY;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = len;
+    // SAFETY: our own copy of the header, whose control buffer is our own copy.
+    unsafe { release_passed_fds(&header) };
+    truncated
+}
+
+/// Gives back the descriptors the SCM_RIGHTS blocks of `msg`'s control buffer pass.
+///
+/// # Safety
+/// `msg`'s header and control buffer are readable (our copy, or a message the kernel has
+/// just accepted).
 unsafe fn release_passed_fds(msg: *const msghdr) {
     // SAFETY: the caller's promise; CMSG_* walk the control buffer within its length.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
@@ -178,9 +212,11 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             // SAFETY: the first attempt succeeded: the kernel accepted the header.
             return unsafe { send_rest(fd, &*msg, done, flags, &mut rest) };
         }
+        // SAFETY: only read through the kernel.
+        let more = unsafe { release_before_sending(msg) };
         // SAFETY: the program's call with its own arguments.
         let result = unsafe { real::sendmsg(fd, msg, flags) };
-        if result >= 0 {
+        if result >= 0 && more {
             // SAFETY: the kernel accepted the message.
             unsafe { release_passed_fds(msg) };
         }

@@ -1,0 +1,108 @@
+/* Descriptors passed with SCM_RIGHTS arrive with the flags the program gave them: a forked
+ * receiver looks at each pipe end the moment it arrives, in the kernel's own record
+ * (/proc/self/fdinfo), before anything else can touch it. Greened, the sender's pipes are
+ * descriptions the runtime made non-blocking; the O_NONBLOCK must be gone before the
+ * kernel hands them over, since a description has one O_NONBLOCK for all its holders.
+ *
+ * Both processes run on one CPU, so that the receiver often runs the moment a message is
+ * sent, before the sender's next instruction.
+ *
+ *   pass_fds N     N pipes made and passed one by one; prints how many arrived non-blocking
+ *                  as seen by the receiver (0), and how many a read of, blocking as the
+ *                  program left it, found empty at once with EAGAIN (0) */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+static int kernel_nonblocking(int fd) {
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *f = fopen(path, "r");
+    if (!f) DIE("fdinfo");
+    unsigned flags = 0;
+    while (fgets(buf, sizeof buf, f))
+        if (sscanf(buf, "flags: %o", &flags) == 1) break;
+    fclose(f);
+    return (flags & 04000) != 0;
+}
+
+static int receive_fd(int sock) {
+    char data;
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = &data, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    if (recvmsg(sock, &msg, 0) != 1) return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) DIE("no SCM_RIGHTS");
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+static void send_fd(int sock, int fd) {
+    char data = 'x';
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    struct iovec iov = {.iov_base = &data, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (sendmsg(sock, &msg, 0) != 1) DIE("sendmsg");
+}
+
+int main(int argc, char **argv) {
+    int n = argc > 1 ? atoi(argv[1]) : 200;
+    /* One CPU for both processes: the receiver often runs the moment a message is sent. */
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) DIE("sched_getaffinity");
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &allowed)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    if (sched_setaffinity(0, sizeof one, &one) != 0) DIE("sched_setaffinity");
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) DIE("socketpair");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        int nonblocking = 0, empty_at_once = 0;
+        for (int i = 0; i < n; i++) {
+            int fd = receive_fd(sv[1]);
+            if (fd < 0) break;
+            nonblocking += kernel_nonblocking(fd);
+            char c;
+            errno = 0;
+            /* The sender writes nothing: a blocking read would wait, so it is not made;
+             * a non-blocking one answers EAGAIN at once. */
+            if (kernel_nonblocking(fd) && read(fd, &c, 1) < 0 && errno == EAGAIN) empty_at_once++;
+            close(fd);
+        }
+        printf("received %d: arrived non-blocking=%d, EAGAIN at once=%d\n", n, nonblocking, empty_at_once);
+        fflush(stdout);
+        _exit(0);
+    }
+    close(sv[1]);
+    /* A second thread, so that the sender's calls are green ones. */
+    ticker_start(1000);
+    for (int i = 0; i < n; i++) {
+        int p[2];
+        if (pipe(p) != 0) DIE("pipe");
+        send_fd(sv[0], p[0]);
+        close(p[0]);
+        close(p[1]);
+    }
+    ticker_stop();
+    close(sv[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
