@@ -10,6 +10,7 @@
 //! the number, as close does.
 
 use super::cancel_point;
+use super::deadline::passed;
 use super::hub::Hub;
 use super::user_mem::read_user;
 use crate::runtime::fdtable::{READ, WRITE};
@@ -52,14 +53,15 @@ unsafe fn queue_call(
 ) -> isize {
     let Some(hub) = Hub::here() else { return plain() };
     cancel_point::point();
+    // The plain call checks its own timeout.
+    if let Some(result) = hub.call_alone(&plain) {
+        return result;
+    }
     // SAFETY: as the caller's.
     let deadline = match unsafe { deadline_of(abs) } {
         Ok(deadline) => deadline,
         Err(e) => return errno::fail(e),
     };
-    if let Some(result) = hub.call_alone(&plain) {
-        return result;
-    }
     let saved = errno::get();
     loop {
         let result = attempt();
@@ -70,7 +72,7 @@ unsafe fn queue_call(
         if errno::get() != libc::ETIMEDOUT {
             return result;
         }
-        if deadline.is_some_and(|d| clock::monotonic_ns() >= d) {
+        if passed(deadline) {
             return errno::fail(libc::ETIMEDOUT);
         }
         // SAFETY: hub thread (`hub`); a cancellation point after the park.

@@ -80,9 +80,6 @@ unsafe fn timeout_deadline(timeout: *const libc::timespec) -> Option<Option<u64>
     }
     // SAFETY: the program's pointer, read without faulting.
     let ts = unsafe { read_user(timeout) }?;
-    if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-        return None;
-    }
-    let ns = (ts.tv_sec as u64).saturating_mul(clock::NANOS_PER_SEC).saturating_add(ts.tv_nsec as u64);
+    let ns = clock::timespec_ns(&ts)?;
     Some(Some(clock::monotonic_ns().saturating_add(ns)))
 }
