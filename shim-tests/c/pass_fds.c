@@ -9,7 +9,8 @@
  *
  *   pass_fds N     N pipes made and passed one by one; prints how many arrived non-blocking
  *                  as seen by the receiver (0), and how many a read of, blocking as the
- *                  program left it, found empty at once with EAGAIN (0) */
+ *                  program left it, found empty at once with EAGAIN (0); then the error of
+ *                  a message whose header claims more than its control buffer holds */
 #define _GNU_SOURCE
 #include "common.h"
 
@@ -90,7 +91,6 @@ int main(int argc, char **argv) {
         fflush(stdout);
         _exit(0);
     }
-    close(sv[1]);
     /* A second thread, so that the sender's calls are green ones. */
     ticker_start(1000);
     for (int i = 0; i < n; i++) {
@@ -104,5 +104,26 @@ int main(int argc, char **argv) {
     close(sv[0]);
     int status;
     waitpid(pid, &status, 0);
+    /* A header that claims more than its control buffer holds: the kernel refuses it. */
+    {
+        int p[2];
+        if (pipe(p) != 0) DIE("pipe");
+        char data = 'x';
+        char control[CMSG_SPACE(sizeof(int))];
+        memset(control, 0, sizeof control);
+        struct iovec iov = {.iov_base = &data, .iov_len = 1};
+        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(1000 * sizeof(int));
+        memcpy(CMSG_DATA(c), &p[0], sizeof p[0]);
+        errno = 0;
+        ssize_t r = sendmsg(sv[1], &msg, 0);
+        printf("header longer than its buffer: sendmsg=%zd %s\n", r, errno_name(errno));
+        close(p[0]);
+        close(p[1]);
+    }
+
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }

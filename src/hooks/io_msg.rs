@@ -151,26 +151,32 @@ unsafe fn release_before_sending(msg: *const msghdr) -> bool {
     truncated
 }
 
-/// Gives back the descriptors the SCM_RIGHTS blocks of `msg`'s control buffer pass.
+/// Gives back the descriptors the SCM_RIGHTS blocks of `msg`'s control buffer pass, never
+/// reading past the buffer whatever its headers claim.
 ///
 /// # Safety
 /// `msg`'s header and control buffer are readable (our copy, or a message the kernel has
 /// just accepted).
 unsafe fn release_passed_fds(msg: *const msghdr) {
+    // SAFETY: the caller's promise; only the two fields are read.
+    let end = unsafe { (*msg).msg_control as usize + (*msg).msg_controllen };
     // SAFETY: the caller's promise; CMSG_* walk the control buffer within its length.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(msg) };
     while !cmsg.is_null() {
-        // SAFETY: a header inside the accepted control buffer.
+        // SAFETY: a whole header inside the control buffer (CMSG_FIRSTHDR/NXTHDR check it).
         let header = unsafe { &*cmsg };
-        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS {
-            // SAFETY: as above: CMSG_DATA of a header the kernel accepted.
+        // SAFETY: CMSG_LEN only computes a size.
+        let start = unsafe { libc::CMSG_LEN(0) } as usize;
+        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS && header.cmsg_len as usize >= start {
+            // SAFETY: as above: CMSG_DATA of a header inside the buffer.
             let data = unsafe { libc::CMSG_DATA(cmsg) } as *const c_int;
-            // SAFETY: CMSG_LEN only computes a size.
-            let start = unsafe { libc::CMSG_LEN(0) } as usize;
-            let count = (header.cmsg_len as usize - start) / core::mem::size_of::<c_int>();
+            // Our copy is checked by nobody: a length claiming more than the buffer holds
+            // is cut to it (the kernel will refuse the message).
+            let claimed = header.cmsg_len as usize - start;
+            let count = claimed.min(end.saturating_sub(data as usize)) / core::mem::size_of::<c_int>();
             for i in 0..count {
-                // SAFETY: the kernel accepted `count` descriptors after the header, and the
-                // caller holds each number it is passing (the table's rule for release_passed).
+                // SAFETY: `count` descriptors lie inside the control buffer after the header,
+                // and the caller holds each number it is passing (release_passed's rule).
                 unsafe { green_io::release_passed(data.add(i).read_unaligned()) };
             }
         }
@@ -206,14 +212,15 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     super::cancel_point::point();
     let route = if flags & libc::MSG_DONTWAIT != 0 { Route::Real } else { socket_route(fd) };
     let mut rest = Vec::new();
+    // Once for every attempt the send may need.
+    // SAFETY: only read through the kernel.
+    let more = unsafe { release_before_sending(msg) };
     let send = |done: usize, attempt| {
         let flags = flags | dontwait_flag(attempt);
         if done > 0 {
             // SAFETY: the first attempt succeeded: the kernel accepted the header.
             return unsafe { send_rest(fd, &*msg, done, flags, &mut rest) };
         }
-        // SAFETY: only read through the kernel.
-        let more = unsafe { release_before_sending(msg) };
         // SAFETY: the program's call with its own arguments.
         let result = unsafe { real::sendmsg(fd, msg, flags) };
         if result >= 0 && more {
