@@ -41,3 +41,16 @@ def test_multiprocessing_spawn_pool(mode, tmp_path):
     r = subprocess.run([sys.executable, str(script)], env=child_env(mode), capture_output=True, text=True,
                        timeout=120)
     assert (r.returncode, r.stdout) == (0, "[1, 4, 9]\n"), r.stderr[-2000:]
+
+
+def test_close_on_exec_descriptions_a_fork_shares(mode):
+    """Close-on-exec descriptions the program made blocking (eventfd, pipe, socket pair),
+    shared by fork: both sides find them blocking in the kernel's own record, a lone thread
+    on either side waits in its blocking calls on them, and the parent's blocking read with
+    a second thread and a ticker still waits green."""
+    r = assert_ok(run_prog("fork_cloexec", [], mode, timeout=60))
+    assert r.stdout == ("child: eventfd blocking, pipe blocking, socket blocking\n"
+                        "child: pipe read 1 'p', socket recv 1 's'\n"
+                        "parent: eventfd read 8 = 1, child status 0\n"
+                        "parent: eventfd blocking, pipe blocking, socket blocking\n"
+                        "parent: eventfd read 8 = 1, ticked while waiting: yes\n"), r.describe()

@@ -7,6 +7,14 @@
 //! (runtime/io.rs decides how an attempt is kept from blocking); on another OS thread, on a
 //! description we made non-blocking, attempts with a real poll(2) in between; otherwise the
 //! program's call as it made it (ARCHITECTURE.md, Pass-through rules).
+//!
+//! Shortcut: the busiest hooks (read, write, readv, writev, recvfrom, sendto, recvmsg) first
+//! ask `io::plain_now`, which reads three words, and make the program's call at once when
+//! it says the route is Real and no cancellation point of ours can be due. Everything else
+//! they do lives in a `NAME_routed` function that is never inlined, so the hook itself is a
+//! few instructions with no frame to build: when processes hand work to each other through
+//! the kernel on one CPU, every call starts with cold caches, and each cache line and
+//! instruction fetched counts.
 
 use crate::runtime::fdtable::{self, Kind, READ, WRITE};
 use crate::runtime::io::{self as green_io, Attempt, Plan};

@@ -6,7 +6,7 @@
 //! the hooks here.
 
 use super::hub::Hub;
-use crate::runtime::io::release_inheritable;
+use crate::runtime::io::{release_inheritable, Sharer};
 use crate::runtime::sigroute;
 use crate::sys::{errno, real};
 use core::ffi::{c_char, c_int};
@@ -18,7 +18,7 @@ fn release_before_sharing() {
     // meanwhile. A program that closes or makes descriptors on another thread while this one
     // execs or spawns races natively too (which of them the new program gets is undefined);
     // what we add is only the O_NONBLOCK bit, restored per description.
-    unsafe { release_inheritable() }
+    unsafe { release_inheritable(Sharer::Program) }
 }
 
 /// Makes `call`, which starts a program (exec, or posix_spawn and popen, whose child takes

@@ -16,7 +16,7 @@ use crate::sys::real;
 pub unsafe extern "C" fn fork() -> libc::pid_t {
     // SAFETY: as for exec (exec.rs, `release_before_sharing`): no other thread may change
     // the table during the walk, a race the program has natively with fork as well.
-    unsafe { green_io::release_inheritable() };
+    unsafe { green_io::release_inheritable(green_io::Sharer::Child) };
     let forked_on_hub = runtime::on_hub_thread();
     // SAFETY: the program's call; the child resets the runtime before anything else runs.
     let pid = unsafe { real::fork() };

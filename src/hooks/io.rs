@@ -11,7 +11,7 @@ use super::nowait::{read_nowait, write_nowait};
 use super::receive::{receive, Receiver};
 use super::write_all::write_all;
 use crate::runtime::fdtable::READ;
-use crate::runtime::io::Attempt;
+use crate::runtime::io::{plain_now, Attempt};
 use crate::sys::real;
 use core::ffi::{c_int, c_void};
 use libc::{sockaddr, socklen_t};
@@ -20,6 +20,17 @@ use libc::{sockaddr, socklen_t};
 /// As for read(2): `buf` is writable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: usize) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::read(fd, buf, count) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { read_routed(fd, buf, count) }
+}
+
+/// [`read`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn read_routed(fd: c_int, buf: *mut c_void, count: usize) -> isize {
     super::cancel_point::point();
     // SAFETY: the program's arguments, passed on as it gave them.
     if let Some(result) = unsafe { super::file::read(fd, buf, count) } {
@@ -55,6 +66,17 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, count: usize, s
 /// As for write(2): `buf` is readable for `count` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: usize) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::write(fd, buf, count) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { write_routed(fd, buf, count) }
+}
+
+/// [`write`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn write_routed(fd: c_int, buf: *const c_void, count: usize) -> isize {
     super::cancel_point::point();
     let route = route(fd);
     let send = |done: usize, attempt| {
@@ -108,10 +130,8 @@ impl Receiver for Flat {
 /// As for recv(2): `buf` is writable for `len` bytes (the kernel reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize {
-    super::cancel_point::point();
-    let (addr, addrlen) = (core::ptr::null_mut(), core::ptr::null_mut());
     // SAFETY: the program's arguments; recv is recvfrom without an address.
-    unsafe { receive(fd, flags, &mut Flat { fd, buf, len, flags, addr, addrlen }) }
+    unsafe { recvfrom(fd, buf, len, flags, core::ptr::null_mut(), core::ptr::null_mut()) }
 }
 
 /// # Safety
@@ -136,6 +156,24 @@ pub unsafe extern "C" fn __recv_chk(
 /// documents (the kernel reports EFAULT for bad ones).
 #[no_mangle]
 pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { recvfrom_routed(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// [`recvfrom`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn recvfrom_routed(
     fd: c_int,
     buf: *mut c_void,
     len: usize,
@@ -180,6 +218,24 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: usize, flags: 
 /// reports EFAULT for bad ones).
 #[no_mangle]
 pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: usize,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { sendto_routed(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// [`sendto`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn sendto_routed(
     fd: c_int,
     buf: *const c_void,
     len: usize,

@@ -25,7 +25,7 @@ use super::receive::{receive, Receiver};
 use super::user_mem::{read_user, read_user_slice, write_user};
 use super::write_all::{finish_write, write_all};
 use crate::runtime::fdtable::{READ, WRITE};
-use crate::runtime::io::{self as green_io, Attempt};
+use crate::runtime::io::{self as green_io, plain_now, Attempt};
 use crate::sys::{clock, errno, real};
 use core::ffi::{c_int, c_uint};
 use libc::{iovec, mmsghdr, msghdr};
@@ -108,6 +108,17 @@ impl Receiver for Message {
 /// reports EFAULT for bad pointers).
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::recvmsg(fd, msg, flags) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { recvmsg_routed(fd, msg, flags) }
+}
+
+/// [`recvmsg`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn recvmsg_routed(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
     super::cancel_point::point();
     let mut buffers = Message { fd, msg, flags, original: None, rest: Vec::new() };
     // SAFETY: the program's arguments.

@@ -11,7 +11,7 @@ use super::iov::{iov_slice, iov_total, max_rw_count, remaining, UIO_MAXIOV};
 use super::nowait::{readv_dontwait, readv_nowait, writev_dontwait, writev_nowait};
 use super::write_all::write_all;
 use crate::runtime::fdtable::{Kind, READ};
-use crate::runtime::io::Attempt;
+use crate::runtime::io::{plain_now, Attempt};
 use crate::sys::real;
 use core::ffi::c_int;
 use libc::iovec;
@@ -25,6 +25,17 @@ fn valid_iovcnt(iovcnt: c_int) -> bool {
 /// reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::readv(fd, iov, iovcnt) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { readv_routed(fd, iov, iovcnt) }
+}
+
+/// [`readv`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn readv_routed(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
     super::cancel_point::point();
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
     let call = |attempt| match attempt {
@@ -70,6 +81,17 @@ unsafe fn writev_attempt(route: Route, fd: c_int, iov: *const iovec, count: c_in
 /// reports EFAULT if not).
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
+    if plain_now(fd) {
+        // SAFETY: the program's call as it made it.
+        return unsafe { real::writev(fd, iov, iovcnt) };
+    }
+    // SAFETY: the program's arguments, passed on as it gave them.
+    unsafe { writev_routed(fd, iov, iovcnt) }
+}
+
+/// [`writev`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+#[inline(never)]
+unsafe fn writev_routed(fd: c_int, iov: *const iovec, iovcnt: c_int) -> isize {
     super::cancel_point::point();
     let route = if valid_iovcnt(iovcnt) { route(fd) } else { Route::Real };
     let mut rest = Vec::new();

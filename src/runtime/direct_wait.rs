@@ -68,6 +68,22 @@ pub unsafe fn may_call_plain(fd: i32) -> bool {
     (unsafe { may_block() }) && !super::fdtable::needs_blocking_emulation(fd)
 }
 
+/// Whether a blocking-mode call on `fd` is to be the program's own call, as it made it, with
+/// nothing of ours around it: what [`may_call_plain`] says of a lone root (no cancellation
+/// point of ours can be due then either), and what a call from any other OS thread on a
+/// description we left blocking comes to. A shortcut that reads three words where the full
+/// test reads half a dozen cache lines; false sends the caller down its full path, which
+/// decides again.
+#[inline(always)]
+pub fn plain_now(fd: i32) -> bool {
+    let plain = !super::state::crowded_here() && deferred::bits() == 0 && !super::fdtable::needs_blocking_emulation(fd);
+    // A root with no green thread beside it is running, so nothing else is runnable,
+    // timed, offloaded or in sigsuspend: the rest of `alone` follows.
+    // SAFETY: hub thread (on_hub, checked first).
+    debug_assert!(!plain || !super::state::on_hub() || unsafe { may_call_plain(fd) && !super::cancel::pending() });
+    plain
+}
+
 /// Makes `call`, a blocking call of the program's that does not depend on O_NONBLOCK (poll,
 /// select, epoll_wait), as the program made it if the running thread may block
 /// ([`may_block`]). Some(result) when the result is the program's: the call returned, or a

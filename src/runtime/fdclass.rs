@@ -58,8 +58,8 @@ pub unsafe fn plan(fd: i32) -> Plan {
         return Plan::Passthrough;
     }
     // SAFETY: hub thread (caller); the description is read at once and no reference kept.
-    let (shared, refuses_nowait) = unsafe { entry.desc() }.map_or((false, false), |d| (d.shared, d.refuses_nowait));
-    match (desc.kind, desc.owned_nonblock && !shared) {
+    let refuses_nowait = unsafe { entry.desc() }.is_some_and(|d| d.refuses_nowait);
+    match (desc.kind, desc.owned_nonblock) {
         (Kind::Inline | Kind::File, _) => Plan::Passthrough,
         (kind, true) => Plan::Green(Attempt::Direct, kind),
         (kind @ (Kind::StreamSocket | Kind::MessageSocket), false) => Plan::Green(Attempt::DontWait, kind),
@@ -282,21 +282,29 @@ pub fn is_stream_socket(fd: i32) -> bool {
     kind == Some(Kind::StreamSocket)
 }
 
+/// Who is about to see our descriptions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Sharer {
+    /// A forked child: every description, close-on-exec or not.
+    Child,
+    /// Another program (exec, posix_spawn, system, popen): the inheritable ones only.
+    Program,
+}
+
 /// Another process is about to share our descriptions (fork, posix_spawn, system, popen)
 /// or this process is about to become another program (exec). Programs that do not know
 /// us must see exactly the flags their parent asked for, and one open file description has
-/// one O_NONBLOCK bit for every process sharing it. So every inheritable description we
-/// made non-blocking goes back to blocking, for good, and from now on we reach it the way we
-/// reach descriptions we did not create: MSG_DONTWAIT for sockets, RWF_NOWAIT for pipes and
-/// devices. Close-on-exec descriptions stay ours: no exec'd program will see them, and a
-/// forked child that keeps them blocks by hand (`fdtable::needs_blocking_emulation`). But
-/// they are `shared` from now on, reached with those per-call flags too: a forked child may
-/// clear close-on-exec itself and exec (Python's multiprocessing passes pipes so), and its
-/// exec then gives the description's O_NONBLOCK back behind our back.
+/// one O_NONBLOCK bit for every process sharing it. So every description the sharer gets
+/// that we made non-blocking goes back to blocking, for good, and from now on we reach it
+/// the way we reach descriptions we did not create: MSG_DONTWAIT for sockets, RWF_NOWAIT
+/// for pipes and devices. A forked child gets close-on-exec descriptions too: it may clear
+/// the flag itself and exec (Python's multiprocessing passes pipes so), and a child with a
+/// lone thread, as much as the parent, then calls them as the program made the call, the
+/// kernel blocking it (direct_wait.rs). An exec'd program never sees them: they stay ours.
 ///
 /// # Safety
 /// No other thread uses the fd table meanwhile (the table's `for_each` rule).
-pub unsafe fn release_inheritable() {
+pub unsafe fn release_inheritable(sharer: Sharer) {
     // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     let visit = |fd: i32, entry: &mut FdEntry| {
@@ -307,9 +315,8 @@ pub unsafe fn release_inheritable() {
         }
         // SAFETY: fcntl only reads the fd number; a stale entry gives EBADF.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let Ok(fd_flags) = rustix::io::fcntl_getfd(borrowed) else { return };
-        if fd_flags.contains(rustix::io::FdFlags::CLOEXEC) {
-            desc.shared = true;
+        let kept_from_program = || rustix::io::fcntl_getfd(borrowed).map_or(true, |f| f.contains(rustix::io::FdFlags::CLOEXEC));
+        if sharer == Sharer::Program && kept_from_program() {
             return;
         }
         give_back(borrowed, desc);

@@ -20,7 +20,7 @@ use super::queues::WaitQueues;
 use super::runqueue::RunQueue;
 use super::state::{self, rt};
 use super::timer::TimerHeap;
-use super::{fdtable, preempt, sigroute, slice, tls, workers};
+use super::{fdtable, preempt, sigroute, tls, workers};
 
 /// In a forked child. If the hub thread forked, the child gets a hub of its own. If another
 /// OS thread forked, the child's only thread is not the hub, so the child runs without
@@ -79,11 +79,10 @@ unsafe fn rebuild_hub_in_child() -> bool {
     if me != rt.root {
         // SAFETY: as above.
         unsafe { (*rt.root).state = State::Done };
-        rt.live = 1;
+        rt.set_live(1);
     } else {
-        rt.live = 0;
+        rt.set_live(0);
     }
-    slice::set_others(rt.live);
     preempt::forget_in_child();
     true
 }

@@ -109,8 +109,7 @@ pub unsafe fn spawn(
     unsafe { introspect::insert(rt, g) };
     // SAFETY: `g` and its creator (current) are live. It starts with the creator's mask.
     unsafe { sigroute::adopt(g, (*rt.current).signals.mask) };
-    rt.live += 1;
-    slice::set_others(rt.live);
+    rt.set_live(rt.live + 1);
     rt.stats.green_threads += 1;
     rt.stats.peak_green = rt.stats.peak_green.max(rt.live + 1);
     // SAFETY: a new record is Runnable and in no queue.
@@ -340,8 +339,7 @@ unsafe fn finish(g: *mut Green) {
         (*g).state = State::Done;
         (*g).joiner
     };
-    rt.live -= 1;
-    slice::set_others(rt.live);
+    rt.set_live(rt.live - 1);
     // SAFETY: hub thread; `g` never runs again.
     unsafe {
         tls::forget(g);

@@ -20,10 +20,10 @@ use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use rustix::fd::BorrowedFd;
 
-pub use super::direct_wait::{call_alone, may_call_plain};
+pub use super::direct_wait::{call_alone, may_call_plain, plain_now};
 pub use super::file_reads::FileReads;
 pub use super::fdclass::{
-    file_reads, learn_reads_without_nowait, is_stream_socket, is_tcp_stream, plan, refuses_nowait, release_inheritable, release_passed,
+    file_reads, learn_reads_without_nowait, is_stream_socket, is_tcp_stream, plan, refuses_nowait, release_inheritable, release_passed, Sharer,
     socket_timeout_deadline, socket_timeouts_changed, tcp_send_deadline, Attempt, Plan,
 };
 

@@ -6,8 +6,8 @@
 //! file-level import graph has no cycle (ARCHITECTURE.md, Layers):
 //!
 //! 1. Leaves: `hasher` (the maps' hasher), `signals` (what handlers leave for the hub and
-//!    read: sets, the running mask, kept signals, the program's handlers), `signals_kept`
-//!    (the signals kept for the hub, realtime ones queued), `program_action` (the program's
+//!    read: sets, the running mask, kept signals), `signals_kept` (the signals kept for the
+//!    hub, realtime ones queued), `signal_handlers` (the program's handlers), `program_action` (the program's
 //!    action for a signal one of our handlers holds),
 //!    `stack` (stacks and their pool), `tls_area` (a copy of the OS thread's TLS area),
 //!    `preload` (LD_PRELOAD editing), `robust` (the hooks' call at a green thread's end),
@@ -97,6 +97,7 @@ pub mod robust;
 mod root_exit;
 mod runqueue;
 pub mod signals;
+pub(crate) mod signal_handlers;
 pub(crate) mod signals_kept;
 pub mod sigroute;
 mod slice;

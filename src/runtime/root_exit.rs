@@ -170,6 +170,7 @@ pub unsafe fn request(root: *mut Green) -> bool {
         }
         // SAFETY: the root's record lives as long as the runtime.
         unsafe { (*root).cancel.requested = true };
+        rt.note_crowd();
         if rt.current == root {
             // SAFETY: on the root, in a hook that holds no runtime link.
             unsafe { point(true) };
@@ -214,6 +215,7 @@ pub unsafe fn point(anywhere: bool) {
     unsafe {
         leave_wait();
         (*root).cancel.requested = false;
+        rt().note_crowd();
         real::pthread_cancel((*root).handle);
         real::pthread_testcancel();
     }

@@ -249,80 +249,8 @@ pub mod sigwaited {
 /// could not run (it blocks the signal): kept for the hub (signals_kept.rs).
 pub(crate) use super::signals_kept as deferred;
 
-/// The program's handlers, as it installed them with sigaction (hooks/signal.rs installs a
-/// wrapper in their place): the wrapper calls them, and the runtime calls them for a signal
-/// it hands to a green thread.
-pub mod handlers {
-    use crate::runtime::signals::SigSet;
-    use core::ffi::c_void;
-    use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-
-    const COUNT: usize = 65;
-    static FUNCTION: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT];
-    static FLAGS: [AtomicUsize; COUNT] = [const { AtomicUsize::new(0) }; COUNT];
-    static MASK: [AtomicU64; COUNT] = [const { AtomicU64::new(0) }; COUNT];
-
-    /// A handler the program installed for one signal.
-    #[derive(Clone, Copy)]
-    pub struct Handler {
-        pub function: usize,
-        pub flags: i32,
-        /// sa_mask, in the kernel's layout.
-        pub mask: SigSet,
-    }
-
-    impl Handler {
-        pub fn restarts(self) -> bool {
-            self.flags & libc::SA_RESTART != 0
-        }
-
-        /// Calls it as the kernel would: with the siginfo and context when it asked for
-        /// them (SA_SIGINFO).
-        ///
-        /// # Safety
-        /// `function` is the program's handler for `signal`; `info` and `context` are what
-        /// the handler may read.
-        pub unsafe fn call(self, signal: i32, info: *mut libc::siginfo_t, context: *mut c_void) {
-            if self.flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the program installed this as a three-argument SA_SIGINFO handler.
-                let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut c_void) =
-                    unsafe { core::mem::transmute(self.function) };
-                f(signal, info, context);
-            } else {
-                // SAFETY: the program installed this as a one-argument handler.
-                let f: extern "C" fn(i32) = unsafe { core::mem::transmute(self.function) };
-                f(signal);
-            }
-        }
-    }
-
-    fn index(signal: i32) -> Option<usize> {
-        (1..COUNT as i32).contains(&signal).then_some(signal as usize)
-    }
-
-    /// Records the program's handler for `signal`, or none (SIG_DFL, SIG_IGN) with 0.
-    pub fn set(signal: i32, function: usize, flags: i32, mask: SigSet) {
-        if let Some(i) = index(signal) {
-            FLAGS[i].store(flags as usize, Relaxed);
-            MASK[i].store(mask, Relaxed);
-            FUNCTION[i].store(function, Relaxed);
-        }
-    }
-
-    /// The program's handler for `signal`, if it installed one.
-    pub fn get(signal: i32) -> Option<Handler> {
-        let i = index(signal)?;
-        let function = FUNCTION[i].load(Relaxed);
-        (function != 0).then(|| Handler { function, flags: FLAGS[i].load(Relaxed) as i32, mask: MASK[i].load(Relaxed) })
-    }
-
-    /// The kernel reset a SA_RESETHAND handler to SIG_DFL as it delivered the signal.
-    pub fn delivered(signal: i32, handler: Handler) {
-        if handler.flags & libc::SA_RESETHAND != 0 {
-            set(signal, 0, 0, 0);
-        }
-    }
-}
+/// The program's handlers, as it installed them (signal_handlers.rs).
+pub(crate) use super::signal_handlers as handlers;
 
 /// How many green threads block each signal and how many wait for it in sigwait, out of
 /// how many are counted, and the mask last given to the kernel. The OS thread's real mask

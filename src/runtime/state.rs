@@ -99,6 +99,21 @@ impl Runtime {
         running::set(g as usize, unsafe { (*g).signals.mask });
     }
 
+    /// Sets how many green threads live besides the root, for everyone who mirrors it.
+    pub fn set_live(&mut self, live: usize) {
+        self.live = live;
+        super::slice::set_others(live);
+        self.note_crowd();
+    }
+
+    /// Brings [`CROWDED_HUB`] up to date after `live` or the root's cancellation request
+    /// changed. Hub thread only (every `&mut Runtime` is).
+    pub fn note_crowd(&self) {
+        // SAFETY: the root's record lives as long as the runtime.
+        let crowded = self.live > 0 || unsafe { (*self.root).cancel.requested };
+        CROWDED_HUB.store(if crowded { raw::thread_self() } else { 0 }, Ordering::Relaxed);
+    }
+
     /// Whether the scheduler loop, with threads still to run, should look at fds and timers
     /// now. At most every 61 turns (Go's scheduler looks at its global queue as often); fds
     /// only once every thread runnable after the last look has had its turn, so that a batch
@@ -162,6 +177,13 @@ static HUB_THREAD: AtomicUsize = AtomicUsize::new(0);
 
 static STARTED: AtomicBool = AtomicBool::new(false);
 
+/// The hub thread's pointer while its root does not have the hub to itself: another green
+/// thread lives, or a cancellation request waits for the root (root_exit.rs); 0 otherwise.
+/// The hooks' shortcut (direct_wait.rs, `plain_now`) reads this one word where the full
+/// test (`may_call_plain`) reads half a dozen cache lines, and when processes hand work to
+/// each other through the kernel on one CPU, every call starts with cold caches.
+static CROWDED_HUB: AtomicUsize = AtomicUsize::new(0);
+
 /// The runtime.
 ///
 /// # Safety
@@ -189,6 +211,13 @@ pub fn on_hub() -> bool {
 pub fn on_hub_thread() -> bool {
     let hub = HUB_THREAD.load(Ordering::Relaxed);
     hub != 0 && hub == raw::thread_self()
+}
+
+/// Whether this is the hub's OS thread while its root does not have it to itself (see
+/// [`CROWDED_HUB`]): false on every other thread, and before the runtime starts.
+#[inline(always)]
+pub fn crowded_here() -> bool {
+    CROWDED_HUB.load(Ordering::Relaxed) == raw::thread_self()
 }
 
 /// Whether the runtime was ever started in this process (the internal fds exist).

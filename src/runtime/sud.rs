@@ -31,7 +31,7 @@
 use super::program_action::{self, ProgramAction};
 use super::codemap;
 #[cfg(target_arch = "x86_64")]
-use super::{signals::signal_depth, state};
+use super::{signals::bit, signals::signal_depth, state};
 use crate::sys::{log, own_calls, raw};
 use core::ffi::{c_int, c_long, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -308,7 +308,7 @@ unsafe fn chain(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void)
 pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if signal != libc::SIGSYS || !PROGRAM.installed() {
         // SAFETY: null or readable (caller).
-        let Some(wanted) = (unsafe { action.as_ref() }).filter(|a| ON.load(Relaxed) && blocks_sigsys(a)) else {
+        let Some(wanted) = (unsafe { action.as_ref() }).filter(|a| blocks_sigsys(a) && ON.load(Relaxed)) else {
             // SAFETY: the caller's arguments, as they came.
             return unsafe { super::overflow::sigaction(signal, action, old) };
         };
@@ -328,7 +328,7 @@ pub unsafe fn sigaction(signal: c_int, action: *const libc::sigaction, old: *mut
 /// Whether running `action`'s handler would block SIGSYS.
 fn blocks_sigsys(action: &libc::sigaction) -> bool {
     let handler = action.sa_sigaction;
-    // SAFETY: a sigset in the action the caller handed us, only read.
-    let masked = unsafe { libc::sigismember(&action.sa_mask, libc::SIGSYS) } == 1;
+    // SAFETY: a sigset_t begins with the kernel's 64-bit set; only read.
+    let masked = unsafe { (&action.sa_mask as *const libc::sigset_t as *const u64).read_unaligned() } & bit(libc::SIGSYS) != 0;
     handler != libc::SIG_DFL && handler != libc::SIG_IGN && masked
 }
