@@ -101,6 +101,7 @@ bench-deps:
 bench: build progs bench-deps
 	$(PYTHON) scripts/bench.py
 	$(PYTHON) scripts/bench_scale.py --pin-stress 1 --append scripts/BENCHMARKS.md
+	$(PYTHON) scripts/bench_directio.py --append scripts/BENCHMARKS.md
 	$(PYTHON) scripts/bench_python.py
 	$(PYTHON) scripts/bench_resolve.py
 
