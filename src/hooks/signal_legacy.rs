@@ -21,6 +21,7 @@ const SIG_HOLD: libc::sighandler_t = 2;
 
 /// Signals that siginterrupt(sig, 1) made interrupt calls (glibc's `_sigintr`): signal()
 /// installs their handlers without SA_RESTART.
+#[link_section = ".data.green_hot"] // state.rs, HOT
 static INTERRUPTING: AtomicU64 = AtomicU64::new(0);
 
 /// Installs `handler` for `signal` with `mask` (signals 1 to 64 as bits) and `flags`

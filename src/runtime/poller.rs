@@ -172,6 +172,7 @@ pub fn deregister(fd: i32) {
 /// must wake the wait, which would otherwise sleep past it. Outside that window the hub
 /// looks before it sleeps, and a handler need not make a system call (`poke_from_handler`).
 /// A handler interrupts the hub on its own thread, so program order is all that counts.
+#[link_section = ".data.green_hot"] // state.rs, HOT
 static WAIT_WINDOW: AtomicBool = AtomicBool::new(false);
 
 /// The hub is about to look at what handlers left and then wait (`true`), or its wait is

@@ -9,8 +9,11 @@
 pub mod pending_signals {
     use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+    #[link_section = ".data.green_hot"] // state.rs, HOT
     static PENDING: AtomicU8 = AtomicU8::new(0);
+    #[link_section = ".data.green_hot"] // state.rs, HOT
     static HANDLED: AtomicU32 = AtomicU32::new(0);
+    #[link_section = ".data.green_hot"] // state.rs, HOT
     static SIGNALS: AtomicU64 = AtomicU64::new(0);
 
     fn bits(restart: bool) -> u8 {
@@ -72,6 +75,7 @@ pub mod signal_depth {
     /// Deeper nesting than this is counted but not placed: a jump never leaves those.
     const PLACED: usize = 32;
 
+    #[link_section = ".data.green_hot"] // state.rs, HOT
     static DEPTH: AtomicUsize = AtomicUsize::new(0);
     /// Per level: the stack pointer where the handler was entered, and the lowest address
     /// of the stack it runs on (the alternate signal stack's base; 0 when it runs on the
@@ -233,6 +237,7 @@ pub mod sigwaited {
     use crate::runtime::signals::SigSet;
     use core::sync::atomic::{AtomicU64, Ordering};
 
+    #[link_section = ".data.green_hot"] // state.rs, HOT
     static SET: AtomicU64 = AtomicU64::new(0);
 
     pub fn store(set: SigSet) {

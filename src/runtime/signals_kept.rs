@@ -59,7 +59,9 @@ unsafe impl<T, const N: usize> Sync for Cells<T, N> {}
 static INFO: Cells<libc::siginfo_t, 65> = Cells(UnsafeCell::new(unsafe { core::mem::zeroed() }));
 static FOR: [AtomicUsize; 65] = [const { AtomicUsize::new(0) }; 65];
 static QUEUED: [AtomicU32; 65] = [const { AtomicU32::new(0) }; 65];
+#[link_section = ".data.green_hot"] // state.rs, HOT
 static BITS: AtomicU64 = AtomicU64::new(0);
+#[link_section = ".data.green_hot"] // state.rs, HOT
 static FRESH: AtomicBool = AtomicBool::new(false);
 static STATE: [AtomicU8; EXTRA_CAPACITY] = [const { AtomicU8::new(FREE) }; EXTRA_CAPACITY];
 // SAFETY: as INFO; an Extra of zeros is a free entry's content.
