@@ -209,4 +209,18 @@ static inline int listen_on_loopback(int fd, int port, int backlog) {
     return ntohs(addr.sin_port);
 }
 
+/* Whether the kernel's own record of fd's open file description (/proc/self/fdinfo, not
+ * fcntl's view, which a shim keeps as the program set it) has O_NONBLOCK. */
+static inline int kernel_nonblocking(int fd) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    FILE *info = fopen(path, "r");
+    if (!info) DIE("fdinfo");
+    unsigned flags = 0;
+    while (fgets(line, sizeof line, info))
+        if (sscanf(line, "flags: %o", &flags) == 1) break;
+    fclose(info);
+    return (flags & 04000) != 0;
+}
+
 #endif

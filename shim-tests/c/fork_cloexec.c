@@ -18,18 +18,7 @@
 
 static int counter, data[2], pair[2];
 
-/* Whether the kernel's description of fd has O_NONBLOCK. */
-static const char *kernel_mode(int fd) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-    FILE *info = fopen(path, "r");
-    if (!info) DIE("fdinfo");
-    unsigned flags = 0;
-    while (fgets(line, sizeof line, info))
-        if (sscanf(line, "flags: %o", &flags) == 1) break;
-    fclose(info);
-    return flags & O_NONBLOCK ? "non-blocking" : "blocking";
-}
+static const char *kernel_mode(int fd) { return kernel_nonblocking(fd) ? "non-blocking" : "blocking"; }
 
 static void report(const char *side) {
     const char *modes[3] = {kernel_mode(counter), kernel_mode(data[0]), kernel_mode(pair[0])};

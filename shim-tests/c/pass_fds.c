@@ -18,18 +18,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-static int kernel_nonblocking(int fd) {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
-    FILE *f = fopen(path, "r");
-    if (!f) DIE("fdinfo");
-    unsigned flags = 0;
-    while (fgets(buf, sizeof buf, f))
-        if (sscanf(buf, "flags: %o", &flags) == 1) break;
-    fclose(f);
-    return (flags & 04000) != 0;
-}
-
 static int receive_fd(int sock) {
     char data;
     char control[CMSG_SPACE(sizeof(int))];

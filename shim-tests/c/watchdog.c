@@ -5,6 +5,7 @@
  *   watchdog WHO SPIN_MS   WHO (thread: a thread named "worker"; main: the main thread,
  *                          beside a thread that sleeps) computes for SPIN_MS milliseconds of
  *                          wall time. Prints spun=1. */
+#define _GNU_SOURCE
 #include "common.h"
 
 static volatile unsigned long sink;

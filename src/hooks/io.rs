@@ -168,22 +168,16 @@ pub unsafe extern "C" fn recvfrom(
         return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
     }
     // SAFETY: the program's arguments, passed on as it gave them.
-    unsafe { recvfrom_routed(fd, buf, len, flags, addr, addrlen) }
+    unsafe { recvfrom_routed(Flat { fd, buf, len, flags, addr, addrlen }) }
 }
 
-/// [`recvfrom`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's.
+/// [`recvfrom`] past its shortcut (blocking.rs, Shortcut); its safety contract is the hook's,
+/// for the arguments `call` holds.
 #[inline(never)]
-unsafe fn recvfrom_routed(
-    fd: c_int,
-    buf: *mut c_void,
-    len: usize,
-    flags: c_int,
-    addr: *mut sockaddr,
-    addrlen: *mut socklen_t,
-) -> isize {
+unsafe fn recvfrom_routed(mut call: Flat) -> isize {
     super::cancel_point::point();
     // SAFETY: the program's arguments.
-    unsafe { receive(fd, flags, &mut Flat { fd, buf, len, flags, addr, addrlen }) }
+    unsafe { receive(call.fd, call.flags, &mut call) }
 }
 
 /// # Safety
