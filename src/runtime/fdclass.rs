@@ -58,8 +58,8 @@ pub unsafe fn plan(fd: i32) -> Plan {
         return Plan::Passthrough;
     }
     // SAFETY: hub thread (caller); the description is read at once and no reference kept.
-    let refuses_nowait = unsafe { entry.desc() }.is_some_and(|d| d.refuses_nowait);
-    match (desc.kind, desc.owned_nonblock) {
+    let (shared, refuses_nowait) = unsafe { entry.desc() }.map_or((false, false), |d| (d.shared, d.refuses_nowait));
+    match (desc.kind, desc.owned_nonblock && !shared) {
         (Kind::Inline | Kind::File, _) => Plan::Passthrough,
         (kind, true) => Plan::Green(Attempt::Direct, kind),
         (kind @ (Kind::StreamSocket | Kind::MessageSocket), false) => Plan::Green(Attempt::DontWait, kind),
@@ -285,7 +285,7 @@ pub fn is_stream_socket(fd: i32) -> bool {
 /// Who is about to see our descriptions.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Sharer {
-    /// A forked child: every description, close-on-exec or not.
+    /// A forked child: every description, close-on-exec or not (but see below).
     Child,
     /// Another program (exec, posix_spawn, system, popen): the inheritable ones only.
     Program,
@@ -302,6 +302,12 @@ pub enum Sharer {
 /// lone thread, as much as the parent, then calls them as the program made the call, the
 /// kernel blocking it (direct_wait.rs). An exec'd program never sees them: they stay ours.
 ///
+/// Except a close-on-exec listening socket a child shares: it stays non-blocking and ours,
+/// `shared`, reached with the same per-call flags as the rest (accept has none: io_uring's
+/// IORING_ACCEPT_DONTWAIT, or a poll first, accept_nowait.rs). Where io_uring cannot help,
+/// the description's own O_NONBLOCK is what keeps a connection a sibling process took
+/// first from blocking the hub in accept.
+///
 /// # Safety
 /// No other thread uses the fd table meanwhile (the table's `for_each` rule).
 pub unsafe fn release_inheritable(sharer: Sharer) {
@@ -315,11 +321,13 @@ pub unsafe fn release_inheritable(sharer: Sharer) {
         }
         // SAFETY: fcntl only reads the fd number; a stale entry gives EBADF.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let kept_from_program = || rustix::io::fcntl_getfd(borrowed).map_or(true, |f| f.contains(rustix::io::FdFlags::CLOEXEC));
-        if sharer == Sharer::Program && kept_from_program() {
-            return;
+        let close_on_exec = || rustix::io::fcntl_getfd(borrowed).map_or(true, |f| f.contains(rustix::io::FdFlags::CLOEXEC));
+        let listening = || rustix::net::sockopt::socket_acceptconn(borrowed).unwrap_or(false);
+        match sharer {
+            Sharer::Program if close_on_exec() => {}
+            Sharer::Child if desc.kind == Kind::StreamSocket && close_on_exec() && listening() => desc.shared = true,
+            _ => give_back(borrowed, desc),
         }
-        give_back(borrowed, desc);
     };
     // SAFETY: the caller's contract; `visit` fetches no entry.
     unsafe { fdtable::for_each(visit) };

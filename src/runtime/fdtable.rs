@@ -67,6 +67,9 @@ pub struct Desc {
     pub file_reads: FileReads,
     /// The kernel refused RWF_NOWAIT for this pipe or device (fdclass.rs, Attempt::NoWait).
     pub refuses_nowait: bool,
+    /// Ours and non-blocking still, but also open in a process forked since: a close-on-exec
+    /// listening socket (fdclass.rs, `release_inheritable`).
+    pub shared: bool,
 }
 
 /// A copy of what a description's record says, for readers that must not hold it.
@@ -417,8 +420,8 @@ impl FdEntry {
     /// This number now names a new description we just learnt about.
     pub fn adopt(&mut self, kind: Kind, owned_nonblock: bool, user_nonblock: bool) {
         self.forget();
-        let (timeouts, file_reads, refuses_nowait) = ([(0, 0); 2], FileReads::PageCache, false);
-        let desc = Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts, file_reads, refuses_nowait };
+        let (timeouts, file_reads, refuses_nowait, shared) = ([(0, 0); 2], FileReads::PageCache, false, false);
+        let desc = Desc { refs: 1, kind, owned_nonblock, user_nonblock, timeouts, file_reads, refuses_nowait, shared };
         self.desc = Box::into_raw(Box::new(desc));
     }
 
