@@ -67,8 +67,7 @@ pub struct Desc {
     pub file_reads: FileReads,
     /// The kernel refused RWF_NOWAIT for this pipe or device (fdclass.rs, Attempt::NoWait).
     pub refuses_nowait: bool,
-    /// Ours and non-blocking still, but also open in a process forked since: a close-on-exec
-    /// listening socket (fdclass.rs, `release_inheritable`).
+    /// Ours and still non-blocking, but shared by fork (fdclass.rs, `release_inheritable`).
     pub shared: bool,
 }
 
