@@ -30,8 +30,9 @@
 
 use super::program_action::{self, ProgramAction};
 use super::codemap;
+use super::signals::bit;
 #[cfg(target_arch = "x86_64")]
-use super::{signals::bit, signals::signal_depth, state};
+use super::{signals::signal_depth, state};
 use crate::sys::{log, own_calls, raw};
 use core::ffi::{c_int, c_long, c_void, CStr};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
