@@ -54,3 +54,14 @@ def test_close_on_exec_descriptions_a_fork_shares(mode):
                         "parent: eventfd read 8 = 1, child status 0\n"
                         "parent: eventfd blocking, pipe blocking, socket blocking\n"
                         "parent: eventfd read 8 = 1, ticked while waiting: yes\n"), r.describe()
+
+
+@pytest.mark.parametrize("pipe", ["close-on-exec", "inheritable"])
+def test_readers_waiting_when_a_fork_gives_their_pipe_back(pipe, mode):
+    """Two threads wait to read one pipe the program made when the main thread forks: the
+    fork gives the description back to blocking. One byte wakes the readers and one gets
+    it; the other must wait again without blocking the hub, for the main thread writes the
+    second byte 200 ms later while a ticker runs (a hang before)."""
+    args = ["inheritable"] if pipe == "inheritable" else []
+    r = assert_ok(run_prog("fork_inflight", args, mode, timeout=60))
+    assert r.stdout == "after one byte: 1 read; after two: 2 read; ticked: yes\n", r.describe()

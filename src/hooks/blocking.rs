@@ -145,7 +145,7 @@ pub(super) unsafe fn wait_call(
         Route::Real if interest == WRITE && on_hub() => keeping_own_sigpipe(|| call(Attempt::Direct)),
         Route::Real => call(Attempt::Direct),
         Route::Green(mode, _) => {
-            let attempt = || {
+            let attempt = |mode| {
                 if interest == WRITE {
                     keeping_own_sigpipe(|| call(mode))
                 } else {

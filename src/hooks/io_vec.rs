@@ -64,7 +64,7 @@ unsafe fn writev_attempt(route: Route, fd: c_int, iov: *const iovec, count: c_in
     if attempt == Attempt::DontWait {
         // SAFETY: the caller's promise about the iovecs.
         unsafe { writev_dontwait(fd, iov, count) }
-    } else if matches!(route, Route::Green(Attempt::NoWait, _) | Route::Green(Attempt::PollFirst, Kind::Pipe)) {
+    } else if attempt == Attempt::NoWait || (attempt == Attempt::PollFirst && route.kind() == Some(Kind::Pipe)) {
         // A blocking pipe takes a large write only whole: after a poll the plain call
         // would block the hub until the reader drained it all. A NoWait route has not
         // polled at all.

@@ -36,6 +36,11 @@ pub use super::fdclass::{
 /// The entry is looked up once: entries never move (fdtable.rs), so its address is kept
 /// and a reference made from it only for each short use, none across an attempt or a park.
 ///
+/// `attempt(mode)` makes one attempt, non-blocking as `mode` says: `attempt_mode` at first,
+/// and PollFirst once a fork has given a description we made non-blocking back to blocking
+/// while the call waited (fdclass.rs, `release_inheritable`): a Direct attempt then could
+/// block the hub, as when a second reader of the same pipe woke to find the byte taken.
+///
 /// # Safety
 /// Hub thread only; `attempt` makes the real call and touches no fd entry.
 pub unsafe fn drive(
@@ -43,8 +48,9 @@ pub unsafe fn drive(
     interest: u8,
     deadline: Option<u64>,
     attempt_mode: Attempt,
-    mut attempt: impl FnMut() -> isize,
+    mut attempt: impl FnMut(Attempt) -> isize,
 ) -> isize {
+    let mut mode = attempt_mode;
     // SAFETY: hub thread (caller); only the address is kept.
     let slot: *mut FdEntry = unsafe { fdtable::entry(fd) }.expect("planned fds have entries");
     // SAFETY: here and below ("see above"): the entry lives for the process; on the hub
@@ -58,17 +64,17 @@ pub unsafe fn drive(
     let mut just_polled = false;
     loop {
         // SAFETY: see above (both).
-        let plain = matches!(attempt_mode, Attempt::PollFirst | Attempt::NoWait)
+        let plain = matches!(mode, Attempt::PollFirst | Attempt::NoWait)
             && unsafe { super::direct_wait::may_call(slot, deadline) };
         // SAFETY: see above.
         if plain || unsafe { (*slot).ready(interest) } {
-            if attempt_mode == Attempt::PollFirst && !plain && !just_polled && !poll_now(fd, interest) {
+            if mode == Attempt::PollFirst && !plain && !just_polled && !poll_now(fd, interest) {
                 // SAFETY: see above.
                 unsafe { (*slot).clear_ready(interest) };
             } else {
                 let handled_before = plain.then(pending_signals::handled);
                 ATTEMPT_MAY_BLOCK.store(plain, Relaxed);
-                let result = attempt();
+                let result = attempt(mode);
                 ATTEMPT_MAY_BLOCK.store(false, Relaxed);
                 PLAIN_INTERRUPTED.store(handled_before.is_some_and(|n| n != pending_signals::handled()), Relaxed);
                 if result >= 0 {
@@ -104,9 +110,13 @@ pub unsafe fn drive(
             Ok(Wake::Interrupted { restart: false }) => return errno::fail(libc::EINTR),
             // SAFETY: see above.
             Ok(_) if unsafe { (*slot).generation } != generation => return errno::fail(libc::EBADF),
+            // SAFETY: see above.
+            Ok(_) if mode == Attempt::Direct && !unsafe { (*slot).view() }.is_some_and(|d| d.owned_nonblock) => {
+                mode = Attempt::PollFirst;
+            }
             Ok(_) => {}
             // epoll cannot watch it after all: the real call is all we can do.
-            Err(0) => return attempt(),
+            Err(0) => return attempt(mode),
             Err(e) => return errno::fail(e),
         }
     }
