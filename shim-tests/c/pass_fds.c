@@ -31,7 +31,9 @@ static int receive_fd(int sock) {
     return fd;
 }
 
-static void send_fd(int sock, int fd) {
+/* Sends one byte with fd in an SCM_RIGHTS header that claims `claimed` descriptors, in a
+ * control buffer with room for one. */
+static ssize_t send_fd_claiming(int sock, int fd, size_t claimed) {
     char data = 'x';
     char control[CMSG_SPACE(sizeof(int))];
     memset(control, 0, sizeof control);
@@ -40,9 +42,13 @@ static void send_fd(int sock, int fd) {
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
+    c->cmsg_len = CMSG_LEN(claimed * sizeof(int));
     memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    if (sendmsg(sock, &msg, 0) != 1) DIE("sendmsg");
+    return sendmsg(sock, &msg, 0);
+}
+
+static void send_fd(int sock, int fd) {
+    if (send_fd_claiming(sock, fd, 1) != 1) DIE("sendmsg");
 }
 
 int main(int argc, char **argv) {
@@ -96,18 +102,8 @@ int main(int argc, char **argv) {
     {
         int p[2];
         if (pipe(p) != 0) DIE("pipe");
-        char data = 'x';
-        char control[CMSG_SPACE(sizeof(int))];
-        memset(control, 0, sizeof control);
-        struct iovec iov = {.iov_base = &data, .iov_len = 1};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(1000 * sizeof(int));
-        memcpy(CMSG_DATA(c), &p[0], sizeof p[0]);
         errno = 0;
-        ssize_t r = sendmsg(sv[1], &msg, 0);
+        ssize_t r = send_fd_claiming(sv[1], p[0], 1000);
         printf("header longer than its buffer: sendmsg=%zd %s\n", r, errno_name(errno));
         close(p[0]);
         close(p[1]);
