@@ -26,7 +26,9 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
     // SAFETY: the caller is closing every number in the range.
     unsafe { green_io::closing_range(first, last, on_hub()) };
     let mut start = first;
-    for fd in runtime::internal_fds() {
+    let mut ours = runtime::internal_fds();
+    ours.sort_unstable();
+    for fd in ours {
         let Ok(fd) = c_uint::try_from(fd) else { continue };
         if fd < start || fd > last {
             continue;

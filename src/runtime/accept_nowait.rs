@@ -17,12 +17,8 @@ use core::sync::atomic::{AtomicI32, Ordering};
 /// The ring's fd, for other threads asking whether a number is ours (-1: none).
 static RING_FD: AtomicI32 = AtomicI32::new(-1);
 
-/// Whether `fd` is the accept ring's (programs may not close or replace it). Any thread.
-pub fn is_ring_fd(fd: i32) -> bool {
-    fd >= 0 && fd == RING_FD.load(Ordering::Acquire)
-}
-
-/// The ring's fd, or -1 while there is none.
+/// The ring's fd, or -1 while there is none (programs may not close or replace it). Any
+/// thread.
 pub fn ring_fd() -> i32 {
     RING_FD.load(Ordering::Acquire)
 }

@@ -232,15 +232,17 @@ fn new_runtime(poller: poller::Poller, stack_size: usize, print_stats: bool) -> 
 /// Whether `fd` is one of the runtime's own, the hub's or the accept ring's (programs may
 /// not close or replace it).
 pub fn is_internal_fd(fd: i32) -> bool {
-    started() && (poller::is_internal(fd) || accept_nowait::is_ring_fd(fd))
+    fd >= 0 && internal_fds().contains(&fd)
 }
 
-/// The numbers [`is_internal_fd`] says yes to (-1 for one not made), in ascending order.
+/// The numbers [`is_internal_fd`] says yes to (-1 for one not made), in no particular order.
 pub fn internal_fds() -> [i32; 3] {
     let [epoll, waker] = poller::internal_fds();
-    let mut fds = if started() { [epoll, waker, accept_nowait::ring_fd()] } else { [-1; 3] };
-    fds.sort_unstable();
-    fds
+    if started() {
+        [epoll, waker, accept_nowait::ring_fd()]
+    } else {
+        [-1; 3]
+    }
 }
 
 /// At exit, when GREEN_STATS=1: the diagnostics' lines (stats.rs), then one summary line. The counters are the hub thread's, so

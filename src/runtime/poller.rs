@@ -141,13 +141,8 @@ pub fn move_high(fd: OwnedFd) -> OwnedFd {
     rustix::io::fcntl_dupfd_cloexec(&fd, INTERNAL_FD_FLOOR).unwrap_or(fd)
 }
 
-/// Whether `fd` is the hub's epoll instance or eventfd (programs may not close or replace
-/// them). Any thread.
-pub fn is_internal(fd: i32) -> bool {
-    fd >= 0 && (fd == EPOLL_FD.load(Ordering::Acquire) || fd == WAKER_FD.load(Ordering::Acquire))
-}
-
-/// The hub's epoll instance and eventfd (-1 for one not made).
+/// The hub's epoll instance and eventfd (-1 for one not made; programs may not close or
+/// replace them). Any thread.
 pub fn internal_fds() -> [i32; 2] {
     [EPOLL_FD.load(Ordering::Acquire), WAKER_FD.load(Ordering::Acquire)]
 }
