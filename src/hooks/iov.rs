@@ -36,7 +36,7 @@ pub(super) unsafe fn iov_total(iov: *const iovec, count: usize) -> usize {
 /// The most one read or write call moves (the kernel's MAX_RW_COUNT, INT_MAX rounded down
 /// to a page): a blocking write of more returns this much, having queued exactly that.
 pub(super) fn max_rw_count() -> usize {
-    (i32::MAX as usize) & !(rustix::param::page_size() - 1)
+    (i32::MAX as usize) & !(crate::sys::raw::page_size() - 1)
 }
 
 /// Fills `out` with the part of `iov` between byte `done` and byte `total`.

@@ -49,7 +49,7 @@ pub(super) unsafe fn check_create_attr(hub: Hub, attr: *const libc::pthread_attr
     }
     if !super::thread_np::default_attr_set() {
         // glibc's own default: inherited scheduling, no affinity, a one-page guard, joinable.
-        return Ok(CreateAttr { sched: None, affinity: None, guard: rustix::param::page_size(), detach: false });
+        return Ok(CreateAttr { sched: None, affinity: None, guard: crate::sys::raw::page_size(), detach: false });
     }
     // SAFETY: all-zero bytes are a valid pthread_attr_t (plain data), which glibc fills.
     let mut default: libc::pthread_attr_t = unsafe { core::mem::zeroed() };
@@ -57,7 +57,7 @@ pub(super) unsafe fn check_create_attr(hub: Hub, attr: *const libc::pthread_attr
     // cpuset glibc allocated).
     unsafe {
         if pthread_getattr_default_np(&mut default) != 0 {
-            return Ok(CreateAttr { sched: None, affinity: None, guard: rustix::param::page_size(), detach: false });
+            return Ok(CreateAttr { sched: None, affinity: None, guard: crate::sys::raw::page_size(), detach: false });
         }
         let mut state = 0;
         pthread_attr_getdetachstate(&default, &mut state);

@@ -108,9 +108,7 @@ impl GreenStack {
     }
 }
 
-pub fn page_size() -> usize {
-    rustix::param::page_size()
-}
+pub use raw::page_size;
 
 pub struct StackPool {
     default_size: usize,

@@ -8,7 +8,7 @@
 
 use core::arch::asm;
 pub use super::thread_id::{thread_pointer, thread_self};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 /// Asks the CPU to start loading the cache line at `addr` for reading. A hint only: any
 /// address may be given, a bad one is simply not fetched.
@@ -226,4 +226,18 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_secs: Option<i64>) ->
         syscall6(libc::SYS_futex, [word.as_ptr() as usize, op, expected as usize, timeout_ptr, 0, 0])
     };
     result != -(libc::ETIMEDOUT as isize)
+}
+
+/// The page size. The C library's answer (a `sysconf` call behind rustix) is asked once: it
+/// never changes while the process lives, and write's hook needs it on every call.
+pub fn page_size() -> usize {
+    static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE_SIZE.load(Relaxed) {
+        0 => {
+            let size = rustix::param::page_size();
+            PAGE_SIZE.store(size, Relaxed);
+            size
+        }
+        size => size,
+    }
 }
