@@ -242,13 +242,15 @@ def test_io_msg(scenario, mode):
     assert r.stdout == EXPECTED[scenario], r.describe()
 
 
-def test_passed_pipes_arrive_blocking(mode):
+@pytest.mark.parametrize("call", ["sendmsg", "sendmmsg"])
+def test_passed_pipes_arrive_blocking(call, mode):
     """300 pipe ends passed with SCM_RIGHTS to a forked receiver, which looks at each in the
     kernel's record the moment it arrives: none is non-blocking (a description has one
     O_NONBLOCK for all its holders, so greened ours must be gone before the kernel hands
     it over). Both processes share one CPU, so that the receiver often runs the moment the
     message is sent: when the O_NONBLOCK went only after the send, the receiver saw it (a
-    forkserver's child read EAGAIN from its pipe)."""
-    r = assert_ok(run_prog("pass_fds", [300], mode, timeout=60))
+    forkserver's child read EAGAIN from its pipe). sendmmsg passes them two messages per
+    call."""
+    r = assert_ok(run_prog("pass_fds", [300, call], mode, timeout=60))
     assert r.stdout == ("received 300: arrived non-blocking=0, EAGAIN at once=0\n"
                         "header longer than its buffer: sendmsg=-1 EINVAL\n"), r.describe()

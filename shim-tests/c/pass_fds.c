@@ -7,10 +7,12 @@
  * Both processes run on one CPU, so that the receiver often runs the moment a message is
  * sent, before the sender's next instruction.
  *
- *   pass_fds N     N pipes made and passed one by one; prints how many arrived non-blocking
- *                  as seen by the receiver (0), and how many a read of, blocking as the
- *                  program left it, found empty at once with EAGAIN (0); then the error of
- *                  a message whose header claims more than its control buffer holds */
+ *   pass_fds N [sendmmsg]
+ *                  N pipes made and passed one by one (with sendmmsg: two messages of one
+ *                  descriptor each per call); prints how many arrived non-blocking as seen
+ *                  by the receiver (0), and how many a read of, blocking as the program
+ *                  left it, found empty at once with EAGAIN (0); then the error of a
+ *                  message whose header claims more than its control buffer holds */
 #define _GNU_SOURCE
 #include "common.h"
 
@@ -51,8 +53,34 @@ static void send_fd(int sock, int fd) {
     if (send_fd_claiming(sock, fd, 1) != 1) DIE("sendmsg");
 }
 
+/* Two messages of one byte and one descriptor each, in one sendmmsg call. */
+static void send_two_fds(int sock, const int fds[2]) {
+    char data[2] = {'x', 'y'};
+    char control[2][CMSG_SPACE(sizeof(int))];
+    struct iovec iov[2];
+    struct mmsghdr msgs[2];
+    memset(control, 0, sizeof control);
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < 2; i++) {
+        iov[i] = (struct iovec){.iov_base = &data[i], .iov_len = 1};
+        struct msghdr *msg = &msgs[i].msg_hdr;
+        msg->msg_iov = &iov[i];
+        msg->msg_iovlen = 1;
+        msg->msg_control = control[i];
+        msg->msg_controllen = sizeof control[i];
+        struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fds[i], sizeof fds[i]);
+    }
+    if (sendmmsg(sock, msgs, 2, 0) != 2) DIE("sendmmsg");
+}
+
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 200;
+    int batched = argc > 2 && strcmp(argv[2], "sendmmsg") == 0;
+    if (batched && n % 2) DIE("pass_fds: sendmmsg passes pairs: N must be even");
     /* One CPU for both processes: the receiver often runs the moment a message is sent. */
     cpu_set_t allowed, one;
     if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) DIE("sched_getaffinity");
@@ -87,10 +115,17 @@ int main(int argc, char **argv) {
     }
     /* A second thread, so that the sender's calls are green ones. */
     ticker_start(1000);
-    for (int i = 0; i < n; i++) {
-        int p[2];
+    for (int i = 0; i < n; i += batched ? 2 : 1) {
+        int p[2], q[2];
         if (pipe(p) != 0) DIE("pipe");
-        send_fd(sv[0], p[0]);
+        if (!batched) {
+            send_fd(sv[0], p[0]);
+        } else {
+            if (pipe(q) != 0) DIE("pipe");
+            send_two_fds(sv[0], (int[2]){p[0], q[0]});
+            close(q[0]);
+            close(q[1]);
+        }
         close(p[0]);
         close(p[1]);
     }

@@ -1,7 +1,8 @@
-//! The message calls: recvmsg, sendmsg, recvmmsg and sendmmsg (recv/recvfrom/send/sendto
-//! are in io.rs, readv and writev in io_vec.rs). They are routed as blocking.rs says, recvmsg
-//! shares MSG_WAITALL with recv (receive.rs), sendmsg and sendmmsg complete partial writes
-//! on streams (write_all.rs). Three rules keep the results those of the native call:
+//! The message calls: recvmsg and sendmsg here, recvmmsg and sendmmsg in io_mmsg.rs
+//! (recv/recvfrom/send/sendto are in io.rs, readv and writev in io_vec.rs). They are routed
+//! as blocking.rs says, recvmsg shares MSG_WAITALL with recv (receive.rs), sendmsg and
+//! sendmmsg complete partial writes on streams (write_all.rs). Three rules keep the results
+//! those of the native call (in both files):
 //!
 //! * The caller's structures (iovec arrays, msghdr, mmsghdr vectors) go to the real call
 //!   untouched, and we read them ourselves only once a real call has accepted them: a bad
@@ -19,15 +20,14 @@
 //!
 //! Every hook here has the contract of the libc function it replaces.
 
-use super::blocking::{dontwait_flag, socket_route, wait_call, Route};
-use super::iov::{iov_slice, iov_total, max_rw_count, remaining, UIO_MAXIOV};
+use super::blocking::{dontwait_flag, socket_route, Route};
+use super::iov::{iov_slice, iov_total, max_rw_count, remaining};
 use super::receive::{receive, Receiver};
-use super::user_mem::{read_user, read_user_slice, write_user};
-use super::write_all::{finish_write, write_all};
-use crate::runtime::fdtable::{READ, WRITE};
+use super::user_mem::{read_user, read_user_slice};
+use super::write_all::write_all;
 use crate::runtime::io::{self as green_io, plain_now, Attempt};
-use crate::sys::{clock, errno, real};
-use core::ffi::{c_int, c_uint};
+use crate::sys::real;
+use core::ffi::c_int;
 use libc::{iovec, mmsghdr, msghdr};
 
 // ---- recvmsg
@@ -138,10 +138,50 @@ unsafe fn recvmsg_routed(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
 /// # Safety
 /// None: `msg` is only read through the kernel.
 unsafe fn release_before_sending(msg: *const msghdr) -> bool {
+    // SAFETY: the program's pointer, read without faulting; release_control reads the
+    // control buffer the same way.
+    unsafe { read_user(msg) }.is_some_and(|header| unsafe { release_control(header) })
+}
+
+/// `release_before_sending` for each message of a sendmmsg batch of `vlen`, the vector
+/// copied in slices without faulting (one read for up to `SLICE` headers, since a batch of
+/// datagrams carries no control data and must not pay a read for each): true when a
+/// control buffer was longer than our copy.
+///
+/// # Safety
+/// None: `vec` is only read through the kernel.
+pub(super) unsafe fn release_before_sending_batch(vec: *const mmsghdr, vlen: usize) -> bool {
+    const SLICE: usize = 32;
+    // SAFETY: mmsghdr is plain data; all-zero is a valid value, overwritten before use.
+    let mut copy: [mmsghdr; SLICE] = unsafe { core::mem::zeroed() };
+    let mut more = false;
+    for start in (0..vlen).step_by(SLICE) {
+        let count = SLICE.min(vlen - start);
+        // SAFETY: our own array, seen as the bytes of its first `count` headers.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(copy.as_mut_ptr().cast::<u8>(), count * core::mem::size_of::<mmsghdr>())
+        };
+        // SAFETY: the program's vector, read without faulting into our own array.
+        if !unsafe { read_user_slice(vec.wrapping_add(start).cast::<u8>(), bytes) } {
+            break;
+        }
+        for entry in &copy[..count] {
+            // SAFETY: a copy of the program's header, whose control buffer is read without
+            // faulting.
+            more |= unsafe { release_control(entry.msg_hdr) };
+        }
+    }
+    more
+}
+
+/// Gives back the descriptors `header` (our copy of a program's) passes, from a copy of its
+/// control buffer read without faulting: true when the buffer is longer than our copy.
+///
+/// # Safety
+/// None: the control buffer is only read through the kernel.
+unsafe fn release_control(mut header: msghdr) -> bool {
     /// Room for SCM_MAX_FD (253) descriptors and their header, and more.
     const COPY: usize = 4096;
-    // SAFETY: the program's pointer, read without faulting.
-    let Some(mut header) = (unsafe { read_user(msg) }) else { return false };
     if header.msg_control.is_null() || header.msg_controllen == 0 {
         return false;
     }
@@ -168,7 +208,7 @@ unsafe fn release_before_sending(msg: *const msghdr) -> bool {
 /// # Safety
 /// `msg`'s header and control buffer are readable (our copy, or a message the kernel has
 /// just accepted).
-unsafe fn release_passed_fds(msg: *const msghdr) {
+pub(super) unsafe fn release_passed_fds(msg: *const msghdr) {
     // SAFETY: the caller's promise; only the two fields are read.
     let end = unsafe { (*msg).msg_control as usize + (*msg).msg_controllen };
     // SAFETY: the caller's promise; CMSG_* walk the control buffer within its length.
@@ -201,7 +241,7 @@ unsafe fn release_passed_fds(msg: *const msghdr) {
 ///
 /// # Safety
 /// `msg` was accepted by a sendmsg call (its iovecs are readable).
-unsafe fn send_rest(fd: c_int, msg: &msghdr, done: usize, flags: c_int, rest: &mut Vec<iovec>) -> isize {
+pub(super) unsafe fn send_rest(fd: c_int, msg: &msghdr, done: usize, flags: c_int, rest: &mut Vec<iovec>) -> isize {
     // SAFETY: the caller's promise.
     let iov = unsafe { iov_slice(msg.msg_iov, msg.msg_iovlen) };
     remaining(iov, done, max_rw_count(), rest);
@@ -244,207 +284,4 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     let total = || unsafe { iov_total((*msg).msg_iov, (*msg).msg_iovlen) };
     // SAFETY: fd's route for this call; `send` sends the program's message.
     unsafe { write_all(fd, route, total, send) }
-}
-
-// ---- recvmmsg, sendmmsg
-
-/// When a recvmmsg with `timeout` stops taking more messages, or Err(the program's call)
-/// when the timeout cannot be read or is invalid (EFAULT or EINVAL at once, as natively).
-///
-/// # Safety
-/// None beyond recvmmsg's: `timeout` is checked before it is read.
-unsafe fn recvmmsg_deadline(timeout: *mut libc::timespec) -> Result<Option<u64>, ()> {
-    if timeout.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: read_user checks the pointer itself.
-    let limit = unsafe { read_user(timeout) }.as_ref().and_then(clock::timespec_ns).ok_or(())?;
-    Ok(Some(clock::monotonic_ns().saturating_add(limit)))
-}
-
-/// recvmmsg, as the kernel does it for a blocking socket (`do_recvmmsg`): wait for the
-/// first message; then, with MSG_WAITFORONE, take what is queued and return; without it,
-/// wait for each further message until `vlen` are in. The timeout is checked only after
-/// each message arrives (so a recvmmsg with a timeout still waits for ever for a message
-/// that does not come, as natively): once it has passed, the next message received is the
-/// last. We receive whatever is queued with one non-blocking call and check the timeout
-/// after each such batch, asking for a single message when it has already passed, so the
-/// count returned matches the kernel's except when the timeout falls within a batch
-/// (microseconds). When messages were received and `timeout` is not null, the time left
-/// (zero if none) is written back, as the kernel does.
-///
-/// Differences that remain: an error after some messages ends the call with the count, as
-/// natively, but where the kernel would also leave that error on the socket for the next
-/// call (SO_ERROR), we cannot. SO_RCVTIMEO is not applied.
-///
-/// # Safety
-/// As for recvmmsg(2): `vec` holds `vlen` mmsghdrs, `timeout` is null or a timespec (the
-/// kernel reports EFAULT for bad pointers).
-#[no_mangle]
-pub unsafe extern "C" fn recvmmsg(
-    fd: c_int,
-    vec: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-    timeout: *mut libc::timespec,
-) -> c_int {
-    super::cancel_point::point();
-    const NEVER_WAITS: c_int = libc::MSG_DONTWAIT | libc::MSG_OOB | libc::MSG_ERRQUEUE;
-    let route = if flags & NEVER_WAITS != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
-    let deadline = if route == Route::Real {
-        Err(())
-    } else {
-        // SAFETY: recvmmsg_deadline reads the timeout through read_user.
-        unsafe { recvmmsg_deadline(timeout) }
-    };
-    let Ok(deadline) = deadline else {
-        // SAFETY: the program's call with its own arguments.
-        return unsafe { real::recvmmsg(fd, vec, vlen, flags, timeout) };
-    };
-    let mut left = 0u64;
-    // SAFETY: the program's arguments; the route is fd's for this call.
-    let done = unsafe { recvmmsg_batches(fd, route, vec, vlen as usize, flags, deadline, &mut left) };
-    if done <= 0 {
-        return done;
-    }
-    // SAFETY: write_user checks the pointer itself.
-    if deadline.is_some() && !unsafe { write_user(timeout, clock::ns_to_timespec(left)) } {
-        return errno::fail(libc::EFAULT);
-    }
-    done
-}
-
-/// recvmmsg's loop (see there): the messages received, or the first batch's error.
-/// `left` gets the time left before `deadline` after the last batch.
-///
-/// # Safety
-/// As for recvmmsg; `route` is fd's route for this call.
-unsafe fn recvmmsg_batches(
-    fd: c_int,
-    route: Route,
-    vec: *mut mmsghdr,
-    vlen: usize,
-    flags: c_int,
-    deadline: Option<u64>,
-    left: &mut u64,
-) -> c_int {
-    let saved = errno::get();
-    let mut done = 0usize;
-    loop {
-        let batch = vec.wrapping_add(done);
-        let call = |attempt| {
-            // Decided at each attempt: we may have parked past the deadline.
-            let expired = deadline.is_some_and(|d| clock::monotonic_ns() >= d);
-            let want = if expired { 1 } else { vlen - done };
-            let flags = flags | dontwait_flag(attempt);
-            // SAFETY: the rest of the program's vector (done < vlen entries were filled).
-            unsafe { real::recvmmsg(fd, batch, want as c_uint, flags, core::ptr::null_mut()) as isize }
-        };
-        // SAFETY: the caller's promise about the route.
-        let result = unsafe { wait_call(fd, READ, route, None, call) };
-        if result <= 0 {
-            if done == 0 {
-                return result as c_int;
-            }
-            errno::set(saved);
-            break;
-        }
-        done += result as usize;
-        if let Some(d) = deadline {
-            *left = d.saturating_sub(clock::monotonic_ns());
-        }
-        // SAFETY: the kernel filled this entry.
-        let oob = unsafe { (*vec.add(done - 1)).msg_hdr.msg_flags } & libc::MSG_OOB != 0;
-        let timed_out = deadline.is_some() && *left == 0;
-        if done >= vlen || flags & libc::MSG_WAITFORONE != 0 || timed_out || oob {
-            break;
-        }
-    }
-    done as c_int
-}
-
-/// sendmmsg, as for a blocking socket: every message is sent (the kernel sends at most
-/// UIO_MAXIOV per call), parking whenever the socket is full, and on a stream each message
-/// is sent whole before the next. Returns the messages sent; an error ends the call with
-/// that count, or with the error if none was sent, as natively.
-///
-/// # Safety
-/// As for sendmmsg(2): `vec` holds `vlen` mmsghdrs (the kernel reports EFAULT if not).
-#[no_mangle]
-pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
-    super::cancel_point::point();
-    let route = if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 { Route::Real } else { socket_route(fd) };
-    if route == Route::Real {
-        // SAFETY: the program's call with its own arguments.
-        return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
-    }
-    let vlen = (vlen as usize).min(UIO_MAXIOV);
-    let saved = errno::get();
-    let mut done = 0usize;
-    while done < vlen {
-        let started = clock::monotonic_ns();
-        let batch = vec.wrapping_add(done);
-        let call = |attempt| {
-            let flags = flags | dontwait_flag(attempt);
-            // SAFETY: the rest of the program's vector.
-            unsafe { real::sendmmsg(fd, batch, (vlen - done) as c_uint, flags) as isize }
-        };
-        // SAFETY: fd's route for this call.
-        let result = unsafe { wait_call(fd, WRITE, route, None, call) };
-        if result <= 0 {
-            if done == 0 {
-                return result as c_int;
-            }
-            errno::set(saved);
-            break;
-        }
-        done += result as usize;
-        // SAFETY: the kernel accepted and filled this entry.
-        let entry = unsafe { &mut *vec.add(done - 1) };
-        if route.is_stream_socket() {
-            // SAFETY: as above.
-            match unsafe { finish_message(fd, route, entry, flags, started) } {
-                Some(false) => break,
-                // The buffer may have room again: no short-write note.
-                Some(true) => continue,
-                None => {}
-            }
-        }
-        if done < vlen && route.is_green() {
-            // SAFETY: a Green route is only made on the hub thread.
-            unsafe { green_io::note_short_write(fd) };
-        }
-    }
-    done as c_int
-}
-
-/// On a stream the kernel stops a sendmmsg batch at a message it could queue only in part:
-/// the rest of it goes out before the next message. None when the message went out whole
-/// at once, else whether the rest could be sent (its msg_len then says how much was).
-///
-/// # Safety
-/// The kernel has accepted `entry`; `route` is fd's route for this call.
-unsafe fn finish_message(
-    fd: c_int,
-    route: Route,
-    entry: &mut mmsghdr,
-    flags: c_int,
-    started: u64,
-) -> Option<bool> {
-    let msg = &entry.msg_hdr;
-    // SAFETY: the kernel accepted the message's iovecs.
-    let total = unsafe { iov_total(msg.msg_iov, msg.msg_iovlen) }.min(max_rw_count());
-    let sent = entry.msg_len as usize;
-    if sent >= total {
-        return None;
-    }
-    let mut rest = Vec::new();
-    let send = |done: usize, attempt| {
-        // SAFETY: the kernel accepted the message.
-        unsafe { send_rest(fd, msg, done, flags | dontwait_flag(attempt), &mut rest) }
-    };
-    // SAFETY: the caller's promise about the route; `send` sends the program's message.
-    let sent = unsafe { finish_write(fd, route, total, sent, started, send) } as usize;
-    entry.msg_len = sent as c_uint;
-    Some(sent >= total)
 }

@@ -31,6 +31,7 @@ mod filelock;
 mod fork;
 mod futex;
 mod io;
+mod io_mmsg;
 mod io_msg;
 mod io_vec;
 mod mqueue;
