@@ -24,6 +24,7 @@ static START: extern "C" fn() = {
     extern "C" fn start() {
         runtime::start();
         runtime::sud::set_router(hooks::raw_syscall_routed, hooks::raw_syscall_route);
+        hooks::install_stdio_reads();
     }
     start
 };

@@ -39,13 +39,14 @@ use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 /// glibc's `struct _IO_FILE`, as the installed `bits/types/struct_FILE.h` declares it (the
 /// same on every 64-bit Linux target): we set `_fileno`, `_wide_data` and `_mode`.
 #[repr(C)]
-struct GlibcFile {
-    flags: c_int,
-    buffer_pointers: [*mut c_char; 11],
+pub(super) struct GlibcFile {
+    pub(super) flags: c_int,
+    /// `_IO_read_ptr`, `_IO_read_end`, `_IO_read_base`, the write and buffer pointers.
+    pub(super) buffer_pointers: [*mut c_char; 11],
     markers: *mut c_void,
     chain: *mut GlibcFile,
-    fileno: c_int,
-    flags2: c_int,
+    pub(super) fileno: c_int,
+    pub(super) flags2: c_int,
     old_offset: libc::c_long,
     cur_column: u16,
     vtable_offset: i8,
@@ -53,7 +54,7 @@ struct GlibcFile {
     lock: *mut c_void,
     offset: i64,
     codecvt: *mut c_void,
-    wide_data: *mut c_void,
+    pub(super) wide_data: *mut c_void,
     freeres_list: *mut GlibcFile,
     freeres_buf: *mut c_void,
     pad5: usize,

@@ -1,0 +1,283 @@
+//! Reads of glibc's own stdio streams (`stdin`, `fopen`'d FIFOs and terminals, `std::cin`)
+//! wait green.
+//!
+//! glibc refills a stream's empty buffer through the stream's jump table (`struct
+//! _IO_jump_t`, part of the ABI since glibc 2.1 and exported for libstdc++'s old streams as
+//! `_IO_file_jumps` and `_IO_wfile_jumps`): its `__underflow` entry reads with glibc's
+//! internal `__read`, which no hook sees. So a green thread reading standard input with
+//! `fgets`, `getchar`, `scanf`, `getline`, `fgetws` or `std::getline` held every other green
+//! thread up until input came, and on a description we made non-blocking (a pipe or socket
+//! `dup2`'d onto 0) it met EAGAIN, which stdio reports as an error.
+//!
+//! `install` points the `__underflow` entry of both tables at a function of ours that, when
+//! the buffer is empty and the read would wait (the hub is crowded, or the description is
+//! ours), first does what glibc's does before it reads (flush a line-buffered `stdout`, so a
+//! prompt shows), then parks until the descriptor is readable, and only then calls glibc's
+//! own underflow, which finds the input there. The wait is at the one point where the
+//! stream is consistent (an empty buffer, no read under way), and every wake checks again:
+//! two green threads reading one stream take turns as natively, instead of one refilling
+//! the buffer under the other (which replacing the `__read` entry would let happen, since
+//! glibc's stream lock lets every green thread in: stdio_lock.rs). Large `fread`s that glibc
+//! reads straight into the caller's memory (`__xsgetn`) still read plainly.
+//!
+//! As a blocking read: SO_RCVTIMEO ends the wait with EAGAIN and a handler without
+//! SA_RESTART with EINTR (the stream's error flag set, as for a failed read); "c" streams
+//! (`_IO_FLAGS2_NOTCANCEL`) are no cancellation point, other streams are.
+//!
+//! glibc checks that a stream's table lies among its own (`IO_validate_vtable`), not what its
+//! entries hold. The tables live in glibc's RELRO segment: the page is made writable for the
+//! store and read-only again. Writes stay glibc's: a `printf` that waited inside the buffer
+//! would let other green threads into it half flushed.
+
+use super::blocking::route;
+use super::stdio::GlibcFile;
+use crate::runtime::fdtable::READ;
+use crate::runtime::green::Wake;
+use crate::runtime::io::{self as green_io, poll_now};
+use crate::runtime::log;
+use crate::sys::errno;
+use core::ffi::{c_int, c_void};
+
+extern "C" {
+    /// The jump tables of glibc's file streams, narrow and wide (exported since glibc 2.2).
+    static _IO_file_jumps: u8;
+    static _IO_wfile_jumps: u8;
+    /// glibc's `stdin`, whose jump table pointer follows its FILE (`struct _IO_FILE_plus`).
+    static _IO_2_1_stdin_: GlibcFile;
+    static mut stdout: *mut libc::FILE;
+    /// What the tables' `__underflow` entries hold (exported since glibc 2.2).
+    fn _IO_file_underflow(fp: *mut libc::FILE) -> c_int;
+    fn _IO_wfile_underflow(fp: *mut libc::FILE) -> u32;
+    /// Gives a stream its buffer (exported since glibc 2.2).
+    fn _IO_doallocbuf(fp: *mut libc::FILE);
+}
+
+// `GlibcFile::buffer_pointers` indices.
+const BUF_BASE: usize = 6;
+const SAVE_BASE: usize = 8;
+
+/// The `__underflow` entry's index in `struct _IO_jump_t`: after two words of padding,
+/// `finish` and `overflow`.
+const UNDERFLOW_ENTRY: usize = 4;
+
+// `_flags` bits (libio.h).
+const UNBUFFERED: c_int = 0x2;
+const NO_READS: c_int = 0x4;
+const NO_WRITES: c_int = 0x8;
+const EOF_SEEN: c_int = 0x10;
+const ERR_SEEN: c_int = 0x20;
+const LINKED: c_int = 0x80;
+const LINE_BUF: c_int = 0x200;
+/// `_IO_FLAGS2_NOTCANCEL` in `_flags2`: the stream was opened with "c".
+const NOT_CANCEL: c_int = 2;
+
+const EOF: c_int = -1;
+const WEOF: u32 = u32::MAX;
+
+/// `_IO_file_jumps`' underflow: see the module comment.
+///
+/// # Safety
+/// As for `_IO_file_underflow`: glibc calls it with one of its file streams, locked.
+unsafe extern "C" fn stream_underflow(fp: *mut libc::FILE) -> c_int {
+    // SAFETY: glibc's file stream (caller); its buffer pointers are read only.
+    let empty = unsafe { byte_buffer_empty(fp.cast()) };
+    // SAFETY: as above.
+    if let Err(error) = unsafe { wait_if_empty(fp.cast(), empty) } {
+        // SAFETY: as above; what glibc's underflow does when its read fails.
+        unsafe { (*fp.cast::<GlibcFile>()).flags |= ERR_SEEN };
+        errno::set(error);
+        return EOF;
+    }
+    // SAFETY: the caller's stream, passed on.
+    unsafe { _IO_file_underflow(fp) }
+}
+
+/// `_IO_wfile_jumps`' underflow: as `stream_underflow`, for a wide stream, whose
+/// characters are converted from the byte buffer: only both empty mean a read.
+///
+/// # Safety
+/// As for `_IO_wfile_underflow`.
+unsafe extern "C" fn wide_stream_underflow(fp: *mut libc::FILE) -> u32 {
+    let file = fp.cast::<GlibcFile>();
+    // SAFETY: a wide stream's `_wide_data` starts with its read pointer and end (`struct
+    // _IO_wide_data`); both buffers' pointers are read only.
+    let empty = unsafe {
+        let wide = (*file).wide_data.cast::<*const u32>();
+        byte_buffer_empty(file) && !wide.is_null() && *wide >= *wide.add(1)
+    };
+    // SAFETY: glibc's file stream (caller).
+    if let Err(error) = unsafe { wait_if_empty(file, empty) } {
+        // SAFETY: as above; what glibc's wide underflow does when its read fails.
+        unsafe { (*file).flags |= ERR_SEEN };
+        errno::set(error);
+        return WEOF;
+    }
+    // SAFETY: the caller's stream, passed on.
+    unsafe { _IO_wfile_underflow(fp) }
+}
+
+/// Whether the stream's byte buffer holds nothing more to read.
+///
+/// # Safety
+/// `file` is a live glibc stream.
+unsafe fn byte_buffer_empty(file: *const GlibcFile) -> bool {
+    // SAFETY: the caller's promise; [0] and [1] are `_IO_read_ptr` and `_IO_read_end`.
+    unsafe { (*file).buffer_pointers[0] >= (*file).buffer_pointers[1] }
+}
+
+/// Waits green until the stream's descriptor is readable, when its underflow is about to
+/// read (`empty`, and no end of file or error glibc will answer from its flags) and the
+/// read would otherwise wait in the kernel with other green threads about, or meet an
+/// EAGAIN the program did not ask for. Err(errno) for a wait that ends as the read would
+/// fail: EINTR, EAGAIN (SO_RCVTIMEO).
+///
+/// # Safety
+/// `file` is a live glibc stream, locked by the calling thread.
+unsafe fn wait_if_empty(file: *mut GlibcFile, empty: bool) -> Result<(), c_int> {
+    // SAFETY: the caller's promise.
+    let (flags, flags2, fd) = unsafe { ((*file).flags, (*file).flags2, (*file).fileno) };
+    // A green route: on the hub, with others about or on a description of ours, and not a
+    // regular file (whose reads never wait for readiness).
+    if !empty || flags & (EOF_SEEN | NO_READS) != 0 || fd < 0 || !route(fd).is_green() {
+        return Ok(());
+    }
+    // SAFETY: the caller's stream; glibc's underflow gives a stream without a buffer (a
+    // first read) its buffer before it looks at its flags, and the buffer's allocation is
+    // what marks a terminal's stream line buffered. One with a saved push-back area is left
+    // to glibc, which frees that first.
+    let flags = unsafe {
+        let pointers = &(*file).buffer_pointers;
+        if pointers[BUF_BASE].is_null() && pointers[SAVE_BASE].is_null() {
+            _IO_doallocbuf(file.cast());
+        }
+        (*file).flags
+    };
+    if flags & (LINE_BUF | UNBUFFERED) != 0 {
+        flush_line_buffered_stdout();
+    }
+    // SAFETY: on the hub thread (a green route).
+    let deadline = unsafe { green_io::socket_timeout_deadline(fd, READ) };
+    loop {
+        if poll_now(fd, READ) {
+            return Ok(());
+        }
+        // SAFETY: on the hub thread (a green route); the stream is consistent while we wait
+        // (module comment), and a thread cancelled here leaves it so, as glibc's read would.
+        let woke = unsafe {
+            if flags2 & NOT_CANCEL != 0 {
+                green_io::park_on_fd(fd, READ, deadline)
+            } else {
+                green_io::wait_fd(fd, READ, deadline)
+            }
+        };
+        match woke {
+            // epoll cannot watch it, or it is bad: glibc's read says what it says.
+            Err(_) => return Ok(()),
+            Ok(Wake::Timeout) => return Err(libc::EAGAIN),
+            Ok(Wake::Interrupted { restart: false }) => return Err(libc::EINTR),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// What glibc's underflow does before it reads from a line-buffered or unbuffered stream:
+/// flush `stdout` if it is line buffered (a prompt shows before the program waits).
+fn flush_line_buffered_stdout() {
+    // SAFETY: glibc's `stdout` variable and the stream it names, whose flags we read.
+    unsafe {
+        let out = stdout;
+        if !out.is_null() && (*out.cast::<GlibcFile>()).flags & (LINKED | NO_WRITES | LINE_BUF) == LINKED | LINE_BUF {
+            libc::fflush(out);
+        }
+    }
+}
+
+/// Points the `__underflow` entry of glibc's file stream tables at ours, once the layout
+/// checks out: `stdin` uses `_IO_file_jumps`, and each entry holds glibc's own underflow.
+/// Leaves them alone otherwise (a glibc whose streams are built differently reads as before).
+pub fn install() {
+    // SAFETY: addresses of glibc's exported objects; the FILE is followed by its table
+    // pointer (`struct _IO_FILE_plus`), a word we only read.
+    let (narrow, wide, stdin_table) = unsafe {
+        let stdin_plus = core::ptr::addr_of!(_IO_2_1_stdin_).cast::<u8>();
+        (
+            core::ptr::addr_of!(_IO_file_jumps) as usize,
+            core::ptr::addr_of!(_IO_wfile_jumps) as usize,
+            stdin_plus.add(core::mem::size_of::<GlibcFile>()).cast::<usize>().read(),
+        )
+    };
+    if stdin_table != narrow {
+        log::log!(Info, "stdio streams read with glibc's own waits: stdin's jump table is not _IO_file_jumps");
+        return;
+    }
+    let entries = [
+        (narrow, _IO_file_underflow as *const () as usize, stream_underflow as *const () as usize),
+        (wide, _IO_wfile_underflow as *const () as usize, wide_stream_underflow as *const () as usize),
+    ];
+    for (table, glibc_own, ours) in entries {
+        // SAFETY: a jump table of glibc's, whose entries are words; library start-up.
+        if !unsafe { replace_entry(table, UNDERFLOW_ENTRY, glibc_own, ours) } {
+            log::log!(Info, "stdio streams read with glibc's own waits: a jump table is not as expected");
+        }
+    }
+}
+
+/// Replaces entry `index` of `table` with `ours` if it holds `expected`.
+///
+/// # Safety
+/// `table` is one of glibc's stream jump tables; no other thread uses stdio yet (library
+/// start-up).
+unsafe fn replace_entry(table: usize, index: usize, expected: usize, ours: usize) -> bool {
+    let entry = (table + index * core::mem::size_of::<usize>()) as *mut usize;
+    // SAFETY: inside the table (caller).
+    if unsafe { entry.read() } != expected {
+        return false;
+    }
+    // Ours, not the program's: never trapped (sys/own_calls.rs).
+    let _own = crate::sys::own_calls::own_calls();
+    use rustix::mm::{mprotect, MprotectFlags};
+    let page_size = crate::sys::raw::page_size();
+    let page = (entry as usize & !(page_size - 1)) as *mut c_void;
+    let Some(relro) = in_relro(entry as usize) else { return false };
+    // SAFETY: the page holds glibc's table; it is read-only only if it lies in RELRO (what
+    // `in_relro` says), and goes back to that at once.
+    if relro && unsafe { mprotect(page, page_size, MprotectFlags::READ | MprotectFlags::WRITE) }.is_err() {
+        return false;
+    }
+    // SAFETY: a writable word of the table; `ours` has the signature of what it replaces.
+    unsafe { entry.write_volatile(ours) };
+    if relro {
+        // SAFETY: as above.
+        let _ = unsafe { mprotect(page, page_size, MprotectFlags::READ) };
+    }
+    true
+}
+
+/// Whether `address` lies in the RELRO segment of the object that maps it (read-only since
+/// relocation); None if no object maps it.
+fn in_relro(address: usize) -> Option<bool> {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+        // SAFETY: the loader's description of one object; `data` is `in_relro`'s `address`
+        // and answer, as passed below.
+        unsafe {
+            let (address, found) = &mut *data.cast::<(usize, Option<bool>)>();
+            let headers = core::slice::from_raw_parts((*info).dlpi_phdr, usize::from((*info).dlpi_phnum));
+            let base = (*info).dlpi_addr as usize;
+            let holds = |kind: u32| {
+                headers.iter().any(|h| {
+                    let start = base + h.p_vaddr as usize;
+                    h.p_type == kind && (start..start + h.p_memsz as usize).contains(address)
+                })
+            };
+            if !holds(libc::PT_LOAD) {
+                return 0;
+            }
+            *found = Some(holds(libc::PT_GNU_RELRO));
+        }
+        1
+    }
+    let mut query: (usize, Option<bool>) = (address, None);
+    // SAFETY: the callback reads the loader's descriptions and writes only `query`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), core::ptr::addr_of_mut!(query).cast()) };
+    query.1
+}
