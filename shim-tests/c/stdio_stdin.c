@@ -28,8 +28,9 @@
 #include <sys/time.h>
 #include <wchar.h>
 
-/* The writer of `own`: one line, half a second from now, then it leaves. */
-static void feed_stdin_late(void) {
+/* Makes standard input a pipe the program made, whose other end a forked child hands to
+ * `writer` and then leaves; returns the child's pid. */
+static pid_t feed_stdin(void (*writer)(int fd)) {
     int p[2];
     if (pipe(p) != 0) DIE("pipe");
     fflush(stdout);
@@ -37,14 +38,20 @@ static void feed_stdin_late(void) {
     if (pid < 0) DIE("fork");
     if (pid == 0) {
         close(p[0]);
-        usleep(500 * 1000);
-        static const char line[] = "hello world\n";
-        if (write(p[1], line, sizeof line - 1) != (ssize_t)(sizeof line - 1)) _exit(1);
+        writer(p[1]);
         _exit(0);
     }
     close(p[1]);
     if (dup2(p[0], 0) != 0) DIE("dup2");
     close(p[0]);
+    return pid;
+}
+
+/* The writer of `own`: one line, half a second from now. */
+static void one_line_late(int fd) {
+    usleep(500 * 1000);
+    static const char line[] = "hello world\n";
+    if (write(fd, line, sizeof line - 1) != (ssize_t)(sizeof line - 1)) _exit(1);
 }
 
 /* Reads one line of standard input the way `how` says, into `out`. */
@@ -115,26 +122,19 @@ static void *pool_reader(void *arg) {
     return NULL;
 }
 
-static int pool(void) {
-    int p[2];
-    if (pipe(p) != 0) DIE("pipe");
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid < 0) DIE("fork");
-    if (pid == 0) {
-        close(p[0]);
-        for (int burst = 0; burst < POOL_LINES / 10; burst++) {
-            char text[256];
-            int len = 0;
-            for (int i = 1; i <= 10; i++) len += snprintf(text + len, sizeof text - (size_t)len, "%d\n", burst * 10 + i);
-            if (write(p[1], text, (size_t)len) != len) _exit(1);
-            usleep(10 * 1000);
-        }
-        _exit(0);
+/* The writer of `pool`: POOL_LINES numbered lines, ten at a time. */
+static void lines_in_bursts(int fd) {
+    for (int burst = 0; burst < POOL_LINES / 10; burst++) {
+        char text[256];
+        int len = 0;
+        for (int i = 1; i <= 10; i++) len += snprintf(text + len, sizeof text - (size_t)len, "%d\n", burst * 10 + i);
+        if (write(fd, text, (size_t)len) != len) _exit(1);
+        usleep(10 * 1000);
     }
-    close(p[1]);
-    if (dup2(p[0], 0) != 0) DIE("dup2");
-    close(p[0]);
+}
+
+static int pool(void) {
+    pid_t pid = feed_stdin(lines_in_bursts);
     pthread_t readers[POOL_READERS];
     for (int i = 0; i < POOL_READERS; i++)
         if (pthread_create(&readers[i], NULL, pool_reader, NULL) != 0) DIE("pthread_create");
@@ -167,8 +167,8 @@ int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "prompt") == 0) return prompt(argc == 3 && strcmp(argv[2], "rw") == 0);
     if (argc == 2 && strcmp(argv[1], "pool") == 0) return pool();
     if (argc != 3 && argc != 4) DIE("usage: stdio_stdin given|own fgets|getchar|scanf|fread|getline|fgetws [interrupt|restart]");
-    if (strcmp(argv[1], "own") == 0) feed_stdin_late();
-    else if (strcmp(argv[1], "given") != 0) DIE("stdio_stdin: unknown source %s", argv[1]);
+    if (strcmp(argv[1], "own") != 0 && strcmp(argv[1], "given") != 0) DIE("stdio_stdin: unknown source %s", argv[1]);
+    pid_t writer = strcmp(argv[1], "own") == 0 ? feed_stdin(one_line_late) : 0;
     ticker_start(10 * 1000);
     if (argc == 4) alarm_soon(strcmp(argv[3], "restart") == 0 ? SA_RESTART : 0);
     char line[256];
@@ -179,9 +179,9 @@ int main(int argc, char **argv) {
     ticker_stop();
     printf("read: %s", line);
     printf("ticker ran while it waited: %s\n", ticks >= 10 ? "yes" : "no");
-    if (strcmp(argv[1], "own") == 0) {
+    if (writer > 0) {
         int status;
-        wait(&status);
+        waitpid(writer, &status, 0);
     }
     return 0;
 }
