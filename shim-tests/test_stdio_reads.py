@@ -23,7 +23,7 @@ LINE = b"hello world\n"
 
 def run_fed_late(name, args, mode, source):
     """Runs `name` with its stdin a pipe or a terminal (`source`) that gets LINE half a second
-    after the start; returns the result."""
+    after the start (a pipe then ends); returns the result."""
     if source == "pipe":
         read_end, write_end = os.pipe()
     else:
@@ -38,9 +38,14 @@ def run_fed_late(name, args, mode, source):
             os.write(write_end, LINE)
         except BrokenPipeError:
             pass  # it has ended already (a read that failed)
+        if source == "pipe":
+            # The input ends after the line (a terminal stays open: a hang-up would drop it).
+            os.close(write_end)
+            write_end = None
         proc.wait()
     finally:
-        os.close(write_end)
+        if write_end is not None:
+            os.close(write_end)
     return proc
 
 
@@ -52,7 +57,14 @@ def test_stdin_from_the_caller(way, source, mode):
     assert proc.returncode == 0 and proc.stdout == EXPECTED, (proc.stdout, proc.stderr)
 
 
-@pytest.mark.parametrize("way", WAYS)
+def test_large_fread_from_a_pipe(mode):
+    """fread of more than the stream's buffer holds, which glibc reads straight into the
+    caller's memory, from a pipe that ends after the line."""
+    proc = run_fed_late("stdio_stdin", ["given", "fread-large"], mode, "pipe")
+    assert proc.returncode == 0 and proc.stdout == EXPECTED, (proc.stdout, proc.stderr)
+
+
+@pytest.mark.parametrize("way", WAYS + ["fread-large"])
 def test_stdin_the_program_made(way, mode):
     """stdin a pipe the program made and dup2'd onto 0 (greened, a description the runtime
     made non-blocking: stdio must wait, not report EAGAIN as an error)."""

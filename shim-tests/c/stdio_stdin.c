@@ -7,7 +7,9 @@
  *     SOURCE  given: standard input as it came (the test fills a pipe or a terminal late)
  *             own:   a pipe the program makes and dup2s onto 0 (greened, a description the
  *                    runtime made non-blocking), filled by a forked child half a second later
- *     HOW     fgets | getchar | scanf | fread | getline | fgetws
+ *     HOW     fgets | getchar | scanf | fread | fread-large | getline | fgetws
+ *             (fread-large asks for more than the stream's buffer holds: for pipes that
+ *             end after the line, not terminals)
  *     SIGNAL  interrupt | restart: a SIGALRM handler installed without or with SA_RESTART
  *             runs 300 ms into the wait (without: the read fails with EINTR, the stream's
  *             error flag set; with: the wait goes on)
@@ -79,6 +81,13 @@ static void read_line(const char *how, char *out, size_t size) {
         size_t got = fread(out, 1, 12, stdin);
         out[got] = 0;
         if (got != 12) snprintf(out, size, "fread: %zu (%s)\n", got, ferror(stdin) ? "error" : "end");
+    } else if (strcmp(how, "fread-large") == 0) {
+        /* More than a buffer's worth: glibc reads straight into our memory, until it has
+         * them all or the input ends (the writer leaves after its line). */
+        static char big[3 * 8192];
+        size_t got = fread(big, 1, sizeof big, stdin);
+        if (got == 0) snprintf(out, size, "fread: 0 (%s)\n", ferror(stdin) ? "error" : "end");
+        else snprintf(out, size, "%.*s", (int)got, big);
     } else if (strcmp(how, "getline") == 0) {
         char *line = NULL;
         size_t cap = 0;
@@ -166,7 +175,7 @@ static int prompt(int one_stream) {
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "prompt") == 0) return prompt(argc == 3 && strcmp(argv[2], "rw") == 0);
     if (argc == 2 && strcmp(argv[1], "pool") == 0) return pool();
-    if (argc != 3 && argc != 4) DIE("usage: stdio_stdin given|own fgets|getchar|scanf|fread|getline|fgetws [interrupt|restart]");
+    if (argc != 3 && argc != 4) DIE("usage: stdio_stdin given|own fgets|getchar|scanf|fread|fread-large|getline|fgetws [interrupt|restart]");
     if (strcmp(argv[1], "own") != 0 && strcmp(argv[1], "given") != 0) DIE("stdio_stdin: unknown source %s", argv[1]);
     pid_t writer = strcmp(argv[1], "own") == 0 ? feed_stdin(one_line_late) : 0;
     ticker_start(10 * 1000);

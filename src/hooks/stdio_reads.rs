@@ -17,8 +17,9 @@
 //! stream is consistent (an empty buffer, no read under way), and every wake checks again:
 //! two green threads reading one stream take turns as natively, instead of one refilling
 //! the buffer under the other (which replacing the `__read` entry would let happen, since
-//! glibc's stream lock lets every green thread in: stdio_lock.rs). Large `fread`s that glibc
-//! reads straight into the caller's memory (`__xsgetn`) still read plainly.
+//! glibc's stream lock lets every green thread in: stdio_lock.rs). An `fread` of a buffer's
+//! size or more, which glibc reads straight into the caller's memory (`__xsgetn`), goes to
+//! glibc in pieces smaller than the buffer, through the same wait.
 //!
 //! As a blocking read: SO_RCVTIMEO ends the wait with EAGAIN and a handler without
 //! SA_RESTART with EINTR (the stream's error flag set, as for a failed read); "c" streams
@@ -37,6 +38,7 @@ use crate::runtime::io::{self as green_io, poll_now};
 use crate::runtime::log;
 use crate::sys::errno;
 use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 extern "C" {
     /// The jump tables of glibc's file streams, narrow and wide (exported since glibc 2.2).
@@ -54,11 +56,13 @@ extern "C" {
 
 // `GlibcFile::buffer_pointers` indices.
 const BUF_BASE: usize = 6;
+const BUF_END: usize = 7;
 const SAVE_BASE: usize = 8;
 
-/// The `__underflow` entry's index in `struct _IO_jump_t`: after two words of padding,
-/// `finish` and `overflow`.
+/// Entries' indices in `struct _IO_jump_t`: two words of padding, `finish`, `overflow`,
+/// `underflow`, `uflow`, `pbackfail`, `xsputn`, `xsgetn`.
 const UNDERFLOW_ENTRY: usize = 4;
+const XSGETN_ENTRY: usize = 8;
 
 // `_flags` bits (libio.h).
 const UNBUFFERED: c_int = 0x2;
@@ -114,6 +118,56 @@ unsafe extern "C" fn wide_stream_underflow(fp: *mut libc::FILE) -> u32 {
     }
     // SAFETY: the caller's stream, passed on.
     unsafe { _IO_wfile_underflow(fp) }
+}
+
+/// glibc's `_IO_file_xsgetn`, the `__xsgetn` entry `install` replaced (0 before).
+static GLIBC_XSGETN: AtomicUsize = AtomicUsize::new(0);
+
+type Xsgetn = unsafe extern "C" fn(*mut libc::FILE, *mut c_void, usize) -> usize;
+
+/// `_IO_file_jumps`' xsgetn (`fread`): glibc reads a request of a buffer's size or more
+/// straight into the caller's memory, with plain reads, each of which waits in the kernel.
+/// On a green route the request goes to glibc in pieces smaller than the buffer instead,
+/// each filled through `stream_underflow`, so every wait is green; `fread` still returns
+/// only once it has them all, or at end of file or an error, as before. An unbuffered
+/// stream (a buffer of one byte) reads as before.
+///
+/// # Safety
+/// As for `_IO_file_xsgetn`: glibc calls it with one of its file streams, locked, and room
+/// for `n` bytes at `data`.
+unsafe extern "C" fn stream_xsgetn(fp: *mut libc::FILE, data: *mut c_void, n: usize) -> usize {
+    // SAFETY: `install` stored glibc's own function before it put this one in the table.
+    let glibc: Xsgetn = unsafe { core::mem::transmute::<usize, Xsgetn>(GLIBC_XSGETN.load(Relaxed)) };
+    let file = fp.cast::<GlibcFile>();
+    // SAFETY: glibc's file stream (caller).
+    let fd = unsafe { (*file).fileno };
+    if fd < 0 || !route(fd).is_green() {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { glibc(fp, data, n) };
+    }
+    // SAFETY: as above; what glibc's xsgetn does first, and what sizes its buffer.
+    let size = unsafe {
+        let pointers = &(*file).buffer_pointers;
+        if pointers[BUF_BASE].is_null() && pointers[SAVE_BASE].is_null() {
+            _IO_doallocbuf(fp);
+        }
+        (pointers[BUF_END] as usize).saturating_sub(pointers[BUF_BASE] as usize)
+    };
+    if size < 2 {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { glibc(fp, data, n) };
+    }
+    let mut done = 0;
+    while done < n {
+        let piece = (n - done).min(size - 1);
+        // SAFETY: `piece` bytes of the caller's room, after the `done` already filled.
+        let got = unsafe { glibc(fp, data.cast::<u8>().add(done).cast(), piece) };
+        done += got;
+        if got < piece {
+            break;
+        }
+    }
+    done
 }
 
 /// Whether the stream's byte buffer holds nothing more to read.
@@ -218,8 +272,15 @@ pub fn install() {
         // SAFETY: a jump table of glibc's, whose entries are words; library start-up.
         if !unsafe { replace_entry(table, UNDERFLOW_ENTRY, glibc_own, ours) } {
             log::log!(Info, "stdio streams read with glibc's own waits: a jump table is not as expected");
+            return;
         }
     }
+    // glibc's xsgetn is not exported: the table checked out above, so its entry is that.
+    // SAFETY: inside `_IO_file_jumps` (a word of it).
+    let glibc_xsgetn = unsafe { ((narrow + XSGETN_ENTRY * core::mem::size_of::<usize>()) as *const usize).read() };
+    GLIBC_XSGETN.store(glibc_xsgetn, Relaxed);
+    // SAFETY: as above; library start-up.
+    unsafe { replace_entry(narrow, XSGETN_ENTRY, glibc_xsgetn, stream_xsgetn as *const () as usize) };
 }
 
 /// Replaces entry `index` of `table` with `ours` if it holds `expected`.
