@@ -11,6 +11,7 @@ import os
 import pty
 import select
 import subprocess
+import sys
 import time
 
 import pytest
@@ -129,6 +130,46 @@ def test_prompt_shows_before_the_wait(streams, mode):
         seen = read_until(master, b"hello bob", 20)
         assert b"hello bob" in seen, seen
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+PY_INPUT = """
+import threading, time
+ticks, stop = 0, False
+def tick():
+    global ticks
+    while not stop:
+        time.sleep(0.01)
+        ticks += 1
+ticker = threading.Thread(target=tick)
+ticker.start()
+name = input("name? ")
+seen = ticks
+stop = True
+ticker.join()
+print("hello", name, "- ticker ran while input() waited:", seen >= 10)
+"""
+
+
+def test_python_input_on_a_terminal(mode):
+    """Python's input() on a terminal (without the readline module) reads with fgets(stdin):
+    a thread of the program must go on running while it waits, as natively."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", PY_INPUT], stdin=slave, stdout=slave,
+                            stderr=slave, env=child_env(mode), start_new_session=True)
+    os.close(slave)
+    try:
+        seen = read_until(master, b"name? ", 20)
+        assert b"name? " in seen, seen
+        time.sleep(0.5)
+        os.write(master, b"bob\n")
+        seen = read_until(master, b"waited: True", 20)
+        assert b"hello bob - ticker ran while input() waited: True" in seen, seen
+        assert proc.wait(timeout=20) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
