@@ -86,10 +86,7 @@ unsafe extern "C" fn stream_underflow(fp: *mut libc::FILE) -> c_int {
     // SAFETY: glibc's file stream (caller); its buffer pointers are read only.
     let empty = unsafe { byte_buffer_empty(fp.cast()) };
     // SAFETY: as above.
-    if let Err(error) = unsafe { wait_if_empty(fp.cast(), empty) } {
-        // SAFETY: as above; what glibc's underflow does when its read fails.
-        unsafe { (*fp.cast::<GlibcFile>()).flags |= ERR_SEEN };
-        errno::set(error);
+    if !unsafe { wait_if_empty(fp.cast(), empty) } {
         return EOF;
     }
     // SAFETY: the caller's stream, passed on.
@@ -110,10 +107,7 @@ unsafe extern "C" fn wide_stream_underflow(fp: *mut libc::FILE) -> u32 {
         byte_buffer_empty(file) && !wide.is_null() && *wide >= *wide.add(1)
     };
     // SAFETY: glibc's file stream (caller).
-    if let Err(error) = unsafe { wait_if_empty(file, empty) } {
-        // SAFETY: as above; what glibc's wide underflow does when its read fails.
-        unsafe { (*file).flags |= ERR_SEEN };
-        errno::set(error);
+    if !unsafe { wait_if_empty(file, empty) } {
         return WEOF;
     }
     // SAFETY: the caller's stream, passed on.
@@ -182,18 +176,19 @@ unsafe fn byte_buffer_empty(file: *const GlibcFile) -> bool {
 /// Waits green until the stream's descriptor is readable, when its underflow is about to
 /// read (`empty`, and no end of file or error glibc will answer from its flags) and the
 /// read would otherwise wait in the kernel with other green threads about, or meet an
-/// EAGAIN the program did not ask for. Err(errno) for a wait that ends as the read would
-/// fail: EINTR, EAGAIN (SO_RCVTIMEO).
+/// EAGAIN the program did not ask for. False for a wait that ends as the read would fail
+/// (EINTR, EAGAIN for SO_RCVTIMEO): the stream's error flag and errno are then set, as
+/// glibc's underflow sets them when its read fails, and it is not to be called.
 ///
 /// # Safety
 /// `file` is a live glibc stream, locked by the calling thread.
-unsafe fn wait_if_empty(file: *mut GlibcFile, empty: bool) -> Result<(), c_int> {
+unsafe fn wait_if_empty(file: *mut GlibcFile, empty: bool) -> bool {
     // SAFETY: the caller's promise.
     let (flags, flags2, fd) = unsafe { ((*file).flags, (*file).flags2, (*file).fileno) };
     // A green route: on the hub, with others about or on a description of ours, and not a
     // regular file (whose reads never wait for readiness).
     if !empty || flags & (EOF_SEEN | NO_READS) != 0 || fd < 0 || !route(fd).is_green() {
-        return Ok(());
+        return true;
     }
     // SAFETY: the caller's stream; glibc's underflow gives a stream without a buffer (a
     // first read) its buffer before it looks at its flags, and the buffer's allocation is
@@ -213,7 +208,7 @@ unsafe fn wait_if_empty(file: *mut GlibcFile, empty: bool) -> Result<(), c_int> 
     let deadline = unsafe { green_io::socket_timeout_deadline(fd, READ) };
     loop {
         if poll_now(fd, READ) {
-            return Ok(());
+            return true;
         }
         // SAFETY: on the hub thread (a green route); the stream is consistent while we wait
         // (module comment), and a thread cancelled here leaves it so, as glibc's read would.
@@ -224,13 +219,17 @@ unsafe fn wait_if_empty(file: *mut GlibcFile, empty: bool) -> Result<(), c_int> 
                 green_io::wait_fd(fd, READ, deadline)
             }
         };
-        match woke {
+        let error = match woke {
             // epoll cannot watch it, or it is bad: glibc's read says what it says.
-            Err(_) => return Ok(()),
-            Ok(Wake::Timeout) => return Err(libc::EAGAIN),
-            Ok(Wake::Interrupted { restart: false }) => return Err(libc::EINTR),
-            Ok(_) => {}
-        }
+            Err(_) => return true,
+            Ok(Wake::Timeout) => libc::EAGAIN,
+            Ok(Wake::Interrupted { restart: false }) => libc::EINTR,
+            Ok(_) => continue,
+        };
+        // SAFETY: the caller's stream.
+        unsafe { (*file).flags |= ERR_SEEN };
+        errno::set(error);
+        return false;
     }
 }
 
@@ -264,52 +263,63 @@ pub fn install() {
         log::log!(Info, "stdio streams read with glibc's own waits: stdin's jump table is not _IO_file_jumps");
         return;
     }
-    let entries = [
-        (narrow, _IO_file_underflow as *const () as usize, stream_underflow as *const () as usize),
-        (wide, _IO_wfile_underflow as *const () as usize, wide_stream_underflow as *const () as usize),
-    ];
-    for (table, glibc_own, ours) in entries {
-        // SAFETY: a jump table of glibc's, whose entries are words; library start-up.
-        if !unsafe { replace_entry(table, UNDERFLOW_ENTRY, glibc_own, ours) } {
-            log::log!(Info, "stdio streams read with glibc's own waits: a jump table is not as expected");
-            return;
-        }
-    }
-    // glibc's xsgetn is not exported: the table checked out above, so its entry is that.
-    // SAFETY: inside `_IO_file_jumps` (a word of it).
-    let glibc_xsgetn = unsafe { ((narrow + XSGETN_ENTRY * core::mem::size_of::<usize>()) as *const usize).read() };
+    let word = core::mem::size_of::<usize>();
+    let (narrow_underflow, wide_underflow) = (narrow + UNDERFLOW_ENTRY * word, wide + UNDERFLOW_ENTRY * word);
+    let narrow_xsgetn = narrow + XSGETN_ENTRY * word;
+    // glibc's xsgetn is not exported: once the underflow entries check out, the table is
+    // laid out as expected and this entry is that.
+    // SAFETY: a word of `_IO_file_jumps`.
+    let glibc_xsgetn = unsafe { (narrow_xsgetn as *const usize).read() };
     GLIBC_XSGETN.store(glibc_xsgetn, Relaxed);
-    // SAFETY: as above; library start-up.
-    unsafe { replace_entry(narrow, XSGETN_ENTRY, glibc_xsgetn, stream_xsgetn as *const () as usize) };
+    let entries = [
+        (narrow_underflow, _IO_file_underflow as *const () as usize, stream_underflow as *const () as usize),
+        (wide_underflow, _IO_wfile_underflow as *const () as usize, wide_stream_underflow as *const () as usize),
+        (narrow_xsgetn, glibc_xsgetn, stream_xsgetn as *const () as usize),
+    ];
+    // SAFETY: words of glibc's jump tables; library start-up.
+    if !unsafe { replace_entries(&entries) } {
+        log::log!(Info, "stdio streams read with glibc's own waits: a jump table is not as expected");
+    }
 }
 
-/// Replaces entry `index` of `table` with `ours` if it holds `expected`.
+/// Replaces glibc jump table entries, each (its address, what it must hold, ours): all of
+/// them if every one holds what it must, else none. The pages they lie on are made
+/// writable once, if they are RELRO (read-only since relocation), and read-only again.
 ///
 /// # Safety
-/// `table` is one of glibc's stream jump tables; no other thread uses stdio yet (library
-/// start-up).
-unsafe fn replace_entry(table: usize, index: usize, expected: usize, ours: usize) -> bool {
-    let entry = (table + index * core::mem::size_of::<usize>()) as *mut usize;
-    // SAFETY: inside the table (caller).
-    if unsafe { entry.read() } != expected {
+/// Each address is a word of one of glibc's stream jump tables; no other thread uses stdio
+/// yet (library start-up).
+unsafe fn replace_entries(entries: &[(usize, usize, usize)]) -> bool {
+    // SAFETY: words of the tables (caller).
+    if entries.iter().any(|&(at, expected, _)| unsafe { (at as *const usize).read() } != expected) {
         return false;
     }
+    let (Some(first), Some(last)) = (entries.iter().map(|e| e.0).min(), entries.iter().map(|e| e.0).max()) else {
+        return false;
+    };
+    // RELRO is one range: both ends in it means every entry is.
+    let relro = match (in_relro(first), in_relro(last)) {
+        (Some(first), Some(last)) if first == last => first,
+        _ => return false,
+    };
     // Ours, not the program's: never trapped (sys/own_calls.rs).
     let _own = crate::sys::own_calls::own_calls();
     use rustix::mm::{mprotect, MprotectFlags};
     let page_size = crate::sys::raw::page_size();
-    let page = (entry as usize & !(page_size - 1)) as *mut c_void;
-    let Some(relro) = in_relro(entry as usize) else { return false };
-    // SAFETY: the page holds glibc's table; it is read-only only if it lies in RELRO (what
-    // `in_relro` says), and goes back to that at once.
-    if relro && unsafe { mprotect(page, page_size, MprotectFlags::READ | MprotectFlags::WRITE) }.is_err() {
+    let low = first & !(page_size - 1);
+    let span = (last + core::mem::size_of::<usize>() - low).next_multiple_of(page_size);
+    // SAFETY: the pages hold glibc's tables; they are read-only only if they lie in RELRO
+    // (what `in_relro` says), and go back to that at once.
+    if relro && unsafe { mprotect(low as *mut c_void, span, MprotectFlags::READ | MprotectFlags::WRITE) }.is_err() {
         return false;
     }
-    // SAFETY: a writable word of the table; `ours` has the signature of what it replaces.
-    unsafe { entry.write_volatile(ours) };
+    for &(at, _, ours) in entries {
+        // SAFETY: a writable word of a table; `ours` has the signature of what it replaces.
+        unsafe { (at as *mut usize).write_volatile(ours) };
+    }
     if relro {
         // SAFETY: as above.
-        let _ = unsafe { mprotect(page, page_size, MprotectFlags::READ) };
+        let _ = unsafe { mprotect(low as *mut c_void, span, MprotectFlags::READ) };
     }
     true
 }
