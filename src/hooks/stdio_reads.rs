@@ -139,12 +139,10 @@ unsafe extern "C" fn stream_xsgetn(fp: *mut libc::FILE, data: *mut c_void, n: us
         // SAFETY: the caller's arguments, passed on.
         return unsafe { glibc(fp, data, n) };
     }
-    // SAFETY: as above; what glibc's xsgetn does first, and what sizes its buffer.
+    // SAFETY: as above; glibc's xsgetn gives the stream its buffer first too.
     let size = unsafe {
+        give_buffer(file);
         let pointers = &(*file).buffer_pointers;
-        if pointers[BUF_BASE].is_null() && pointers[SAVE_BASE].is_null() {
-            _IO_doallocbuf(fp);
-        }
         (pointers[BUF_END] as usize).saturating_sub(pointers[BUF_BASE] as usize)
     };
     if size < 2 {
@@ -162,6 +160,22 @@ unsafe extern "C" fn stream_xsgetn(fp: *mut libc::FILE, data: *mut c_void, n: us
         }
     }
     done
+}
+
+/// Gives a stream without a buffer (before its first read) its buffer, as glibc's underflow
+/// and xsgetn do first. One with a saved push-back area is left to glibc, which frees that
+/// before.
+///
+/// # Safety
+/// `file` is a live glibc stream, locked by the calling thread.
+unsafe fn give_buffer(file: *mut GlibcFile) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        let pointers = &(*file).buffer_pointers;
+        if pointers[BUF_BASE].is_null() && pointers[SAVE_BASE].is_null() {
+            _IO_doallocbuf(file.cast());
+        }
+    }
 }
 
 /// Whether the stream's byte buffer holds nothing more to read.
@@ -190,15 +204,11 @@ unsafe fn wait_if_empty(file: *mut GlibcFile, empty: bool) -> bool {
     if !empty || flags & (EOF_SEEN | NO_READS) != 0 || fd < 0 || !route(fd).is_green() {
         return true;
     }
-    // SAFETY: the caller's stream; glibc's underflow gives a stream without a buffer (a
-    // first read) its buffer before it looks at its flags, and the buffer's allocation is
-    // what marks a terminal's stream line buffered. One with a saved push-back area is left
-    // to glibc, which frees that first.
+    // SAFETY: the caller's stream; glibc's underflow gives a stream without a buffer its
+    // buffer before it looks at its flags, and the buffer's allocation is what marks a
+    // terminal's stream line buffered.
     let flags = unsafe {
-        let pointers = &(*file).buffer_pointers;
-        if pointers[BUF_BASE].is_null() && pointers[SAVE_BASE].is_null() {
-            _IO_doallocbuf(file.cast());
-        }
+        give_buffer(file);
         (*file).flags
     };
     if flags & (LINE_BUF | UNBUFFERED) != 0 {
@@ -245,9 +255,10 @@ fn flush_line_buffered_stdout() {
     }
 }
 
-/// Points the `__underflow` entry of glibc's file stream tables at ours, once the layout
-/// checks out: `stdin` uses `_IO_file_jumps`, and each entry holds glibc's own underflow.
-/// Leaves them alone otherwise (a glibc whose streams are built differently reads as before).
+/// Points the `__underflow` entry of glibc's file stream tables, and the narrow table's
+/// `__xsgetn`, at ours, once the layout checks out: `stdin` uses `_IO_file_jumps`, and each
+/// underflow entry holds glibc's own underflow. Leaves them alone otherwise (a glibc whose
+/// streams are built differently reads as before).
 pub fn install() {
     // SAFETY: addresses of glibc's exported objects; the FILE is followed by its table
     // pointer (`struct _IO_FILE_plus`), a word we only read.
