@@ -14,7 +14,6 @@ use crate::sys::{clock, errno, real};
 use core::ffi::{c_int, c_uint};
 use libc::mmsghdr;
 
-
 /// When a recvmmsg with `timeout` stops taking more messages, or Err(the program's call)
 /// when the timeout cannot be read or is invalid (EFAULT or EINVAL at once, as natively).
 ///
