@@ -113,28 +113,37 @@ def read_until(fd, marker, seconds):
     return seen
 
 
-@pytest.mark.parametrize("streams", ["stdin-stdout", "one-rw"])
-def test_prompt_shows_before_the_wait(streams, mode):
-    """On a terminal, stdout is line buffered: a prompt printed without a newline must show
-    before fgets waits for the answer (glibc flushes it first), or nobody would answer. The
-    same on one stream that opens the terminal "r+", whose reads write its output first."""
+def answer_on_a_terminal(argv, mode, expected, pause=0.0, stderr_too=False):
+    """Runs `argv` in `mode` with a terminal for stdin and stdout (and stderr if
+    `stderr_too`), answers "bob" once its prompt "name? " shows (after `pause` s), and
+    asserts that `expected` follows and that it exits with 0."""
     master, slave = pty.openpty()
-    args = ["prompt"] + (["rw"] if streams == "one-rw" else [])
-    proc = subprocess.Popen([str(prog_path("stdio_stdin"))] + args, stdin=slave, stdout=slave,
-                            stderr=subprocess.PIPE, env=child_env(mode), start_new_session=True)
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave,
+                            stderr=slave if stderr_too else subprocess.PIPE,
+                            env=child_env(mode), start_new_session=True)
     os.close(slave)
     try:
         seen = read_until(master, b"name? ", 20)
         assert b"name? " in seen, seen
+        time.sleep(pause)
         os.write(master, b"bob\n")
-        seen = read_until(master, b"hello bob", 20)
-        assert b"hello bob" in seen, seen
-        assert proc.wait(timeout=20) == 0, proc.stderr.read()
+        seen = read_until(master, expected, 20)
+        assert expected in seen, seen
+        assert proc.wait(timeout=20) == 0, proc.stderr and proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+@pytest.mark.parametrize("streams", ["stdin-stdout", "one-rw"])
+def test_prompt_shows_before_the_wait(streams, mode):
+    """On a terminal, stdout is line buffered: a prompt printed without a newline must show
+    before fgets waits for the answer (glibc flushes it first), or nobody would answer. The
+    same on one stream that opens the terminal "r+", whose reads write its output first."""
+    args = ["prompt"] + (["rw"] if streams == "one-rw" else [])
+    answer_on_a_terminal([str(prog_path("stdio_stdin"))] + args, mode, b"hello bob")
 
 
 PY_INPUT = """
@@ -156,22 +165,8 @@ print("hello", name, "- ticker ran while input() waited:", seen >= 10)
 
 
 def test_python_input_on_a_terminal(mode):
-    """Python's input() on a terminal (without the readline module) reads with fgets(stdin):
-    a thread of the program must go on running while it waits, as natively."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-c", PY_INPUT], stdin=slave, stdout=slave,
-                            stderr=slave, env=child_env(mode), start_new_session=True)
-    os.close(slave)
-    try:
-        seen = read_until(master, b"name? ", 20)
-        assert b"name? " in seen, seen
-        time.sleep(0.5)
-        os.write(master, b"bob\n")
-        seen = read_until(master, b"waited: True", 20)
-        assert b"hello bob - ticker ran while input() waited: True" in seen, seen
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
+    """Python's input() on a terminal (without the readline module) reads with fgets(stdin),
+    its prompt on stderr: a thread of the program must go on running while it waits, as
+    natively."""
+    answer_on_a_terminal([sys.executable, "-c", PY_INPUT], mode,
+                         b"hello bob - ticker ran while input() waited: True", pause=0.5, stderr_too=True)
